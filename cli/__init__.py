@@ -1,0 +1,1 @@
+"""The ``eventsim`` command line: thin click wrappers around the library's public functions."""

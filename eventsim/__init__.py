@@ -1,0 +1,47 @@
+"""eventsim: convert trained ANNs into spiking neural networks and simulate them event by event.
+
+The public API::
+
+    graph = eventsim.load_onnx("model.onnx")      # import (BatchNorm folded, canonical ops)
+    print(graph.summary())
+    y = eventsim.run_ann(graph, x)                  # the ANN in NumPy, as onnxruntime computes it
+    report = eventsim.verify_onnx("model.onnx")     # agreement with onnxruntime
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .ann import run_ann
+from .data import load_data_file
+from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
+from .graph import Graph, Node
+
+try:
+    __version__ = version("eventsim")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+
+def load_onnx(path, input_shape=None) -> Graph:
+    """Import an ONNX model as a :class:`Graph` (see :func:`eventsim.importers.onnx.load_onnx`).
+
+    The ONNX importer is loaded on first use so that the core never needs the onnx package.
+    """
+    from .importers.onnx import load_onnx as _load
+
+    return _load(path, input_shape)
+
+
+def verify_onnx(path, x=None, samples: int = 16, seed: int = 0, input_shape=None, rtol: float = 1e-4):
+    """Compare eventsim's import of an ONNX model with onnxruntime
+    (see :func:`eventsim.importers.onnx.verify_onnx`)."""
+    from .importers.onnx import verify_onnx as _verify
+
+    return _verify(path, x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol)
+
+
+__all__ = [
+    "Graph", "Node", "run_ann", "load_onnx", "verify_onnx", "load_data_file",
+    "EventsimError", "ModelFileError", "UnsupportedError", "ShapeError", "DataError", "__version__",
+]

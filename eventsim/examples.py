@@ -1,0 +1,34 @@
+"""The example model and data bundled with eventsim (trained by ``examples/train_digits.py``)."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+
+def data_dir() -> Path:
+    """Folder of the bundled files."""
+    return Path(str(files("eventsim") / "data"))
+
+
+def example_model_path(name: str = "digits_cnn") -> Path:
+    """Path of a bundled ONNX model (``digits_cnn``: LeNet-style CNN with BatchNorm, 8x8 digits)."""
+    path = data_dir() / f"{name}.onnx"
+    if not path.is_file():
+        available = sorted(p.stem for p in data_dir().glob("*.onnx"))
+        raise FileNotFoundError(f"no bundled model {name!r}; available: {available}")
+    return path
+
+
+def example_info(name: str = "digits_cnn") -> dict:
+    """What the bundled model is, how it was trained, and its ANN test accuracy."""
+    return json.loads((data_dir() / f"{name}.json").read_text())
+
+
+def load_example_data(name: str = "digits") -> dict[str, np.ndarray]:
+    """The bundled calibration and test split: ``x_calib``, ``y_calib``, ``x_test``, ``y_test``."""
+    with np.load(data_dir() / f"{name}.npz", allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}

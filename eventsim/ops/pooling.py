@@ -1,0 +1,74 @@
+"""Pooling ops: ``avgpool`` (global average pooling is an avgpool) and ``maxpool``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import OpSpec, register_op, require
+from .windows import padded_windows, spatial_output_shape
+
+
+def _pool_shape(node, in_shapes):
+    (shape,) = in_shapes
+    require(len(shape) == 3, node, f"input must be (C, H, W), got {shape}")
+    a = node.attrs
+    require(min(a["kernel"]) >= 1 and min(a["stride"]) >= 1 and min(a["dilation"]) >= 1, node,
+            "kernel, stride and dilation must be >= 1")
+    require(min(a["pads"]) >= 0, node, "pads must be >= 0")
+    k_ext = [d * (k - 1) + 1 for k, d in zip(a["kernel"], a["dilation"])]
+    require(a["pads"][0] < k_ext[0] and a["pads"][2] < k_ext[0] and a["pads"][1] < k_ext[1]
+            and a["pads"][3] < k_ext[1], node,
+            f"pads {a['pads']} must be smaller than the kernel {a['kernel']}",
+            "a window made only of padding has no defined value")
+    ho, wo = spatial_output_shape(shape[1:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
+    require(ho >= 1 and wo >= 1, node, f"kernel {a['kernel']} does not fit the padded input {shape}")
+    return (shape[0], ho, wo)
+
+
+def _windows(node, x, fill):
+    a = node.attrs
+    out_hw = spatial_output_shape(x.shape[2:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
+    return padded_windows(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw, fill)
+
+
+@register_op
+class AvgPool(OpSpec):
+    """Average pooling. Attrs ``kernel``, ``stride``, ``pads`` (t, l, b, r), ``dilation``,
+    ``ceil_mode``, ``count_include_pad`` (whether padded zeros count in the divisor; the divisor
+    never counts window parts beyond the padded input, which ceil mode can create)."""
+
+    name = "avgpool"
+
+    def infer_shape(self, node, in_shapes):
+        return _pool_shape(node, in_shapes)
+
+    def forward(self, node, xs):
+        (x,) = xs
+        sums = _windows(node, x, 0.0).sum(axis=(-2, -1), dtype=np.float32)
+        pads = node.attrs["pads"]
+        a = node.attrs
+        if a["count_include_pad"]:
+            # padded zeros count, window parts that ceil mode pushes past the padding do not
+            pads = a["pads"]
+            mask = np.ones((1, 1, x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]), np.float32)
+            count = padded_windows(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0)
+        else:
+            count = _windows(node, np.ones((1, 1) + x.shape[2:], np.float32), 0.0)
+        return sums / count.sum(axis=(-2, -1), dtype=np.float32)
+
+    def macs(self, node, in_shapes):
+        return 0
+
+
+@register_op
+class MaxPool(OpSpec):
+    """Max pooling (padding never wins). Attrs ``kernel``, ``stride``, ``pads`` (t, l, b, r),
+    ``dilation``, ``ceil_mode``. On spikes it acts on cumulative counts (DESIGN.md)."""
+
+    name = "maxpool"
+
+    def infer_shape(self, node, in_shapes):
+        return _pool_shape(node, in_shapes)
+
+    def forward(self, node, xs):
+        return _windows(node, xs[0], -np.inf).max(axis=(-2, -1))

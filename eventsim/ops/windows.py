@@ -1,0 +1,68 @@
+"""Sliding-window arithmetic shared by convolution and pooling (ONNX/PyTorch conventions)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def window_output_size(
+    size: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int = 1, ceil_mode: bool = False
+) -> int:
+    """Number of window positions along one spatial axis.
+
+    With ``ceil_mode`` a last, partial window is kept unless it would start inside the end padding
+    (the rule of PyTorch and onnxruntime).
+    """
+    extent = dilation * (kernel - 1) + 1
+    span = size + pad_begin + pad_end - extent
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // stride + 1
+    out = math.ceil(span / stride) + 1
+    if (out - 1) * stride >= size + pad_begin:
+        out -= 1
+    return out
+
+
+def spatial_output_shape(
+    hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int] = (1, 1),
+    ceil_mode: bool = False,
+) -> tuple[int, int]:
+    """Output (H, W) of a window op; ``pads`` are (top, left, bottom, right)."""
+    return (
+        window_output_size(hw[0], kernel[0], stride[0], pads[0], pads[2], dilation[0], ceil_mode),
+        window_output_size(hw[1], kernel[1], stride[1], pads[1], pads[3], dilation[1], ceil_mode),
+    )
+
+
+def padded_windows(
+    x: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    out_hw: tuple[int, int],
+    fill: float,
+) -> np.ndarray:
+    """View of all windows of a padded NCHW batch: shape (N, C, Ho, Wo, kh, kw).
+
+    ``x`` is padded with ``fill`` by ``pads`` and, where ceil mode needs it, further at the bottom
+    and right so that every one of the ``out_hw`` windows lies inside the array.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    ho, wo = out_hw
+    extra_h = max(0, (ho - 1) * sh + eh - (x.shape[2] + pads[0] + pads[2]))
+    extra_w = max(0, (wo - 1) * sw + ew - (x.shape[3] + pads[1] + pads[3]))
+    width = ((0, 0), (0, 0), (pads[0], pads[2] + extra_h), (pads[1], pads[3] + extra_w))
+    xp = np.pad(x, width, constant_values=fill) if any(sum(w) for w in width) else x
+    view = sliding_window_view(xp, (eh, ew), axis=(2, 3))
+    return view[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]

@@ -1,0 +1,330 @@
+"""Graph passes that bring an imported graph into canonical form (DESIGN.md, "The graph").
+
+They fold BatchNorm-like affines into the preceding conv/dense and the input normalisation into the
+input node, merge chains of clips, recognise QCFS activations, fold zero padding into the window op
+that follows, and move max-pooling behind the activation so that it acts on spikes. Every pass
+keeps the ANN function exactly (up to float rounding), which the executor tests check.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import UnsupportedError
+from .graph import Graph, Node
+from .ops import qcfs
+
+#: Element-wise ops that a QCFS or clip chain may consist of.
+_CHAIN_OPS = ("affine", "relu", "clip", "floor")
+#: Monotone non-decreasing activations, which commute with max pooling.
+_MONOTONE = ("relu", "clip", "qcfs")
+
+
+def canonicalize(graph: Graph) -> Graph:
+    """Run every pass in order and check that no transient op is left.
+
+    Parameters
+    ----------
+    graph : Graph
+        A graph as the importer produced it.
+
+    Returns
+    -------
+    Graph
+        An equivalent graph in canonical ops.
+    """
+    # chains are fused before affines are folded into convs, which would swallow QCFS's scalings
+    for step in (remove_noops, fold_input_affine, fuse_elementwise_chains, fold_affine_into_linear,
+                 fold_pad, move_maxpool_after_activation):
+        graph = step(graph)
+    for node in graph.nodes:
+        if node.spec.role == "transient":
+            raise UnsupportedError(
+                f"node {node.name!r} ({node.op}, from {node.source!r}) is not part of a supported pattern",
+                "eventsim supports Floor only inside a QCFS activation (Div → Clip → Mul → Add 0.5 → Floor → Div → Mul)",
+            )
+    return graph
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _rebuild(graph: Graph, nodes: list[Node], renames: dict[str, str] | None = None) -> Graph:
+    """A new graph from ``nodes``, with inputs (and the output) renamed through ``renames``."""
+    renames = renames or {}
+
+    def resolve(name: str) -> str:
+        while name in renames:
+            name = renames[name]
+        return name
+
+    for node in nodes:
+        node.inputs = tuple(resolve(i) for i in node.inputs)
+    return Graph(nodes, resolve(graph.output), graph.notes, graph.meta)
+
+
+def _single_consumer(graph: Graph, name: str) -> Node | None:
+    """The only consumer of ``name``, or None if it has several or it is the graph output."""
+    users = graph.consumers(name)
+    if len(users) != 1 or name == graph.output:
+        return None
+    return users[0]
+
+
+def _is_identity_affine(node: Node) -> bool:
+    return node.op == "affine" and bool(np.all(node.params["scale"] == 1) and np.all(node.params["shift"] == 0))
+
+
+def _is_scalar_affine(node: Node) -> bool:
+    return node.op == "affine" and node.params["scale"].size == 1 and node.params["shift"].size == 1
+
+
+# -- passes ------------------------------------------------------------------------------------
+def remove_noops(graph: Graph) -> Graph:
+    """Drop identity affines, reshapes to the same shape and empty pads."""
+    nodes, renames = [], {}
+    for node in graph.nodes:
+        src = graph.node(node.inputs[0]).shape if node.inputs else None
+        noop = (_is_identity_affine(node) or (node.op == "reshape" and tuple(node.attrs["shape"]) == src)
+                or (node.op == "pad" and not any(node.attrs["pads"])))
+        if noop:
+            renames[node.name] = node.inputs[0]
+            _pass_source(graph, node, node.inputs[0], nodes)
+        else:
+            nodes.append(node.copy())
+    return _rebuild(graph, nodes, renames)
+
+
+def _pass_source(graph: Graph, removed: Node, target: str, new_nodes: list[Node]) -> None:
+    """Let the node that now produces ``removed``'s value carry its source tensor name."""
+    for n in new_nodes:
+        if n.name == target and removed.source and len(graph.consumers(target)) == 1:
+            n.source = removed.source
+
+
+def fold_input_affine(graph: Graph) -> Graph:
+    """Merge affines that directly follow the input into the input's normalisation."""
+    while True:
+        inp = graph.input
+        nxt = _single_consumer(graph, inp.name)
+        if nxt is None or nxt.op != "affine":
+            return graph
+        new_in = inp.copy(params={
+            "scale": inp.params["scale"] * nxt.params["scale"],
+            "shift": inp.params["shift"] * nxt.params["scale"] + nxt.params["shift"],
+        }, source=nxt.source)
+        nodes = [new_in] + [n.copy() for n in graph.nodes[1:] if n is not nxt]
+        graph = _rebuild(graph, nodes, {nxt.name: inp.name})
+
+
+def _per_channel(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``param`` as one value per channel (axis 0) if it is constant over the other axes."""
+    full = np.broadcast_to(param, shape)
+    per_ch = full.reshape(shape[0], -1)[:, :1]
+    if not np.all(full.reshape(shape[0], -1) == per_ch):
+        return None
+    return per_ch[:, 0]
+
+
+def fold_affine_into_linear(graph: Graph) -> Graph:
+    """Fold per-channel affines (BatchNorm, bias adds, scalings) into the conv/dense before them."""
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.nodes:
+            if node.op not in ("conv", "dense"):
+                continue
+            nxt = _single_consumer(graph, node.name)
+            if nxt is None or nxt.op != "affine":
+                continue
+            scale = _per_channel(nxt.params["scale"], node.shape)
+            shift = _per_channel(nxt.params["shift"], node.shape)
+            if scale is None or shift is None:
+                continue
+            w = node.params["W"] * scale.reshape((-1,) + (1,) * (node.params["W"].ndim - 1))
+            folded = node.copy(params={"W": w, "b": node.params["b"] * scale + shift}, source=nxt.source)
+            nodes = [folded if n is node else n.copy() for n in graph.nodes if n is not nxt]
+            graph = _rebuild(graph, nodes, {nxt.name: node.name})
+            changed = True
+            break
+    return graph
+
+
+def _chain_from(graph: Graph, node: Node) -> list[Node]:
+    """The maximal run of single-consumer element-wise nodes around ``node`` (scalar affines only)."""
+
+    def member(n: Node) -> bool:
+        return n.op in _CHAIN_OPS and (n.op != "affine" or _is_scalar_affine(n))
+
+    chain = [node]
+    while True:
+        prev = graph.node(chain[0].inputs[0])
+        if not member(prev) or _single_consumer(graph, prev.name) is not chain[0]:
+            break
+        chain.insert(0, prev)
+    while True:
+        nxt = _single_consumer(graph, chain[-1].name)
+        if nxt is None or not member(nxt):
+            break
+        chain.append(nxt)
+    return chain
+
+
+def _run_chain(chain: list[Node], z: np.ndarray) -> np.ndarray:
+    """Apply an element-wise chain to probe values ``z`` (scalar affines keep z's shape)."""
+    for n in chain:
+        if n.op == "affine":
+            n = n.copy(params={k: v.reshape(()) for k, v in n.params.items()})
+        z = n.spec.forward(n, [z]).astype(np.float32)
+    return z
+
+
+def _identify_qcfs(chain: list[Node]) -> tuple[int, float] | None:
+    """(L, λ) if the chain computes a QCFS activation, judged on a dense probe grid."""
+    big = np.array([[-1e6], [1e6]], np.float32)
+    low, lam = (float(v) for v in _run_chain(chain, big)[:, 0])
+    if not (math.isfinite(lam) and lam > 0 and low == 0):
+        return None
+    z = np.linspace(-0.25 * lam, 1.25 * lam, 20001, dtype=np.float32)[:, None]
+    f = _run_chain(chain, z)[:, 0]
+    levels = len(np.unique(np.round(f / lam, 6))) - 1
+    if levels < 1:
+        return None
+    # rounding may place a probe on the other side of a step edge: skip probes next to the edges
+    edges = lam * (np.arange(levels) + 0.5) / levels
+    away = np.min(np.abs(z[:, 0, None] - edges[None, :]), axis=1) > 1e-4 * lam
+    if not np.allclose(f[away], qcfs(z, levels, lam)[away, 0], rtol=1e-5, atol=1e-6 * lam):
+        return None
+    return levels, lam
+
+
+def _qcfs_subchain(chain: list[Node]) -> tuple[list[Node], tuple[int, float]]:
+    """The longest run of ``chain`` around its Floor that computes a QCFS activation, and (L, λ)."""
+    floor_at = next(i for i, n in enumerate(chain) if n.op == "floor")
+    runs = [(i, j) for i in range(floor_at + 1) for j in range(floor_at + 1, len(chain) + 1)]
+    for i, j in sorted(runs, key=lambda r: r[0] - r[1]):
+        found = _identify_qcfs(chain[i:j])
+        if found is not None:
+            return chain[i:j], found
+    floor = chain[floor_at]
+    raise UnsupportedError(
+        f"node {floor.name!r} (Floor, from {floor.source!r}) is in an element-wise chain "
+        f"({' → '.join(n.op for n in chain)}) that is not a QCFS activation",
+        "eventsim supports Floor only inside QCFS: h(z) = λ·floor(L·clip(z/λ, 0, 1) + 1/2)/L",
+    )
+
+
+def _compose_clips(chain: list[Node]) -> tuple[float, float]:
+    lo, hi = -math.inf, math.inf
+    for n in chain:
+        a, b = (0.0, math.inf) if n.op == "relu" else (n.attrs["lo"], n.attrs["hi"])
+        # clamp[a,b] after clamp[lo,hi] is clamp[clamp(lo; a,b), clamp(hi; a,b)]
+        lo, hi = min(max(lo, a), b), min(max(hi, a), b)
+    return lo, hi
+
+
+def fuse_elementwise_chains(graph: Graph) -> Graph:
+    """Recognise QCFS chains (with a Floor) as ``qcfs(L, λ)``; merge runs of relu/clip into one."""
+    done: set[str] = set()
+    while True:
+        target = None
+        for node in graph.nodes:
+            if node.name in done or node.op not in ("floor", "relu", "clip"):
+                continue
+            chain = _chain_from(graph, node)
+            has_floor = any(n.op == "floor" for n in chain)
+            if not has_floor:
+                chain = _clip_run(chain, node)
+                if len(chain) == 1 and not _relu_like(chain[0]):
+                    done.add(node.name)
+                    continue
+            target = chain
+            break
+        if target is None:
+            return graph
+        last = target[-1]
+        if any(n.op == "floor" for n in target):
+            target, found = _qcfs_subchain(target)
+            last = target[-1]
+            fused = Node(last.name, "qcfs", (target[0].inputs[0],), {"levels": found[0], "lam": found[1]},
+                         source=last.source)
+        else:
+            lo, hi = _compose_clips(target)
+            if lo == 0 and hi == math.inf:
+                fused = Node(last.name, "relu", (target[0].inputs[0],), source=last.source)
+            else:
+                fused = Node(last.name, "clip", (target[0].inputs[0],), {"lo": lo, "hi": hi}, source=last.source)
+        done.add(fused.name)
+        drop = {n.name for n in target}
+        nodes = []
+        for n in graph.nodes:
+            if n is last:
+                nodes.append(fused)
+            elif n.name not in drop:
+                nodes.append(n.copy())
+        graph = _rebuild(graph, nodes)
+
+
+def _clip_run(chain: list[Node], node: Node) -> list[Node]:
+    """The run of relu/clip nodes in ``chain`` that contains ``node``."""
+    i = chain.index(node)
+    j = i
+    while i > 0 and chain[i - 1].op in ("relu", "clip"):
+        i -= 1
+    while j + 1 < len(chain) and chain[j + 1].op in ("relu", "clip"):
+        j += 1
+    return chain[i : j + 1]
+
+
+def _relu_like(node: Node) -> bool:
+    """A clip that is really a relu (and should be written as one)."""
+    return node.op == "clip" and node.attrs["lo"] == 0 and node.attrs["hi"] == math.inf
+
+
+def fold_pad(graph: Graph) -> Graph:
+    """Fold a zero ``pad`` into the conv (or count-include-pad avgpool) that alone consumes it."""
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.nodes:
+            if node.op != "pad":
+                continue
+            nxt = _single_consumer(graph, node.name)
+            if nxt is None or not (nxt.op == "conv" or (nxt.op == "avgpool" and nxt.attrs["count_include_pad"])):
+                continue
+            pads = tuple(a + b for a, b in zip(node.attrs["pads"], nxt.attrs["pads"]))
+            merged = nxt.copy(inputs=node.inputs)
+            merged.attrs["pads"] = pads
+            nodes = [merged if n is nxt else n.copy() for n in graph.nodes if n is not node]
+            graph = _rebuild(graph, nodes)
+            changed = True
+            break
+    return graph
+
+
+def move_maxpool_after_activation(graph: Graph) -> Graph:
+    """Rewrite maxpool → activation as activation → maxpool so that max pooling acts on spikes.
+
+    Valid because the activations are monotone non-decreasing: f(max x) = max f(x).
+    """
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.nodes:
+            if node.op != "maxpool":
+                continue
+            act = _single_consumer(graph, node.name)
+            if act is None or act.op not in _MONOTONE:
+                continue
+            new_act = act.copy(name=node.name, inputs=node.inputs, source=None)
+            new_pool = node.copy(name=act.name, inputs=(node.name,), source=act.source)
+            nodes = []
+            for n in graph.nodes:
+                if n is node:
+                    nodes += [new_act, new_pool]
+                elif n is not act:
+                    nodes.append(n.copy())
+            graph = _rebuild(graph, nodes)
+            changed = True
+            break
+    return graph

@@ -1,0 +1,185 @@
+"""Reading an ONNX file and turning it into a canonical :class:`~eventsim.graph.Graph`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from eventsim.errors import ModelFileError, ShapeError, UnsupportedError
+from eventsim.graph import Graph
+from eventsim.passes import canonicalize
+
+from . import ops_elementwise, ops_linear, ops_pool, ops_shape  # noqa: F401  (register the handlers)
+from .context import ImportContext, describe
+from .fold import fold_node
+from .registry import HANDLERS, supported_ops
+
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+
+
+def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    """Load and check an ONNX model (with its external data), or raise :class:`ModelFileError`."""
+    if isinstance(source, onnx.ModelProto):
+        model = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ModelFileError(f"model file {str(path)!r} does not exist", "check the path")
+        try:
+            model = onnx.load(str(path))
+        except DecodeError as exc:
+            raise ModelFileError(f"{str(path)!r} is not a valid ONNX file (it could not be decoded: {exc})",
+                                 "check that the file is a complete .onnx model, not truncated or of another format") from None
+        except (FileNotFoundError, OSError) as exc:
+            raise ModelFileError(f"cannot read {str(path)!r} or its external weight data: {exc}",
+                                 "keep the .onnx file and its external data file (e.g. model.onnx.data) side by side") from None
+        except Exception as exc:  # onnx raises assorted errors for damaged files
+            raise ModelFileError(f"cannot load {str(path)!r} as ONNX: {type(exc).__name__}: {exc}",
+                                 "re-export the model") from None
+    if not model.graph.node or not model.graph.output:
+        raise ModelFileError("the ONNX model has no nodes or no outputs (is the file empty or truncated?)",
+                             "re-export the model")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx.checker.ValidationError and friends
+        raise ModelFileError(f"the ONNX model is malformed: {str(exc).strip().splitlines()[0]}",
+                             "re-export the model, or repair it with onnx tools") from None
+    return model
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return int(entry.version)
+    raise ModelFileError("the ONNX model imports no version of the default operator set")
+
+
+def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None) -> tuple[tuple[int, ...], int | None]:
+    """Per-sample input shape and the static batch size (None if dynamic)."""
+    tensor = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or tensor.elem_type not in _FLOAT_TYPES:
+        raise UnsupportedError(f"model input {info.name!r} is not a float tensor",
+                               "eventsim takes models with one float input (images or feature vectors)")
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
+    if not tensor.HasField("shape") and input_shape is None:
+        raise ShapeError(f"model input {info.name!r} has no shape", "give the per-sample shape with --input-shape C,H,W")
+    if tensor.HasField("shape") and len(dims) < 2:
+        raise ShapeError(f"model input {info.name!r} has shape {dims}: eventsim needs a batch axis and the sample axes")
+    static_batch = dims[0] if dims else None
+    sample = dims[1:]
+    if input_shape is not None:
+        input_shape = tuple(int(d) for d in input_shape)
+        if tensor.HasField("shape") and (len(input_shape) != len(sample) or any(
+                s is not None and s != d for s, d in zip(sample, input_shape))):
+            raise ShapeError(f"--input-shape {list(input_shape)} does not fit model input {info.name!r} of shape "
+                             f"[N, {', '.join('?' if d is None else str(d) for d in sample)}]")
+        if min(input_shape) < 1:
+            raise ShapeError(f"--input-shape {list(input_shape)} must be positive")
+        return input_shape, static_batch
+    if any(d is None for d in sample):
+        names = [d.dim_param or "?" for d in tensor.shape.dim[1:]]
+        raise ShapeError(f"model input {info.name!r} has dynamic dimensions [N, {', '.join(names)}]",
+                         "give the per-sample shape, e.g. --input-shape 3,32,32 (input_shape=(3, 32, 32) in Python)")
+    return tuple(sample), static_batch
+
+
+def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...] | None = None) -> Graph:
+    """Import an ONNX model as a canonical eventsim graph.
+
+    Parameters
+    ----------
+    source : str, Path or onnx.ModelProto
+        The ``.onnx`` file (external weight data next to it is loaded too) or a loaded model.
+    input_shape : tuple of int, optional
+        Per-sample input shape (no batch axis), needed when the model's input has dynamic
+        dimensions other than the batch.
+
+    Returns
+    -------
+    Graph
+        The network in canonical ops, BatchNorm folded, input normalisation in the input node.
+
+    Raises
+    ------
+    ModelFileError, UnsupportedError, ShapeError
+        With a message naming the file, node, op or attribute and what to do.
+    """
+    model = read_model(source)
+    opset = default_opset(model)
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise UnsupportedError(f"the model has {len(inputs)} data inputs ({[i.name for i in inputs]}); eventsim takes one",
+                               "export a model with a single input tensor")
+    if len(graph.output) != 1:
+        raise UnsupportedError(f"the model has {len(graph.output)} outputs ({[o.name for o in graph.output]}); "
+                               "eventsim takes one", "export a model with a single output tensor")
+    sample_shape, static_batch = _input_shape(inputs[0], input_shape)
+    used = {name for node in graph.node for name in node.input if name} | {graph.output[0].name}
+    ctx = ImportContext(opset, used, {graph.output[0].name}, static_batch)
+    for name, tensor in initializers.items():
+        try:
+            ctx.set_const(name, numpy_helper.to_array(tensor))
+        except Exception as exc:
+            raise ModelFileError(f"cannot read the weights {name!r}: {exc}",
+                                 "keep the external data file next to the .onnx file") from None
+    rank = len(sample_shape)
+    ctx.set(inputs[0].name, ctx.emit("input", [], {"source_shape": sample_shape, "perm": tuple(range(rank))},
+                                     {"scale": np.ones((), np.float32), "shift": np.zeros((), np.float32)},
+                                     source=inputs[0].name))
+    for node in graph.node:
+        _convert_node(ctx, node, list(model.opset_import), model.ir_version)
+    return _finish(ctx, graph, model, source)
+
+
+def _convert_node(ctx: ImportContext, node: onnx.NodeProto, opsets, ir_version: int) -> None:
+    if node.domain not in ("", "ai.onnx"):
+        raise UnsupportedError(f"{describe(node)}: ops of domain {node.domain!r} are not supported",
+                               "export with standard ONNX ops only")
+    present = [n for n in node.input if n]
+    missing = [n for n in present if n not in ctx.consts and n not in ctx.values]
+    if missing:
+        raise ModelFileError(f"{describe(node)} reads {missing}, which no earlier node produces",
+                             "the graph must be in topological order; re-export the model")
+    if all(n in ctx.consts for n in present) and node.op_type != "Shape":
+        outputs = fold_node(node, [ctx.consts.get(n) if n else None for n in node.input], opsets, ir_version)
+        for name, array in zip(node.output, outputs):
+            if name:
+                ctx.set_const(name, array)
+        return
+    if node.op_type not in HANDLERS:
+        raise UnsupportedError(
+            f"{describe(node)}: ONNX op {node.op_type!r} is not supported on data",
+            f"eventsim converts CNNs and MLPs built from: {', '.join(supported_ops())}; "
+            "replace the op in the model (e.g. Sigmoid/Tanh/GELU by ReLU) and retrain or fine-tune",
+        )
+    HANDLERS[node.op_type](ctx, node)
+    for i, name in enumerate(node.output):
+        if name and name in ctx.used and name not in ctx.values and name not in ctx.consts:
+            raise UnsupportedError(f"{describe(node)}: output {i} ({name!r}) is used but not supported")
+
+
+def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, source) -> Graph:
+    out_name = graph.output[0].name
+    if out_name not in ctx.values:
+        raise UnsupportedError(f"the model output {out_name!r} does not depend on the input")
+    out = ctx.values[out_name]
+    if not out.standard:
+        raise UnsupportedError(f"the model output {out_name!r} is a transposed or reordered view of a layer",
+                               "end the model with the layer itself (e.g. no Transpose/Flatten after the last layer)")
+    meta = {
+        "source": str(source) if not isinstance(source, onnx.ModelProto) else "<ModelProto>",
+        "format": "onnx",
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "opset": ctx.opset,
+        "ir_version": int(model.ir_version),
+        "onnx_input": ctx.nodes[0].source,
+        "onnx_output": out_name,
+        "static_batch": ctx.static_batch,
+    }
+    return canonicalize(Graph(ctx.nodes, out.node, ctx.notes, meta))
