@@ -39,7 +39,8 @@ def check_batch(x: np.ndarray, sample_shape: tuple[int, ...], name: str = "x") -
             + hint,
             "reshape the data to (N,) + the model's input shape, or pick another array with --x-key",
         )
-    x = x.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
+        x = x.astype(np.float32, copy=False)
     if not np.all(np.isfinite(x)):
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         raise DataError(f"array {name!r} holds {bad} NaN or infinite values", "clean or impute the data first")

@@ -50,6 +50,7 @@ class ImportContext:
         self.consts: dict[str, np.ndarray] = {}
         self.values: dict[str, Value] = {}
         self.notes: list[str] = []
+        self.dropped_output_op: str | None = None  # Softmax/LogSoftmax removed at the output
         self._names: set[str] = set()
 
     # -- reading -------------------------------------------------------------------------------

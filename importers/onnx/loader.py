@@ -181,5 +181,6 @@ def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, 
         "onnx_input": ctx.nodes[0].source,
         "onnx_output": out_name,
         "static_batch": ctx.static_batch,
+        "dropped_output_op": ctx.dropped_output_op,
     }
     return canonicalize(Graph(ctx.nodes, out.node, ctx.notes, meta))

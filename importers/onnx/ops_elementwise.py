@@ -156,5 +156,6 @@ def softmax(ctx: ImportContext, node) -> None:
         raise UnsupportedError(f"{describe(node)}: {node.op_type} is supported only at the output, over the classes",
                                f"remove the {node.op_type} from the model or move it to the output")
     ctx.set(node.output[0], x)
+    ctx.dropped_output_op = node.op_type
     ctx.notes.append(f"{node.op_type} {node.name or node.output[0]!r} at the output was dropped: it does not change "
                      f"the predicted class; the graph outputs the values before it ({node.input[0]!r})")
