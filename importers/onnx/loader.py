@@ -46,7 +46,10 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx.checker.ValidationError and friends
-        raise ModelFileError(f"the ONNX model is malformed: {str(exc).strip().splitlines()[0]}",
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        where = next((line.split("node.", 1)[-1].strip() for line in lines if "Bad node spec" in line), None)
+        problem = lines[0] if lines else type(exc).__name__
+        raise ModelFileError(f"the ONNX model is malformed: {problem}" + (f" (node {where})" if where else ""),
                              "re-export the model, or repair it with onnx tools") from None
     return model
 

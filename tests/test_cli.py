@@ -1,0 +1,144 @@
+"""The command line: every command on real files, and one clear message (exit 2, no traceback,
+no partial output) for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from conftest import MODELS
+from onnx import TensorProto, helper
+
+import eventsim
+from eventsim.cli.main import main
+from eventsim.examples import example_info, example_model_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments: str):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.output.count("error:") == 1
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def small_model(tmp_path, op="Relu", attrs=None, dims=("N", 3, 4, 4), name="m.onnx"):
+    node = helper.make_node(op, ["x"], ["y"], name="act1", **(attrs or {}))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(dims))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / name
+    onnx.save(model, path)
+    return path
+
+
+def test_version_and_help():
+    assert eventsim.__version__ in run("--version").output
+    out = run("--help").output
+    for command in ("demo", "inspect", "verify"):
+        assert command in out
+
+
+def test_demo(tmp_path):
+    result = run("demo", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    accuracy = example_info()["ann_test_accuracy"]
+    assert f"{accuracy:.2%}" in result.output
+    assert "OK" in result.output
+    report = json.loads((tmp_path / "out" / "verify.json").read_text())
+    assert report["passed"] and report["ann_accuracy"] == pytest.approx(accuracy)
+    assert json.loads((tmp_path / "out" / "graph.json").read_text())["output_shape"] == [10]
+
+
+def test_inspect_table_and_json():
+    result = run("inspect", example_model_path())
+    assert result.exit_code == 0 and "MACs" in result.output and "maxpool" in result.output
+    doc = json.loads(run("inspect", example_model_path(), "--json").output)
+    assert doc["input_shape"] == [1, 8, 8] and doc["total_macs"] == sum(n["macs"] for n in doc["nodes"])
+
+
+@pytest.mark.parametrize("name", ["resnet_tiny.onnx", "nhwc_input.onnx", "lenet_dynamo.onnx", "qcfs_cnn.onnx"])
+def test_inspect_and_verify_exported_models(name):
+    assert run("inspect", MODELS / name).exit_code == 0
+    result = run("verify", MODELS / name, "--samples", "4")
+    assert result.exit_code == 0 and "OK" in result.output, result.output
+
+
+def test_verify_with_data_labels_and_json(tmp_path):
+    data = eventsim.examples.load_example_data()
+    np.savez(tmp_path / "d.npz", images=data["x_test"][:40], labels=data["y_test"][:40])
+    result = run("verify", example_model_path(), "--data", tmp_path / "d.npz", "--x-key", "images",
+                 "--y-key", "labels", "--samples", "40", "--json", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "ANN accuracy" in result.output
+    assert json.loads((tmp_path / "r.json").read_text())["samples"] == 40
+
+
+def test_verify_reports_a_mismatch_with_exit_1():
+    result = run("verify", MODELS / "resnet_tiny.onnx", "--rtol", "1e-15")
+    assert result.exit_code == 1 and "MISMATCH" in result.output
+
+
+def test_missing_file():
+    assert_user_error(run("inspect", "no/such/model.onnx"), "does not exist")
+
+
+def test_not_onnx_and_truncated(tmp_path):
+    (tmp_path / "text.onnx").write_text("this is not a model")
+    assert_user_error(run("inspect", tmp_path / "text.onnx"), "not a valid ONNX file")
+    blob = (MODELS / "lenet_bn.onnx").read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(blob[: len(blob) // 3])
+    result = run("verify", tmp_path / "cut.onnx")
+    assert result.exit_code == 2 and "Traceback" not in result.output and "error:" in result.output
+
+
+def test_unsupported_op_names_node_and_op(tmp_path):
+    assert_user_error(run("inspect", small_model(tmp_path, "Sigmoid")), "'act1'", "Sigmoid", "fix:")
+
+
+def test_unsupported_attribute_is_named(tmp_path):
+    assert_user_error(run("inspect", small_model(tmp_path, "Relu", {"foo": 1})), "act1", "foo")
+
+
+def test_dynamic_dimensions_need_input_shape(tmp_path):
+    path = small_model(tmp_path, dims=("N", 3, "H", "W"))
+    assert_user_error(run("inspect", path), "--input-shape")
+    result = run("inspect", path, "--input-shape", "3,5,7")
+    assert result.exit_code == 0 and "3x5x7" in result.output
+    assert run("inspect", path, "--input-shape", "3,x").exit_code == 2
+
+
+def test_data_of_the_wrong_shape(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 3, 9, 9), np.float32))
+    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "d.npz", "--json",
+                          tmp_path / "r.json"), "shape (4, 3, 9, 9)", "(N, 1, 8, 8)")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_data_with_nan(tmp_path):
+    x = np.zeros((2, 1, 8, 8), np.float32)
+    x[1, 0, 3, 3] = np.nan
+    np.save(tmp_path / "d.npy", x)
+    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "d.npy"), "NaN")
+
+
+def test_corrupted_and_pickled_data_files(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 definitely not a zip")
+    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "bad.npz"), "cannot read data file")
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
+    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "obj.npz"), "object arrays")
+    np.savez(tmp_path / "nokey.npz", images=np.zeros((2, 1, 8, 8)))
+    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "nokey.npz"), "--x-key")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = CliRunner().invoke(main, ["--debug", "inspect", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 2
