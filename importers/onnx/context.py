@@ -19,6 +19,9 @@ from eventsim.errors import ShapeError, UnsupportedError
 from eventsim.graph import Node
 from eventsim.ops import get_op
 
+#: Graph ops that act element by element, so a layout permutation commutes with them.
+_ELEMENTWISE = ("affine", "relu", "clip", "floor")
+
 #: Stands for the batch size in constants computed from ``Shape`` of a data tensor.
 BATCH = 1_000_003
 
@@ -136,32 +139,35 @@ class ImportContext:
     def standard_layout(self, value: Value, node: onnx.NodeProto) -> Value:
         """``value`` in the graph's own axis order, as spatial ops need (NCHW).
 
-        A transposed view of the network input is made standard by changing the input node's
-        permutation (channels-last data); other transposed values are refused.
+        A transposed view of the network input, possibly after element-wise ops (a Keras
+        Rescaling or Normalization before the Transpose), is made standard by permuting the input
+        node (channels-last data) and those ops; other transposed values are refused.
         """
         if value.standard:
             return value
-        inp = self.nodes[0]
-        if value.flat_order is None and value.node == inp.name and not any(
-            inp.name in n.inputs for n in self.nodes[1:]
-        ):
-            old_perm = tuple(inp.attrs["perm"])
-            inp.attrs["perm"] = tuple(old_perm[p] for p in value.perm)
-            for key in ("scale", "shift"):
-                param = inp.params[key]
-                param = param.reshape((1,) * (len(value.perm) - param.ndim) + param.shape)
-                inp.params[key] = np.ascontiguousarray(param.transpose(value.perm))
-            inp.shape = tuple(inp.shape[p] for p in value.perm)
-            self.shapes[inp.name] = inp.shape
-            inverse = tuple(np.argsort(value.perm))
-            for key, v in self.values.items():
-                if v.node == inp.name:
-                    self.values[key] = Value(v.node, tuple(inverse[p] for p in v.perm))
-            return Value(inp.name, tuple(range(len(value.perm))))
-        raise UnsupportedError(
-            f"{describe(node)}: its input is a transposed tensor (axes {value.perm} of {value.node!r})",
-            "eventsim folds Transpose only at the network input and before Flatten/Reshape → MatMul/Gemm",
-        )
+        chain = self.nodes
+        is_input_chain = value.flat_order is None and value.node == chain[-1].name and all(
+            n.op in _ELEMENTWISE and n.inputs == (prev.name,) for prev, n in zip(chain, chain[1:]))
+        if not is_input_chain:
+            raise UnsupportedError(
+                f"{describe(node)}: its input is a transposed tensor (axes {value.perm} of {value.node!r})",
+                "eventsim folds Transpose only at the network input and before Flatten/Reshape → MatMul/Gemm",
+            )
+        perm = value.perm
+        inp = chain[0]
+        inp.attrs["perm"] = tuple(inp.attrs["perm"][p] for p in perm)
+        for n in chain:
+            for key, param in n.params.items():
+                param = param.reshape((1,) * (len(perm) - param.ndim) + param.shape)
+                n.params[key] = np.ascontiguousarray(param.transpose(perm))
+            n.shape = tuple(n.shape[p] for p in perm)
+            self.shapes[n.name] = n.shape
+        inverse = tuple(int(i) for i in np.argsort(perm))
+        names = {n.name for n in chain}
+        for key, v in self.values.items():
+            if v.node in names:
+                self.values[key] = Value(v.node, tuple(inverse[p] for p in v.perm))
+        return Value(value.node, tuple(range(len(perm))))
 
     def const_for(self, const: np.ndarray, value: Value, node: onnx.NodeProto) -> np.ndarray:
         """A constant that ONNX broadcasts against ``value`` (batch axis included), brought into the
