@@ -8,29 +8,30 @@ from eventsim.errors import UnsupportedError
 
 from .context import ImportContext, Value, describe
 from .registry import handler
-from .spatial import require_4d, resolve_pads, two_d
+from .spatial import resolve_window, window_input, window_output
 
 
 @handler("Conv")
 def conv(ctx: ImportContext, node) -> None:
     a = ctx.attrs(node, {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
                          "pads": None, "strides": None})
-    x = ctx.value(node, 0)
+    x, one_d = window_input(ctx, node, ctx.value(node, 0))
     w = ctx.const(node, 1, "the weight")
-    if w.ndim != 4:
-        two_d(node, "kernel", w.shape[2:], 1)  # raises the 1-D/3-D refusal
-    x = require_4d(ctx, x, node)
+    if w.ndim != (3 if one_d else 4):
+        raise UnsupportedError(f"{describe(node)}: weight of shape {w.shape} does not fit the input "
+                               f"(N, {', '.join(map(str, ctx.shape(x)))})")
+    if one_d:
+        w = w[:, :, None, :]
     kernel = tuple(int(k) for k in w.shape[2:])
-    if a["kernel_shape"] is not None and two_d(node, "kernel_shape", a["kernel_shape"], 1) != kernel:
+    if a["kernel_shape"] is not None and tuple(a["kernel_shape"]) != kernel[-len(a["kernel_shape"]):]:
         raise UnsupportedError(f"{describe(node)}: kernel_shape={list(a['kernel_shape'])} disagrees with the weight {w.shape}")
-    stride = two_d(node, "strides", a["strides"], 1)
-    dilation = two_d(node, "dilations", a["dilations"], 1)
-    pads = resolve_pads(node, a, ctx.shape(x)[1:], kernel, stride, dilation)
+    window = resolve_window(node, a, ctx.shape(x)[1:], kernel[1:] if one_d else kernel, one_d)
     b = ctx.const(node, 2, "the bias")
     b = np.zeros(w.shape[0], np.float32) if b is None else b
-    ctx.set(node.output[0], ctx.emit(
-        "conv", [x], {"stride": stride, "pads": pads, "dilation": dilation, "groups": int(a["group"])},
-        {"W": w, "b": b}, source=node.output[0]))
+    out = ctx.emit("conv", [x], {"stride": window.stride, "pads": window.pads, "dilation": window.dilation,
+                                 "groups": int(a["group"])}, {"W": w, "b": b},
+                   source=None if one_d else node.output[0])
+    ctx.set(node.output[0], window_output(ctx, node, out, window))
 
 
 def _dense(ctx: ImportContext, node, x: Value, w_onnx: np.ndarray, bias: np.ndarray) -> None:

@@ -6,7 +6,7 @@ from eventsim.errors import UnsupportedError
 
 from .context import ImportContext, describe
 from .registry import handler
-from .spatial import require_4d, resolve_pads, two_d
+from .spatial import Window, resolve_window, window_input, window_output
 
 
 def _pool(ctx: ImportContext, node, op: str, allowed: dict) -> None:
@@ -14,15 +14,13 @@ def _pool(ctx: ImportContext, node, op: str, allowed: dict) -> None:
                          "pads": None, "strides": None, **allowed})
     if a["kernel_shape"] is None:
         raise UnsupportedError(f"{describe(node)}: kernel_shape is required")
-    kernel = two_d(node, "kernel_shape", a["kernel_shape"], 1)
-    x = require_4d(ctx, ctx.value(node, 0), node)
-    stride = two_d(node, "strides", a["strides"], 1)
-    dilation = two_d(node, "dilations", a["dilations"], 1)
-    pads = resolve_pads(node, a, ctx.shape(x)[1:], kernel, stride, dilation)
-    attrs = {"kernel": kernel, "stride": stride, "pads": pads, "dilation": dilation, "ceil_mode": bool(a["ceil_mode"])}
+    x, one_d = window_input(ctx, node, ctx.value(node, 0))
+    window = resolve_window(node, a, ctx.shape(x)[1:], a["kernel_shape"], one_d)
+    attrs = dict(window.attrs(), ceil_mode=bool(a["ceil_mode"]))
     if op == "avgpool":
         attrs["count_include_pad"] = bool(a["count_include_pad"])
-    ctx.set(node.output[0], ctx.emit(op, [x], attrs, source=node.output[0]))
+    out = ctx.emit(op, [x], attrs, source=None if one_d else node.output[0])
+    ctx.set(node.output[0], window_output(ctx, node, out, window))
 
 
 @handler("MaxPool")
@@ -41,10 +39,13 @@ def avgpool(ctx: ImportContext, node) -> None:
 @handler("GlobalAveragePool", "GlobalMaxPool")
 def global_pool(ctx: ImportContext, node) -> None:
     ctx.attrs(node, {})
-    x = require_4d(ctx, ctx.value(node, 0), node)
+    x, one_d = window_input(ctx, node, ctx.value(node, 0))
     _, h, w = ctx.shape(x)
-    attrs = {"kernel": (h, w), "stride": (1, 1), "pads": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False}
+    window = Window((h, w), (1, 1), (1, 1), (0, 0, 0, 0), one_d)
+    attrs = dict(window.attrs(), ceil_mode=False)
+    source = None if one_d else node.output[0]
     if node.op_type == "GlobalAveragePool":
-        ctx.set(node.output[0], ctx.emit("avgpool", [x], dict(attrs, count_include_pad=False), source=node.output[0]))
+        out = ctx.emit("avgpool", [x], dict(attrs, count_include_pad=False), source=source)
     else:
-        ctx.set(node.output[0], ctx.emit("maxpool", [x], attrs, source=node.output[0]))
+        out = ctx.emit("maxpool", [x], attrs, source=source)
+    ctx.set(node.output[0], window_output(ctx, node, out, window))
