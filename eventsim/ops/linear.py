@@ -61,7 +61,7 @@ class Conv(OpSpec):
         wmat = w.reshape(groups, c_out // groups, c_g * kh * kw).transpose(0, 2, 1)
         y = np.matmul(cols, wmat).reshape(groups, n, ho, wo, c_out // groups)
         y = y.transpose(1, 0, 4, 2, 3).reshape(n, c_out, ho, wo)
-        return y + b[:, None, None]
+        return np.add(y, b[:, None, None], out=np.empty(y.shape, np.float32))  # contiguous NCHW
 
     def macs(self, node, in_shapes):
         w = node.params["W"]

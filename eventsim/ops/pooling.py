@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import OpSpec, register_op, require
-from .windows import padded_windows, spatial_output_shape
+from .windows import spatial_output_shape, window_reduce
 
 
 def _pool_shape(node, in_shapes):
@@ -25,10 +25,11 @@ def _pool_shape(node, in_shapes):
     return (shape[0], ho, wo)
 
 
-def _windows(node, x, fill):
+def _reduce(node, x, fill, ufunc):
     a = node.attrs
     out_hw = spatial_output_shape(x.shape[2:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
-    return padded_windows(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw, fill)
+    return window_reduce(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw,
+                         fill, ufunc)
 
 
 @register_op
@@ -44,17 +45,17 @@ class AvgPool(OpSpec):
 
     def forward(self, node, xs):
         (x,) = xs
-        sums = _windows(node, x, 0.0).sum(axis=(-2, -1), dtype=np.float32)
-        pads = node.attrs["pads"]
+        sums = _reduce(node, x, 0.0, np.add)
         a = node.attrs
         if a["count_include_pad"]:
             # padded zeros count, window parts that ceil mode pushes past the padding do not
             pads = a["pads"]
             mask = np.ones((1, 1, x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]), np.float32)
-            count = padded_windows(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0)
+            count = window_reduce(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0,
+                                  np.add)
         else:
-            count = _windows(node, np.ones((1, 1) + x.shape[2:], np.float32), 0.0)
-        return sums / count.sum(axis=(-2, -1), dtype=np.float32)
+            count = _reduce(node, np.ones((1, 1) + x.shape[2:], np.float32), 0.0, np.add)
+        return sums / count
 
     def macs(self, node, in_shapes):
         return 0
@@ -71,4 +72,4 @@ class MaxPool(OpSpec):
         return _pool_shape(node, in_shapes)
 
     def forward(self, node, xs):
-        return _windows(node, xs[0], -np.inf).max(axis=(-2, -1))
+        return _reduce(node, xs[0], -np.inf, np.maximum)

@@ -43,7 +43,7 @@ def spatial_output_shape(
     )
 
 
-def padded_windows(
+def pad_for_windows(
     x: np.ndarray,
     kernel: tuple[int, int],
     stride: tuple[int, int],
@@ -52,17 +52,35 @@ def padded_windows(
     out_hw: tuple[int, int],
     fill: float,
 ) -> np.ndarray:
-    """View of all windows of a padded NCHW batch: shape (N, C, Ho, Wo, kh, kw).
-
-    ``x`` is padded with ``fill`` by ``pads`` and, where ceil mode needs it, further at the bottom
-    and right so that every one of the ``out_hw`` windows lies inside the array.
-    """
+    """``x`` (N, C, H, W) padded with ``fill`` by ``pads`` and, where ceil mode needs it, further
+    at the bottom and right so that every one of the ``out_hw`` windows lies inside the array."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     ho, wo = out_hw
-    extra_h = max(0, (ho - 1) * sh + eh - (x.shape[2] + pads[0] + pads[2]))
-    extra_w = max(0, (wo - 1) * sw + ew - (x.shape[3] + pads[1] + pads[3]))
+    extra_h = max(0, (ho - 1) * sh + dh * (kh - 1) + 1 - (x.shape[2] + pads[0] + pads[2]))
+    extra_w = max(0, (wo - 1) * sw + dw * (kw - 1) + 1 - (x.shape[3] + pads[1] + pads[3]))
     width = ((0, 0), (0, 0), (pads[0], pads[2] + extra_h), (pads[1], pads[3] + extra_w))
-    xp = np.pad(x, width, constant_values=fill) if any(sum(w) for w in width) else x
-    view = sliding_window_view(xp, (eh, ew), axis=(2, 3))
+    return np.pad(x, width, constant_values=fill) if any(sum(w) for w in width) else x
+
+
+def padded_windows(x, kernel, stride, pads, dilation, out_hw, fill) -> np.ndarray:
+    """View of all windows of a padded NCHW batch: shape (N, C, Ho, Wo, kh, kw)
+    (arguments as in :func:`pad_for_windows`)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = out_hw
+    xp = pad_for_windows(x, kernel, stride, pads, dilation, out_hw, fill)
+    view = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     return view[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]
+
+
+def window_reduce(x, kernel, stride, pads, dilation, out_hw, fill, ufunc: np.ufunc) -> np.ndarray:
+    """Reduce every window with ``ufunc`` (np.maximum, np.add): one vectorised step per kernel
+    offset, much faster than reducing a 6-D window view (arguments as in :func:`pad_for_windows`)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = out_hw
+    xp = pad_for_windows(x, kernel, stride, pads, dilation, out_hw, fill)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            part = xp[:, :, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw]
+            out = np.array(part, copy=True) if out is None else ufunc(out, part, out=out)
+    return out
