@@ -25,6 +25,7 @@ class Conv(OpSpec):
     """
 
     name = "conv"
+    quiet = {"pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
 
     def infer_shape(self, node, in_shapes):
         (shape,) = in_shapes
@@ -62,6 +63,10 @@ class Conv(OpSpec):
         y = np.matmul(cols, wmat).reshape(groups, n, ho, wo, c_out // groups)
         y = y.transpose(1, 0, 4, 2, 3).reshape(n, c_out, ho, wo)
         return np.add(y, b[:, None, None], out=np.empty(y.shape, np.float32))  # contiguous NCHW
+
+    def describe(self, node):
+        kh, kw = node.params["W"].shape[2:]
+        return f"kernel={kh}x{kw} " + super().describe(node)
 
     def macs(self, node, in_shapes):
         w = node.params["W"]

@@ -39,6 +39,7 @@ class AvgPool(OpSpec):
     never counts window parts beyond the padded input, which ceil mode can create)."""
 
     name = "avgpool"
+    quiet = {"pads": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False}
 
     def infer_shape(self, node, in_shapes):
         return _pool_shape(node, in_shapes)
@@ -67,6 +68,7 @@ class MaxPool(OpSpec):
     ``dilation``, ``ceil_mode``. On spikes it acts on cumulative counts (DESIGN.md)."""
 
     name = "maxpool"
+    quiet = {"pads": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False}
 
     def infer_shape(self, node, in_shapes):
         return _pool_shape(node, in_shapes)

@@ -43,6 +43,8 @@ class OpSpec:
     role: ClassVar[str] = "synaptic"
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    #: Attribute values that summaries leave out because they change nothing.
+    quiet: ClassVar[dict[str, object]] = {}
 
     def infer_shape(self, node: Node, in_shapes: list[Shape]) -> Shape:
         """Return the per-sample output shape, raising :class:`ShapeError` if the node is invalid."""
@@ -60,6 +62,8 @@ class OpSpec:
         """A short text of the node's attributes for summaries."""
         parts = []
         for key, value in node.attrs.items():
+            if key in self.quiet and value == self.quiet[key]:
+                continue
             if isinstance(value, float):
                 value = f"{value:g}"
             elif isinstance(value, tuple):
