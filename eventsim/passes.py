@@ -18,6 +18,10 @@ from .ops import qcfs
 
 #: Element-wise ops that a QCFS or clip chain may consist of.
 _CHAIN_OPS = ("affine", "relu", "clip", "floor")
+#: More quantisation levels than this are not a QCFS activation (and would defeat the probe grid).
+_MAX_QCFS_LEVELS = 1024
+#: Element-wise ops without parameters (they commute with any reshape).
+_PARAMLESS = ("relu", "clip", "qcfs", "floor")
 #: Monotone non-decreasing activations, which commute with max pooling.
 _MONOTONE = ("relu", "clip", "qcfs")
 
@@ -35,9 +39,12 @@ def canonicalize(graph: Graph) -> Graph:
     Graph
         An equivalent graph in canonical ops.
     """
-    # chains are fused before affines are folded into convs, which would swallow QCFS's scalings
-    for step in (remove_noops, fold_input_affine, fuse_elementwise_chains, fold_affine_into_linear,
-                 fold_pad, move_maxpool_after_activation):
+    # element-wise ops move in front of reshapes first, so that 1-D ops (2-D ops between reshapes)
+    # and flattened activations fold like any other; chains are fused before affines are folded
+    # into convs or the input, which would swallow QCFS's scalings
+    for step in (remove_noops, hoist_elementwise_over_reshape, merge_reshapes, remove_noops,
+                 fuse_elementwise_chains, fold_input_affine, fold_affine_into_linear, fold_pad,
+                 move_maxpool_after_activation):
         graph = step(graph)
     for node in graph.nodes:
         if node.spec.role == "transient":
@@ -100,6 +107,68 @@ def _pass_source(graph: Graph, removed: Node, target: str, new_nodes: list[Node]
     for n in new_nodes:
         if n.name == target and removed.source and len(graph.consumers(target)) == 1:
             n.source = removed.source
+
+
+def _params_before_reshape(node: Node, src: tuple[int, ...], dst: tuple[int, ...]) -> dict | None:
+    """``node``'s params for acting on the reshape's input instead of its output, or None."""
+    if node.op in _PARAMLESS:
+        return {}
+    if node.op != "affine":
+        return None
+    params = {}
+    for key, param in node.params.items():
+        if param.size == 1:
+            params[key] = param.reshape(())
+            continue
+        per_ch = _per_channel(param, dst) if src[0] == dst[0] else None
+        if per_ch is None:
+            return None
+        params[key] = per_ch.reshape((-1,) + (1,) * (len(src) - 1))
+    return params
+
+
+def hoist_elementwise_over_reshape(graph: Graph) -> Graph:
+    """Rewrite reshape → element-wise op as element-wise op → reshape (activations, scalar or
+    per-channel affines), so that they act on the conv/pool output itself."""
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.nodes:
+            nxt = _single_consumer(graph, node.name) if node.op == "reshape" else None
+            params = None if nxt is None else _params_before_reshape(nxt, graph.node(node.inputs[0]).shape,
+                                                                      node.shape)
+            if params is None:
+                continue
+            moved = nxt.copy(name=node.name, inputs=node.inputs, params=params, source=None)
+            reshape = node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source)
+            nodes = []
+            for n in graph.nodes:
+                if n is node:
+                    nodes += [moved, reshape]
+                elif n is not nxt:
+                    nodes.append(n.copy())
+            graph = _rebuild(graph, nodes)
+            changed = True
+            break
+    return graph
+
+
+def merge_reshapes(graph: Graph) -> Graph:
+    """Replace reshape → reshape by the second reshape alone."""
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.nodes:
+            if node.op != "reshape":
+                continue
+            first = graph.node(node.inputs[0])
+            if first.op != "reshape" or _single_consumer(graph, first.name) is not node:
+                continue
+            nodes = [node.copy(inputs=first.inputs) if n is node else n.copy() for n in graph.nodes if n is not first]
+            graph = _rebuild(graph, nodes)
+            changed = True
+            break
+    return graph
 
 
 def fold_input_affine(graph: Graph) -> Graph:
@@ -188,11 +257,11 @@ def _identify_qcfs(chain: list[Node]) -> tuple[int, float] | None:
     z = np.linspace(-0.25 * lam, 1.25 * lam, 20001, dtype=np.float32)[:, None]
     f = _run_chain(chain, z)[:, 0]
     levels = len(np.unique(np.round(f / lam, 6))) - 1
-    if levels < 1:
+    if not 1 <= levels <= _MAX_QCFS_LEVELS:
         return None
-    # rounding may place a probe on the other side of a step edge: skip probes next to the edges
-    edges = lam * (np.arange(levels) + 0.5) / levels
-    away = np.min(np.abs(z[:, 0, None] - edges[None, :]), axis=1) > 1e-4 * lam
+    # rounding may place a probe on the other side of a step edge lam*(k + 1/2)/L: skip those probes
+    u = z[:, 0].astype(np.float64) * levels / lam - 0.5
+    away = np.abs(u - np.round(u)) * lam / levels > 1e-4 * lam
     if not np.allclose(f[away], qcfs(z, levels, lam)[away, 0], rtol=1e-5, atol=1e-6 * lam):
         return None
     return levels, lam

@@ -122,6 +122,9 @@ def run_ort(model: onnx.ModelProto, x: np.ndarray, output: str | None = None) ->
     options.log_severity_level = 3
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    # the plain kernels are the oracle: onnxruntime's fusions have bugs of their own (its Pad →
+    # AveragePool fusion, for one, builds a pool whose pads exceed the kernel and fails)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 

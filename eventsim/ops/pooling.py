@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .registry import OpSpec, register_op, require
-from .windows import spatial_output_shape, window_reduce
+from .windows import spatial_output_shape, window_reduce, windows_without_data
 
 
 def _pool_shape(node, in_shapes):
@@ -15,13 +15,14 @@ def _pool_shape(node, in_shapes):
     require(min(a["kernel"]) >= 1 and min(a["stride"]) >= 1 and min(a["dilation"]) >= 1, node,
             "kernel, stride and dilation must be >= 1")
     require(min(a["pads"]) >= 0, node, "pads must be >= 0")
-    k_ext = [d * (k - 1) + 1 for k, d in zip(a["kernel"], a["dilation"])]
-    require(a["pads"][0] < k_ext[0] and a["pads"][2] < k_ext[0] and a["pads"][1] < k_ext[1]
-            and a["pads"][3] < k_ext[1], node,
-            f"pads {a['pads']} must be smaller than the kernel {a['kernel']}",
-            "a window made only of padding has no defined value")
     ho, wo = spatial_output_shape(shape[1:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
     require(ho >= 1 and wo >= 1, node, f"kernel {a['kernel']} does not fit the padded input {shape}")
+    if not a.get("count_include_pad", False):  # padded zeros that count give such windows the value 0
+        empty = [windows_without_data(size, k, s, p, d, out) for size, k, s, p, d, out in zip(
+            shape[1:], a["kernel"], a["stride"], a["pads"][:2], a["dilation"], (ho, wo))]
+        require(not any(empty), node,
+                f"with pads {a['pads']}, dilation {a['dilation']} and stride {a['stride']} some windows "
+                "cover only padding and have no defined value", "use smaller pads")
     return (shape[0], ho, wo)
 
 

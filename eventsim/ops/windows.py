@@ -28,6 +28,13 @@ def window_output_size(
     return out
 
 
+def windows_without_data(size: int, kernel: int, stride: int, pad_begin: int, dilation: int, out: int) -> int:
+    """How many of the ``out`` windows along one axis have every tap in the padding."""
+    starts = np.arange(out)[:, None] * stride - pad_begin
+    taps = starts + np.arange(kernel)[None, :] * dilation
+    return int(np.sum(~np.any((taps >= 0) & (taps < size), axis=1)))
+
+
 def spatial_output_shape(
     hw: tuple[int, int],
     kernel: tuple[int, int],

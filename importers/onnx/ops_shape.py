@@ -146,16 +146,22 @@ def pad(ctx: ImportContext, node) -> None:
         raise UnsupportedError(f"{describe(node)}: padding with the value {float(np.asarray(value).reshape(-1)[0])} "
                                "is not supported", "use zero padding")
     x = ctx.standard_layout(ctx.value(node, 0), node)
-    rank = len(ctx.shape(x)) + 1
+    shape = ctx.shape(x)
+    rank = len(shape) + 1
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
     axes = list(range(rank)) if axes is None else [int(v) + rank if v < 0 else int(v) for v in np.asarray(axes).reshape(-1)]
     begin, end = [0] * rank, [0] * rank
     for k, ax in enumerate(axes):
         begin[ax], end[ax] = pads[k], pads[k + len(axes)]
-    if rank != 4 or begin[0] or end[0] or begin[1] or end[1] or min(begin + end) < 0:
-        raise UnsupportedError(f"{describe(node)}: pads {pads} are supported only as non-negative padding of H and W "
-                               "of an N x C x H x W tensor")
-    out = ctx.emit("pad", [x], {"pads": (begin[2], begin[3], end[2], end[3])}, source=node.output[0])
+    if rank not in (3, 4) or begin[0] or end[0] or begin[1] or end[1] or min(begin + end) < 0:
+        raise UnsupportedError(f"{describe(node)}: pads {pads} are supported only as non-negative padding of the "
+                               "spatial axes of an N x C x H x W or N x C x L tensor")
+    if rank == 3:  # 1-D: pad (C, 1, L) and reshape back
+        x = ctx.reshape(x, (shape[0], 1, shape[1]), node, source=None)
+        out = ctx.emit("pad", [x], {"pads": (0, begin[2], 0, end[2])})
+        out = ctx.reshape(out, (shape[0], shape[1] + begin[2] + end[2]), node, source=node.output[0])
+    else:
+        out = ctx.emit("pad", [x], {"pads": (begin[2], begin[3], end[2], end[3])}, source=node.output[0])
     ctx.set(node.output[0], out)
 
 
