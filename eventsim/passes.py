@@ -9,6 +9,7 @@ keeps the ANN function exactly (up to float rounding), which the executor tests 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,6 +69,34 @@ def _rebuild(graph: Graph, nodes: list[Node], renames: dict[str, str] | None = N
     for node in nodes:
         node.inputs = tuple(resolve(i) for i in node.inputs)
     return Graph(nodes, resolve(graph.output), graph.notes, graph.meta)
+
+
+def _fixed_point(graph: Graph, rewrite: Callable[[Graph, Node], Graph | None]) -> Graph:
+    """Apply ``rewrite`` at the first node where it applies, again, until it applies nowhere."""
+    while True:
+        for node in graph.nodes:
+            rewritten = rewrite(graph, node)
+            if rewritten is not None:
+                graph = rewritten
+                break
+        else:
+            return graph
+
+
+def _swap(graph: Graph, first: Node, second: Node, new_first: Node, new_second: Node) -> Graph:
+    """Replace the pair ``first → second`` by ``new_first → new_second`` in the same place."""
+    nodes = []
+    for n in graph.nodes:
+        if n is first:
+            nodes += [new_first, new_second]
+        elif n is not second:
+            nodes.append(n.copy())
+    return _rebuild(graph, nodes)
+
+
+def _replace(graph: Graph, old: Node, new: Node, drop: Node, renames: dict[str, str] | None = None) -> Graph:
+    """Put ``new`` in the place of ``old`` and remove ``drop``."""
+    return _rebuild(graph, [new if n is old else n.copy() for n in graph.nodes if n is not drop], renames)
 
 
 def _single_consumer(graph: Graph, name: str) -> Node | None:
@@ -130,62 +159,40 @@ def _params_before_reshape(node: Node, src: tuple[int, ...], dst: tuple[int, ...
 def hoist_elementwise_over_reshape(graph: Graph) -> Graph:
     """Rewrite reshape → element-wise op as element-wise op → reshape (activations, scalar or
     per-channel affines), so that they act on the conv/pool output itself."""
-    changed = True
-    while changed:
-        changed = False
-        for node in graph.nodes:
-            nxt = _single_consumer(graph, node.name) if node.op == "reshape" else None
-            params = None if nxt is None else _params_before_reshape(nxt, graph.node(node.inputs[0]).shape,
-                                                                      node.shape)
-            if params is None:
-                continue
-            moved = nxt.copy(name=node.name, inputs=node.inputs, params=params, source=None)
-            reshape = node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source)
-            nodes = []
-            for n in graph.nodes:
-                if n is node:
-                    nodes += [moved, reshape]
-                elif n is not nxt:
-                    nodes.append(n.copy())
-            graph = _rebuild(graph, nodes)
-            changed = True
-            break
-    return graph
 
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = _single_consumer(graph, node.name) if node.op == "reshape" else None
+        params = None if nxt is None else _params_before_reshape(nxt, graph.node(node.inputs[0]).shape, node.shape)
+        if params is None:
+            return None
+        moved = nxt.copy(name=node.name, inputs=node.inputs, params=params, source=None)
+        return _swap(graph, node, nxt, moved, node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source))
 
+    return _fixed_point(graph, rewrite)
 def merge_reshapes(graph: Graph) -> Graph:
     """Replace reshape → reshape by the second reshape alone."""
-    changed = True
-    while changed:
-        changed = False
-        for node in graph.nodes:
-            if node.op != "reshape":
-                continue
-            first = graph.node(node.inputs[0])
-            if first.op != "reshape" or _single_consumer(graph, first.name) is not node:
-                continue
-            nodes = [node.copy(inputs=first.inputs) if n is node else n.copy() for n in graph.nodes if n is not first]
-            graph = _rebuild(graph, nodes)
-            changed = True
-            break
-    return graph
 
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        first = graph.node(node.inputs[0]) if node.op == "reshape" else None
+        if first is None or first.op != "reshape" or _single_consumer(graph, first.name) is not node:
+            return None
+        return _replace(graph, node, node.copy(inputs=first.inputs), first)
 
+    return _fixed_point(graph, rewrite)
 def fold_input_affine(graph: Graph) -> Graph:
     """Merge affines that directly follow the input into the input's normalisation."""
-    while True:
-        inp = graph.input
-        nxt = _single_consumer(graph, inp.name)
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = _single_consumer(graph, node.name) if node.op == "input" else None
         if nxt is None or nxt.op != "affine":
-            return graph
-        new_in = inp.copy(params={
-            "scale": inp.params["scale"] * nxt.params["scale"],
-            "shift": inp.params["shift"] * nxt.params["scale"] + nxt.params["shift"],
+            return None
+        merged = node.copy(params={
+            "scale": node.params["scale"] * nxt.params["scale"],
+            "shift": node.params["shift"] * nxt.params["scale"] + nxt.params["shift"],
         }, source=nxt.source)
-        nodes = [new_in] + [n.copy() for n in graph.nodes[1:] if n is not nxt]
-        graph = _rebuild(graph, nodes, {nxt.name: inp.name})
+        return _replace(graph, node, merged, nxt, {nxt.name: node.name})
 
-
+    return _fixed_point(graph, rewrite)
 def _per_channel(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """``param`` as one value per channel (axis 0) if it is constant over the other axes."""
     full = np.broadcast_to(param, shape)
@@ -197,28 +204,20 @@ def _per_channel(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None
 
 def fold_affine_into_linear(graph: Graph) -> Graph:
     """Fold per-channel affines (BatchNorm, bias adds, scalings) into the conv/dense before them."""
-    changed = True
-    while changed:
-        changed = False
-        for node in graph.nodes:
-            if node.op not in ("conv", "dense"):
-                continue
-            nxt = _single_consumer(graph, node.name)
-            if nxt is None or nxt.op != "affine":
-                continue
-            scale = _per_channel(nxt.params["scale"], node.shape)
-            shift = _per_channel(nxt.params["shift"], node.shape)
-            if scale is None or shift is None:
-                continue
-            w = node.params["W"] * scale.reshape((-1,) + (1,) * (node.params["W"].ndim - 1))
-            folded = node.copy(params={"W": w, "b": node.params["b"] * scale + shift}, source=nxt.source)
-            nodes = [folded if n is node else n.copy() for n in graph.nodes if n is not nxt]
-            graph = _rebuild(graph, nodes, {nxt.name: node.name})
-            changed = True
-            break
-    return graph
 
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = _single_consumer(graph, node.name) if node.op in ("conv", "dense") else None
+        if nxt is None or nxt.op != "affine":
+            return None
+        scale = _per_channel(nxt.params["scale"], node.shape)
+        shift = _per_channel(nxt.params["shift"], node.shape)
+        if scale is None or shift is None:
+            return None
+        w = node.params["W"] * scale.reshape((-1,) + (1,) * (node.params["W"].ndim - 1))
+        folded = node.copy(params={"W": w, "b": node.params["b"] * scale + shift}, source=nxt.source)
+        return _replace(graph, node, folded, nxt, {nxt.name: node.name})
 
+    return _fixed_point(graph, rewrite)
 def _chain_from(graph: Graph, node: Node) -> list[Node]:
     """The maximal run of single-consumer element-wise nodes around ``node`` (scalar affines only)."""
 
@@ -352,48 +351,27 @@ def _relu_like(node: Node) -> bool:
 
 def fold_pad(graph: Graph) -> Graph:
     """Fold a zero ``pad`` into the conv (or count-include-pad avgpool) that alone consumes it."""
-    changed = True
-    while changed:
-        changed = False
-        for node in graph.nodes:
-            if node.op != "pad":
-                continue
-            nxt = _single_consumer(graph, node.name)
-            if nxt is None or not (nxt.op == "conv" or (nxt.op == "avgpool" and nxt.attrs["count_include_pad"])):
-                continue
-            pads = tuple(a + b for a, b in zip(node.attrs["pads"], nxt.attrs["pads"]))
-            merged = nxt.copy(inputs=node.inputs)
-            merged.attrs["pads"] = pads
-            nodes = [merged if n is nxt else n.copy() for n in graph.nodes if n is not node]
-            graph = _rebuild(graph, nodes)
-            changed = True
-            break
-    return graph
 
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = _single_consumer(graph, node.name) if node.op == "pad" else None
+        if nxt is None or not (nxt.op == "conv" or (nxt.op == "avgpool" and nxt.attrs["count_include_pad"])):
+            return None
+        merged = nxt.copy(inputs=node.inputs)
+        merged.attrs["pads"] = tuple(a + b for a, b in zip(node.attrs["pads"], nxt.attrs["pads"]))
+        return _replace(graph, nxt, merged, node)
 
+    return _fixed_point(graph, rewrite)
 def move_maxpool_after_activation(graph: Graph) -> Graph:
     """Rewrite maxpool → activation as activation → maxpool so that max pooling acts on spikes.
 
     Valid because the activations are monotone non-decreasing: f(max x) = max f(x).
     """
-    changed = True
-    while changed:
-        changed = False
-        for node in graph.nodes:
-            if node.op != "maxpool":
-                continue
-            act = _single_consumer(graph, node.name)
-            if act is None or act.op not in _MONOTONE:
-                continue
-            new_act = act.copy(name=node.name, inputs=node.inputs, source=None)
-            new_pool = node.copy(name=act.name, inputs=(node.name,), source=act.source)
-            nodes = []
-            for n in graph.nodes:
-                if n is node:
-                    nodes += [new_act, new_pool]
-                elif n is not act:
-                    nodes.append(n.copy())
-            graph = _rebuild(graph, nodes)
-            changed = True
-            break
-    return graph
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        act = _single_consumer(graph, node.name) if node.op == "maxpool" else None
+        if act is None or act.op not in _MONOTONE:
+            return None
+        return _swap(graph, node, act, act.copy(name=node.name, inputs=node.inputs, source=None),
+                     node.copy(name=act.name, inputs=(node.name,), source=act.source))
+
+    return _fixed_point(graph, rewrite)
