@@ -36,8 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    models = [example_model_path(), MODELS / "lenet_dynamic.onnx", MODELS / "resnet_tiny.onnx",
-              MODELS / "nhwc_input.onnx"]
+    models = [
+        example_model_path(),
+        MODELS / "lenet_dynamic.onnx",
+        MODELS / "resnet_tiny.onnx",
+        MODELS / "nhwc_input.onnx",
+    ]
     print(f"{'model':24s} {'batch':>5s} {'eventsim img/s':>15s} {'onnxruntime img/s':>18s} {'ratio':>6s}")
     for path in models:
         graph = eventsim.load_onnx(path)

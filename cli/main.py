@@ -42,8 +42,11 @@ def _shape(ctx, param, value: str | None) -> tuple[int, ...] | None:
 
 
 input_shape_option = click.option(
-    "--input-shape", callback=_shape, metavar="C,H,W",
-    help="Per-sample input shape (no batch axis), for models whose input has dynamic dimensions.")
+    "--input-shape",
+    callback=_shape,
+    metavar="C,H,W",
+    help="Per-sample input shape (no batch axis), for models whose input has dynamic dimensions.",
+)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,8 +106,9 @@ def verify(model, data, samples, seed, x_key, y_key, rtol, json_path, input_shap
 def _print_verify(report) -> None:
     status = click.style("OK", fg="green") if report.passed else click.style("MISMATCH", fg="red")
     click.echo(f"compared output {report.onnx_output!r} on {report.inputs}")
-    click.echo(f"max |eventsim - onnxruntime| = {report.max_abs_error:.3g}  "
-               f"(tolerance {report.tolerance:.3g})  {status}")
+    click.echo(
+        f"max |eventsim - onnxruntime| = {report.max_abs_error:.3g}  (tolerance {report.tolerance:.3g})  {status}"
+    )
     if report.argmax_agreement is not None:
         click.echo(f"same predicted class: {report.argmax_agreement:.2%} of samples")
 

@@ -42,6 +42,16 @@ def verify_onnx(path, x=None, samples: int = 16, seed: int = 0, input_shape=None
 
 
 __all__ = [
-    "Graph", "Node", "run_ann", "load_onnx", "verify_onnx", "load_data_file",
-    "EventsimError", "ModelFileError", "UnsupportedError", "ShapeError", "DataError", "__version__",
+    "Graph",
+    "Node",
+    "run_ann",
+    "load_onnx",
+    "verify_onnx",
+    "load_data_file",
+    "EventsimError",
+    "ModelFileError",
+    "UnsupportedError",
+    "ShapeError",
+    "DataError",
+    "__version__",
 ]

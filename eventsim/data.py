@@ -67,18 +67,24 @@ def load_data_file(path: str | Path, x_key: str = "x", y_key: str | None = "y") 
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.keys())
             if x_key not in keys:
-                raise DataError(f"data file {str(path)!r} has no array {x_key!r} (it has {keys})",
-                                "name the input array with --x-key")
+                raise DataError(
+                    f"data file {str(path)!r} has no array {x_key!r} (it has {keys})",
+                    "name the input array with --x-key",
+                )
             x = archive[x_key]
             y = archive[y_key] if y_key and y_key in keys else None
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read data file {str(path)!r}: {exc}",
-                        "pass an .npz (np.savez) or .npy file of numeric arrays; object arrays are refused") from None
+        raise DataError(
+            f"cannot read data file {str(path)!r}: {exc}",
+            "pass an .npz (np.savez) or .npy file of numeric arrays; object arrays are refused",
+        ) from None
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
-            raise DataError(f"labels {y_key!r} in {str(path)!r} must be integers of shape ({len(x)},), "
-                            f"got {y.dtype} {y.shape}", "store class indices, not one-hot vectors")
+            raise DataError(
+                f"labels {y_key!r} in {str(path)!r} must be integers of shape ({len(x)},), got {y.dtype} {y.shape}",
+                "store class indices, not one-hot vectors",
+            )
     return x, y

@@ -82,8 +82,9 @@ class Graph:
         Provenance (source file, producer, opset).
     """
 
-    def __init__(self, nodes: list[Node], output: str, notes: list[str] | None = None,
-                 meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, nodes: list[Node], output: str, notes: list[str] | None = None, meta: dict[str, Any] | None = None
+    ) -> None:
         self.nodes = list(nodes)
         self.output = output
         self.notes = list(notes or [])
@@ -108,8 +109,10 @@ class Graph:
                 raise ShapeError(f"node {node.name!r} ({node.op}) reads {missing}, which no earlier node produces")
             n = len(node.inputs)
             if n < spec.min_inputs or (spec.max_inputs is not None and n > spec.max_inputs):
-                raise ShapeError(f"node {node.name!r} ({node.op}) takes {spec.min_inputs}"
-                                 f"..{spec.max_inputs if spec.max_inputs is not None else 'n'} inputs, got {n}")
+                raise ShapeError(
+                    f"node {node.name!r} ({node.op}) takes {spec.min_inputs}"
+                    f"..{spec.max_inputs if spec.max_inputs is not None else 'n'} inputs, got {n}"
+                )
             node.shape = tuple(int(d) for d in spec.infer_shape(node, [index[i].shape for i in node.inputs]))
             index[node.name] = node
         if self.output not in index:
@@ -181,16 +184,27 @@ class Graph:
             extra = r["attributes"]
             if len(r["inputs"]) > 1 or (r["inputs"] and i > 0 and r["inputs"][0] != rows[i - 1]["name"]):
                 extra = (extra + " " if extra else "") + "<- " + ", ".join(r["inputs"])
-            table.append((str(i), r["name"], r["op"], "x".join(map(str, r["shape"])), f"{r['params']:,}",
-                          f"{r['macs']:,}", extra))
+            table.append(
+                (
+                    str(i),
+                    r["name"],
+                    r["op"],
+                    "x".join(map(str, r["shape"])),
+                    f"{r['params']:,}",
+                    f"{r['macs']:,}",
+                    extra,
+                )
+            )
         widths = [max(len(row[c]) for row in [head] + table) for c in range(len(head) - 1)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  " + head[-1]]
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[-1] for row in table]
         total_p = sum(r["params"] for r in rows)
         total_m = sum(r["macs"] for r in rows)
-        lines.append(f"{len(rows)} nodes, {len(self.activation_nodes())} activation layers, "
-                     f"{total_p:,} parameters, {total_m:,} MACs per sample; "
-                     f"input {list(self.input_shape)}, output {list(self.output_shape)}")
+        lines.append(
+            f"{len(rows)} nodes, {len(self.activation_nodes())} activation layers, "
+            f"{total_p:,} parameters, {total_m:,} MACs per sample; "
+            f"input {list(self.input_shape)}, output {list(self.output_shape)}"
+        )
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 

@@ -43,15 +43,24 @@ def canonicalize(graph: Graph) -> Graph:
     # element-wise ops move in front of reshapes first, so that 1-D ops (2-D ops between reshapes)
     # and flattened activations fold like any other; chains are fused before affines are folded
     # into convs or the input, which would swallow QCFS's scalings
-    for step in (remove_noops, hoist_elementwise_over_reshape, merge_reshapes, remove_noops,
-                 fuse_elementwise_chains, fold_input_affine, fold_affine_into_linear, fold_pad,
-                 move_maxpool_after_activation):
+    for step in (
+        remove_noops,
+        hoist_elementwise_over_reshape,
+        merge_reshapes,
+        remove_noops,
+        fuse_elementwise_chains,
+        fold_input_affine,
+        fold_affine_into_linear,
+        fold_pad,
+        move_maxpool_after_activation,
+    ):
         graph = step(graph)
     for node in graph.nodes:
         if node.spec.role == "transient":
             raise UnsupportedError(
                 f"node {node.name!r} ({node.op}, from {node.source!r}) is not part of a supported pattern",
-                "eventsim supports Floor only inside a QCFS activation (Div → Clip → Mul → Add 0.5 → Floor → Div → Mul)",
+                "eventsim supports Floor only inside a QCFS activation "
+                "(Div → Clip → Mul → Add 0.5 → Floor → Div → Mul)",
             )
     return graph
 
@@ -121,8 +130,11 @@ def remove_noops(graph: Graph) -> Graph:
     nodes, renames = [], {}
     for node in graph.nodes:
         src = graph.node(node.inputs[0]).shape if node.inputs else None
-        noop = (_is_identity_affine(node) or (node.op == "reshape" and tuple(node.attrs["shape"]) == src)
-                or (node.op == "pad" and not any(node.attrs["pads"])))
+        noop = (
+            _is_identity_affine(node)
+            or (node.op == "reshape" and tuple(node.attrs["shape"]) == src)
+            or (node.op == "pad" and not any(node.attrs["pads"]))
+        )
         if noop:
             renames[node.name] = node.inputs[0]
             _pass_source(graph, node, node.inputs[0], nodes)
@@ -169,6 +181,8 @@ def hoist_elementwise_over_reshape(graph: Graph) -> Graph:
         return _swap(graph, node, nxt, moved, node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source))
 
     return _fixed_point(graph, rewrite)
+
+
 def merge_reshapes(graph: Graph) -> Graph:
     """Replace reshape → reshape by the second reshape alone."""
 
@@ -179,6 +193,8 @@ def merge_reshapes(graph: Graph) -> Graph:
         return _replace(graph, node, node.copy(inputs=first.inputs), first)
 
     return _fixed_point(graph, rewrite)
+
+
 def fold_input_affine(graph: Graph) -> Graph:
     """Merge affines that directly follow the input into the input's normalisation."""
 
@@ -186,13 +202,18 @@ def fold_input_affine(graph: Graph) -> Graph:
         nxt = _single_consumer(graph, node.name) if node.op == "input" else None
         if nxt is None or nxt.op != "affine":
             return None
-        merged = node.copy(params={
-            "scale": node.params["scale"] * nxt.params["scale"],
-            "shift": node.params["shift"] * nxt.params["scale"] + nxt.params["shift"],
-        }, source=nxt.source)
+        merged = node.copy(
+            params={
+                "scale": node.params["scale"] * nxt.params["scale"],
+                "shift": node.params["shift"] * nxt.params["scale"] + nxt.params["shift"],
+            },
+            source=nxt.source,
+        )
         return _replace(graph, node, merged, nxt, {nxt.name: node.name})
 
     return _fixed_point(graph, rewrite)
+
+
 def _per_channel(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """``param`` as one value per channel (axis 0) if it is constant over the other axes."""
     full = np.broadcast_to(param, shape)
@@ -218,6 +239,8 @@ def fold_affine_into_linear(graph: Graph) -> Graph:
         return _replace(graph, node, folded, nxt, {nxt.name: node.name})
 
     return _fixed_point(graph, rewrite)
+
+
 def _chain_from(graph: Graph, node: Node) -> list[Node]:
     """The maximal run of single-consumer element-wise nodes around ``node`` (scalar affines only)."""
 
@@ -314,8 +337,9 @@ def fuse_elementwise_chains(graph: Graph) -> Graph:
         if any(n.op == "floor" for n in target):
             target, found = _qcfs_subchain(target)
             last = target[-1]
-            fused = Node(last.name, "qcfs", (target[0].inputs[0],), {"levels": found[0], "lam": found[1]},
-                         source=last.source)
+            fused = Node(
+                last.name, "qcfs", (target[0].inputs[0],), {"levels": found[0], "lam": found[1]}, source=last.source
+            )
         else:
             lo, hi = _compose_clips(target)
             if lo == 0 and hi == math.inf:
@@ -361,6 +385,8 @@ def fold_pad(graph: Graph) -> Graph:
         return _replace(graph, nxt, merged, node)
 
     return _fixed_point(graph, rewrite)
+
+
 def move_maxpool_after_activation(graph: Graph) -> Graph:
     """Rewrite maxpool → activation as activation → maxpool so that max pooling acts on spikes.
 
@@ -371,7 +397,12 @@ def move_maxpool_after_activation(graph: Graph) -> Graph:
         act = _single_consumer(graph, node.name) if node.op == "maxpool" else None
         if act is None or act.op not in _MONOTONE:
             return None
-        return _swap(graph, node, act, act.copy(name=node.name, inputs=node.inputs, source=None),
-                     node.copy(name=act.name, inputs=(node.name,), source=act.source))
+        return _swap(
+            graph,
+            node,
+            act,
+            act.copy(name=node.name, inputs=node.inputs, source=None),
+            node.copy(name=act.name, inputs=(node.name,), source=act.source),
+        )
 
     return _fixed_point(graph, rewrite)

@@ -73,8 +73,14 @@ class LeNetBN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 4, 5, padding=2), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(4, 8, 5, padding=2), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 4, 5, padding=2),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 8, 5, padding=2),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(nn.Linear(8 * 7 * 7, 32), nn.ReLU(), nn.Linear(32, 10))
         self.flatten = nn.Flatten()
@@ -97,8 +103,10 @@ class DepthwiseSeparable(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, mult: int = 1) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            *conv_bn(cin, cin * mult, 3, stride=stride, groups=cin), nn.ReLU6(),
-            *conv_bn(cin * mult, cout, 1), nn.ReLU6(),
+            *conv_bn(cin, cin * mult, 3, stride=stride, groups=cin),
+            nn.ReLU6(),
+            *conv_bn(cin * mult, cout, 1),
+            nn.ReLU6(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,10 +119,13 @@ class TinyMobileNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            *conv_bn(3, 8, 3, stride=2), nn.ReLU6(),
+            *conv_bn(3, 8, 3, stride=2),
+            nn.ReLU6(),
             DepthwiseSeparable(8, 16, stride=2),
             DepthwiseSeparable(16, 16, stride=1, mult=2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, 10),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,10 +153,13 @@ class TinyResNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            *conv_bn(3, 8, 3), nn.ReLU(),
+            *conv_bn(3, 8, 3),
+            nn.ReLU(),
             BasicBlock(8, 8, stride=1),
             BasicBlock(8, 16, stride=2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, 10),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,8 +175,10 @@ class NormalizedMLP(nn.Module):
         self.register_buffer("std", torch.tensor([0.3081]).view(1, 1, 1))
         self.mlp = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64, 32), nn.ReLU(),
-            nn.Linear(32, 16), nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
+            nn.Linear(32, 16),
+            nn.ReLU(),
             nn.Linear(16, 10),
         )
 
@@ -200,9 +216,13 @@ class QCFSNet(nn.Module):
     def __init__(self, t: int, clamp_first: bool) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 4, 3, padding=1), QCFS(2.0, t, clamp_first), nn.MaxPool2d(2),
-            nn.Conv2d(4, 8, 3, padding=1), QCFS(3.0, t, clamp_first),
-            nn.Flatten(), nn.Linear(8 * 6 * 6, 10),
+            nn.Conv2d(1, 4, 3, padding=1),
+            QCFS(2.0, t, clamp_first),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 8, 3, padding=1),
+            QCFS(3.0, t, clamp_first),
+            nn.Flatten(),
+            nn.Linear(8 * 6 * 6, 10),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -316,81 +336,122 @@ class ModelSpec:
 
 SPECS: list[ModelSpec] = [
     ModelSpec(
-        "lenet_bn.onnx", LeNetBN, (1, 28, 28),
+        "lenet_bn.onnx",
+        LeNetBN,
+        (1, 28, 28),
         "LeNet Conv5x5(pad2)-BN-ReLU-MaxPool x2, Flatten, Linear-ReLU-Linear; "
         "BatchNormalization nodes kept (no constant folding)",
-        opset=13, constant_folding=False,
+        opset=13,
+        constant_folding=False,
         required_ops=frozenset({"BatchNormalization", "Flatten", "Gemm"}),
     ),
     ModelSpec(
-        "lenet_bn_fused.onnx", LeNetBN, (1, 28, 28),
+        "lenet_bn_fused.onnx",
+        LeNetBN,
+        (1, 28, 28),
         "Same LeNet with BN folded into the Conv weights by the exporter's constant folding",
-        opset=13, forbidden_ops=frozenset({"BatchNormalization"}), seed=0,
+        opset=13,
+        forbidden_ops=frozenset({"BatchNormalization"}),
+        seed=0,
     ),
     ModelSpec(
-        "mobilenet_relu6.onnx", TinyMobileNet, (3, 32, 32),
+        "mobilenet_relu6.onnx",
+        TinyMobileNet,
+        (3, 32, 32),
         "Strided stem, depthwise (groups=C) and channel-multiplier-2 depthwise convs, "
         "unfused BN, ReLU6 as opset-11 Clip with min/max inputs (conv weights scaled x6 so "
         "the upper clip saturates), GlobalAveragePool, Linear",
-        opset=11, constant_folding=False, conv_gain=6.0,
+        opset=11,
+        constant_folding=False,
+        conv_gain=6.0,
         required_ops=frozenset({"BatchNormalization", "Clip"}),
     ),
     ModelSpec(
-        "resnet_tiny.onnx", TinyResNet, (3, 16, 16),
+        "resnet_tiny.onnx",
+        TinyResNet,
+        (3, 16, 16),
         "ResNet basic blocks: identity shortcut and stride-2 1x1-conv projection shortcut, "
         "Add then ReLU, BN folded, GlobalAveragePool, Linear",
-        opset=13, required_ops=frozenset({"Add"}),
+        opset=13,
+        required_ops=frozenset({"Add"}),
     ),
     ModelSpec(
-        "mlp_normalized.onnx", NormalizedMLP, (1, 8, 8),
-        "Input normalisation (x - mean) / std with constant per-channel tensors (Sub, Div), "
-        "Flatten, 3-layer MLP",
-        opset=13, required_ops=frozenset({"Sub", "Div"}),
+        "mlp_normalized.onnx",
+        NormalizedMLP,
+        (1, 8, 8),
+        "Input normalisation (x - mean) / std with constant per-channel tensors (Sub, Div), Flatten, 3-layer MLP",
+        opset=13,
+        required_ops=frozenset({"Sub", "Div"}),
     ),
     ModelSpec(
-        "lenet_dynamic.onnx", LeNetView, (1, 28, 28),
+        "lenet_dynamic.onnx",
+        LeNetView,
+        (1, 28, 28),
         "LeNet (BN folded) flattened with x.view(x.size(0), -1) and a dynamic batch axis: "
         "Shape-Gather-Unsqueeze-Concat-Reshape chain",
-        opset=13, dynamic_batch=True,
+        opset=13,
+        dynamic_batch=True,
         required_ops=frozenset({"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"}),
     ),
     ModelSpec(
-        "lenet_dynamo.onnx", LeNetBN, (1, 28, 28),
+        "lenet_dynamo.onnx",
+        LeNetBN,
+        (1, 28, 28),
         "LeNet-BN exported by the torch.export-based (dynamo) exporter, weights in the "
         "external data file lenet_dynamo.onnx.data, dynamic batch; its optimizer folds BN "
         "into Conv and writes Flatten as Reshape(allowzero=1) to [-1, 392]",
-        opset=18, exporter="dynamo", dynamic_batch=True,
+        opset=18,
+        exporter="dynamo",
+        dynamic_batch=True,
     ),
     ModelSpec(
-        "qcfs_cnn.onnx", lambda: QCFSNet(t=4, clamp_first=False), (1, 12, 12),
+        "qcfs_cnn.onnx",
+        lambda: QCFSNet(t=4, clamp_first=False),
+        (1, 12, 12),
         "QCFS activation (Bu et al. 2022), authors' order: x/up, floor(x*L+0.5)/L, clamp[0,1], "
         "*up; L=4, up=2.0 and 3.0 (conv weights scaled x3 so all levels occur)",
-        opset=13, conv_gain=3.0, required_ops=frozenset({"Floor", "Clip", "Div", "Mul"}),
+        opset=13,
+        conv_gain=3.0,
+        required_ops=frozenset({"Floor", "Clip", "Div", "Mul"}),
     ),
     ModelSpec(
-        "qcfs_cnn_clampfirst.onnx", lambda: QCFSNet(t=8, clamp_first=True), (1, 12, 12),
+        "qcfs_cnn_clampfirst.onnx",
+        lambda: QCFSNet(t=8, clamp_first=True),
+        (1, 12, 12),
         "QCFS with clamp before quantisation: clamp(x/up,0,1), floor(x*L+0.5)/L, *up; L=8",
-        opset=13, conv_gain=3.0, required_ops=frozenset({"Floor", "Clip"}),
+        opset=13,
+        conv_gain=3.0,
+        required_ops=frozenset({"Floor", "Clip"}),
     ),
     ModelSpec(
-        "concat_pool.onnx", ConcatPoolNet, (3, 15, 15),
+        "concat_pool.onnx",
+        ConcatPoolNet,
+        (3, 15, 15),
         "ZeroPad2d as Pad whose pads come from a Constant/ConstantOfShape/Concat/Reshape/"
         "Slice/Transpose/Cast chain, unpadded 5x5 conv, inception branches concatenated on channels "
         "(AvgPool count_include_pad=False), ceil-mode MaxPool and AvgPool with partial "
         "windows on odd sizes, final Softmax",
-        opset=13, required_ops=frozenset({"Pad", "Concat", "MaxPool", "AveragePool", "Softmax"}),
+        opset=13,
+        required_ops=frozenset({"Pad", "Concat", "MaxPool", "AveragePool", "Softmax"}),
     ),
     ModelSpec(
-        "relu_min.onnx", ReluMinNet, (1, 10, 10),
-        "Bias-free conv (weights scaled x20), Relu followed by Clip(x, '', 6) with only a max "
-        "input, Flatten, Linear",
-        opset=13, conv_gain=20.0, required_ops=frozenset({"Relu"}), any_of_ops=frozenset({"Clip", "Min"}),
+        "relu_min.onnx",
+        ReluMinNet,
+        (1, 10, 10),
+        "Bias-free conv (weights scaled x20), Relu followed by Clip(x, '', 6) with only a max input, Flatten, Linear",
+        opset=13,
+        conv_gain=20.0,
+        required_ops=frozenset({"Relu"}),
+        any_of_ops=frozenset({"Clip", "Min"}),
     ),
     ModelSpec(
-        "nhwc_input.onnx", NHWCNet, (12, 12, 3),
+        "nhwc_input.onnx",
+        NHWCNet,
+        (12, 12, 3),
         "Channels-last NHWC input: Transpose to NCHW, two Conv+ReLU, Transpose back, "
         "HWC-order reshape flatten, explicit MatMul + Add; dynamic batch",
-        opset=13, dynamic_batch=True,
+        opset=13,
+        dynamic_batch=True,
         required_ops=frozenset({"Transpose", "Reshape", "MatMul", "Add"}),
     ),
 ]
@@ -415,9 +476,15 @@ def export_classic(model: nn.Module, spec: ModelSpec, path: Path) -> None:
     dummy = torch.randn(1, *spec.input_shape)
     dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}} if spec.dynamic_batch else None
     torch.onnx.export(
-        model, (dummy,), str(path), dynamo=False, opset_version=spec.opset,
+        model,
+        (dummy,),
+        str(path),
+        dynamo=False,
+        opset_version=spec.opset,
         do_constant_folding=spec.constant_folding,
-        input_names=["input"], output_names=["output"], dynamic_axes=dynamic_axes,
+        input_names=["input"],
+        output_names=["output"],
+        dynamic_axes=dynamic_axes,
     )
 
 
@@ -426,9 +493,16 @@ def export_dynamo(model: nn.Module, spec: ModelSpec, path: Path) -> None:
     dummy = torch.randn(2, *spec.input_shape)  # batch 2: a size-1 dim would be specialised
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},) if spec.dynamic_batch else None
     torch.onnx.export(
-        model, (dummy,), str(path), dynamo=True, opset_version=spec.opset,
-        external_data=True, dynamic_shapes=dynamic_shapes, verbose=False,
-        input_names=["input"], output_names=["output"],
+        model,
+        (dummy,),
+        str(path),
+        dynamo=True,
+        opset_version=spec.opset,
+        external_data=True,
+        dynamic_shapes=dynamic_shapes,
+        verbose=False,
+        input_names=["input"],
+        output_names=["output"],
     )
 
 
@@ -516,7 +590,9 @@ def export_one(spec: ModelSpec, out_dir: Path, seed: int) -> dict[str, object]:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--out", type=Path, default=Path("tests/models"),
+        "--out",
+        type=Path,
+        default=Path("tests/models"),
         help="output directory; relative paths are resolved against the repository root",
     )
     return parser.parse_args()
@@ -528,8 +604,7 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__}")
     try:
-        manifest = [export_one(spec, out_dir, i if spec.seed is None else spec.seed)
-                    for i, spec in enumerate(SPECS)]
+        manifest = [export_one(spec, out_dir, i if spec.seed is None else spec.seed) for i, spec in enumerate(SPECS)]
     except CheckFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1

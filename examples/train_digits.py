@@ -68,12 +68,16 @@ class DigitsCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 2 * 2, 32), nn.ReLU(), nn.Linear(32, 10)
-        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(16 * 2 * 2, 32), nn.ReLU(), nn.Linear(32, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -84,9 +88,7 @@ def load_split() -> Split:
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
     y = digits.target.astype(np.int64)
-    x_rest, x_test, y_rest, y_test = train_test_split(
-        x, y, test_size=N_TEST, stratify=y, random_state=SEED
-    )
+    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=N_TEST, stratify=y, random_state=SEED)
     x_train, x_calib, y_train, y_calib = train_test_split(
         x_rest, y_rest, test_size=N_CALIB, stratify=y_rest, random_state=SEED
     )
@@ -124,8 +126,14 @@ def onnx_predict(path: Path, x: np.ndarray) -> np.ndarray:
 def export_onnx(model: nn.Module, path: Path) -> None:
     """Classic exporter, opset 13, dynamic batch, BatchNormalization kept."""
     torch.onnx.export(
-        model, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False, opset_version=13,
-        do_constant_folding=False, input_names=["input"], output_names=["logits"],
+        model,
+        (torch.zeros(1, 1, 8, 8),),
+        str(path),
+        dynamo=False,
+        opset_version=13,
+        do_constant_folding=False,
+        input_names=["input"],
+        output_names=["logits"],
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
 
@@ -137,7 +145,9 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--out", type=Path, default=Path("eventsim/data"),
+        "--out",
+        type=Path,
+        default=Path("eventsim/data"),
         help="output directory; relative paths are resolved against the repository root",
     )
     parser.add_argument("--epochs", type=int, default=40)
@@ -168,15 +178,20 @@ def main() -> int:
 
     np.savez_compressed(
         out_dir / "digits.npz",
-        x_calib=data.x_calib, y_calib=data.y_calib, x_test=data.x_test, y_test=data.y_test,
+        x_calib=data.x_calib,
+        y_calib=data.y_calib,
+        x_test=data.x_test,
+        y_test=data.y_test,
     )
     metadata = {
         "model": ARCHITECTURE,
         "dataset": "scikit-learn load_digits",
         "split": {
-            "train": len(data.y_train), "calibration": len(data.y_calib), "test": len(data.y_test),
+            "train": len(data.y_train),
+            "calibration": len(data.y_calib),
+            "test": len(data.y_test),
             "method": "stratified sklearn train_test_split, random_state=0: test first, "
-                      "then calibration from the remainder",
+            "then calibration from the remainder",
         },
         "ann_test_accuracy": test_acc,
         "input_shape": [1, 8, 8],

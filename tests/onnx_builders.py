@@ -78,8 +78,9 @@ class Builder:
         # the checker wants a shape on the output: take it from ONNX's shape inference
         y_info = helper.make_tensor_value_info(output, TensorProto.FLOAT, None)
         graph = helper.make_graph(self.nodes, "test", [x_info], [y_info], initializer=self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
-                                  producer_name="eventsim-tests")
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", self.opset)], producer_name="eventsim-tests"
+        )
         model.ir_version = ir_version_for(self.opset)
         try:
             inferred = onnx.shape_inference.infer_shapes(model)
@@ -87,7 +88,9 @@ class Builder:
             shape = known[output].type.tensor_type.shape if known[output].type.tensor_type.HasField("shape") else None
         except Exception:  # noqa: BLE001  (refusal tests build models that inference may not follow)
             shape = None
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in shape.dim] if shape else ["?"]
+        dims = (
+            [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in shape.dim] if shape else ["?"]
+        )
         model.graph.output[0].CopyFrom(helper.make_tensor_value_info(output, TensorProto.FLOAT, dims))
         return model
 
@@ -136,8 +139,13 @@ def max_error(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
     return float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)))), tol
 
 
-def check_agrees(model: onnx.ModelProto, x: np.ndarray, input_shape=None, reference: onnx.ModelProto | None = None,
-                 graph: eventsim.Graph | None = None) -> eventsim.Graph:
+def check_agrees(
+    model: onnx.ModelProto,
+    x: np.ndarray,
+    input_shape=None,
+    reference: onnx.ModelProto | None = None,
+    graph: eventsim.Graph | None = None,
+) -> eventsim.Graph:
     """Import ``model`` into eventsim, run it and onnxruntime (on ``reference`` if given) on ``x``,
     and assert agreement; returns the eventsim graph."""
     expected = run_ort(reference if reference is not None else model, x)

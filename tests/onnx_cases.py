@@ -75,8 +75,7 @@ def _stored_cases() -> list[Case]:
             if not os.path.isdir(data):
                 continue
             model = onnx.load(os.path.join(model_dir, "model.onnx"))
-            inputs = tuple(_read_tensor(p) for p in sorted(glob.glob(os.path.join(data, "input_*.pb")),
-                                                           key=_index))
+            inputs = tuple(_read_tensor(p) for p in sorted(glob.glob(os.path.join(data, "input_*.pb")), key=_index))
             outputs = sorted(glob.glob(os.path.join(data, "output_*.pb")), key=_index)
             cases.append(Case(os.path.basename(model_dir), folder, model, inputs, _read_tensor(outputs[0])))
     return cases

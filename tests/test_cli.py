@@ -10,10 +10,10 @@ import onnx
 import pytest
 from click.testing import CliRunner
 from conftest import MODELS
+from eventsim.cli.main import main
 from onnx import TensorProto, helper
 
 import eventsim
-from eventsim.cli.main import main
 from eventsim.examples import example_info, example_model_path
 
 
@@ -31,8 +31,12 @@ def assert_user_error(result, *fragments: str):
 
 def small_model(tmp_path, op="Relu", attrs=None, dims=("N", 3, 4, 4), name="m.onnx"):
     node = helper.make_node(op, ["x"], ["y"], name="act1", **(attrs or {}))
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(dims))])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(dims))],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path = tmp_path / name
@@ -75,8 +79,20 @@ def test_inspect_and_verify_exported_models(name):
 def test_verify_with_data_labels_and_json(tmp_path):
     data = eventsim.examples.load_example_data()
     np.savez(tmp_path / "d.npz", images=data["x_test"][:40], labels=data["y_test"][:40])
-    result = run("verify", example_model_path(), "--data", tmp_path / "d.npz", "--x-key", "images",
-                 "--y-key", "labels", "--samples", "40", "--json", tmp_path / "r.json")
+    result = run(
+        "verify",
+        example_model_path(),
+        "--data",
+        tmp_path / "d.npz",
+        "--x-key",
+        "images",
+        "--y-key",
+        "labels",
+        "--samples",
+        "40",
+        "--json",
+        tmp_path / "r.json",
+    )
     assert result.exit_code == 0, result.output
     assert "ANN accuracy" in result.output
     assert json.loads((tmp_path / "r.json").read_text())["samples"] == 40
@@ -118,8 +134,11 @@ def test_dynamic_dimensions_need_input_shape(tmp_path):
 
 def test_data_of_the_wrong_shape(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 3, 9, 9), np.float32))
-    assert_user_error(run("verify", example_model_path(), "--data", tmp_path / "d.npz", "--json",
-                          tmp_path / "r.json"), "shape (4, 3, 9, 9)", "(N, 1, 8, 8)")
+    assert_user_error(
+        run("verify", example_model_path(), "--data", tmp_path / "d.npz", "--json", tmp_path / "r.json"),
+        "shape (4, 3, 9, 9)",
+        "(N, 1, 8, 8)",
+    )
     assert not (tmp_path / "r.json").exists()
 
 

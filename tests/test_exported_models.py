@@ -32,8 +32,21 @@ def test_matches_onnxruntime(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
 def test_canonical_ops_only(entry):
     graph = eventsim.load_onnx(MODELS / entry["file"])
-    canonical = {"input", "conv", "dense", "avgpool", "maxpool", "add", "concat", "reshape", "pad", "affine",
-                 "relu", "clip", "qcfs"}
+    canonical = {
+        "input",
+        "conv",
+        "dense",
+        "avgpool",
+        "maxpool",
+        "add",
+        "concat",
+        "reshape",
+        "pad",
+        "affine",
+        "relu",
+        "clip",
+        "qcfs",
+    }
     assert set(ops(graph)) <= canonical
     # max pooling always acts on the output of an activation (i.e. on spikes)
     for node in graph.nodes:
@@ -91,8 +104,9 @@ def test_external_data_is_required(tmp_path):
         eventsim.load_onnx(tmp_path / "lenet_dynamo.onnx")
 
 
-@pytest.mark.parametrize("name, levels, lams", [("qcfs_cnn.onnx", 4, (2.0, 3.0)),
-                                                ("qcfs_cnn_clampfirst.onnx", 8, None)])
+@pytest.mark.parametrize(
+    "name, levels, lams", [("qcfs_cnn.onnx", 4, (2.0, 3.0)), ("qcfs_cnn_clampfirst.onnx", 8, None)]
+)
 def test_qcfs_chains_are_recognised(name, levels, lams):
     graph = eventsim.load_onnx(MODELS / name)
     q = [n for n in graph.nodes if n.op == "qcfs"]

@@ -4,7 +4,6 @@ refused with a clear eventsim error — never a wrong number (see tests/onnx_cas
 from __future__ import annotations
 
 import pytest
-
 from onnx_cases import run_case, supported_cases
 
 CASES = supported_cases()

@@ -36,8 +36,13 @@ def keras_like(per_channel_first: bool) -> onnx.ModelProto:
         helper.make_node("MatMul", ["f", "D"], ["m"]),
         helper.make_node("Add", ["m", "bias"], ["y"]),
     ]
-    graph = helper.make_graph(nodes, "keras", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 7, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "keras",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7, 7, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
@@ -62,10 +67,13 @@ def test_transpose_in_the_middle_is_refused():
     w2 = numpy_helper.from_array(np.ones((2, 5, 1, 1), np.float32), "W2")
     model.graph.initializer.append(w2)
     del model.graph.node[:]
-    model.graph.node.extend(nodes[:5] + [
-        helper.make_node("Transpose", ["r"], ["t3"], perm=[0, 3, 2, 1]),
-        helper.make_node("Conv", ["t3", "W2"], ["y2"]),
-    ])
+    model.graph.node.extend(
+        nodes[:5]
+        + [
+            helper.make_node("Transpose", ["r"], ["t3"], perm=[0, 3, 2, 1]),
+            helper.make_node("Conv", ["t3", "W2"], ["y2"]),
+        ]
+    )
     del model.graph.output[:]
     model.graph.output.append(helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 2, 5, 5]))
     with pytest.raises(eventsim.UnsupportedError, match="transposed"):

@@ -33,16 +33,26 @@ class Conv(OpSpec):
         require(len(shape) == 3, node, f"input must be (C, H, W), got {shape}")
         require(w.ndim == 4, node, f"weight must be 4-D (C_out, C_in/groups, kh, kw), got {w.shape}")
         groups = node.attrs["groups"]
-        require(groups >= 1 and shape[0] % groups == 0 and w.shape[0] % groups == 0, node,
-                f"groups={groups} must divide input channels {shape[0]} and output channels {w.shape[0]}")
-        require(w.shape[1] * groups == shape[0], node,
-                f"weight expects {w.shape[1] * groups} input channels, input has {shape[0]}")
+        require(
+            groups >= 1 and shape[0] % groups == 0 and w.shape[0] % groups == 0,
+            node,
+            f"groups={groups} must divide input channels {shape[0]} and output channels {w.shape[0]}",
+        )
+        require(
+            w.shape[1] * groups == shape[0],
+            node,
+            f"weight expects {w.shape[1] * groups} input channels, input has {shape[0]}",
+        )
         require(b.shape == (w.shape[0],), node, f"bias must have shape ({w.shape[0]},), got {b.shape}")
-        require(min(node.attrs["stride"]) >= 1 and min(node.attrs["dilation"]) >= 1, node,
-                "stride and dilation must be >= 1")
+        require(
+            min(node.attrs["stride"]) >= 1 and min(node.attrs["dilation"]) >= 1,
+            node,
+            "stride and dilation must be >= 1",
+        )
         require(min(node.attrs["pads"]) >= 0, node, "pads must be >= 0")
-        ho, wo = spatial_output_shape(shape[1:], w.shape[2:], node.attrs["stride"], node.attrs["pads"],
-                                      node.attrs["dilation"])
+        ho, wo = spatial_output_shape(
+            shape[1:], w.shape[2:], node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"]
+        )
         require(ho >= 1 and wo >= 1, node, f"kernel {w.shape[2:]} does not fit the padded input {shape}")
         return (w.shape[0], ho, wo)
 
@@ -52,10 +62,12 @@ class Conv(OpSpec):
         c_out, c_g, kh, kw = w.shape
         groups = node.attrs["groups"]
         n = x.shape[0]
-        ho, wo = spatial_output_shape(x.shape[2:], (kh, kw), node.attrs["stride"], node.attrs["pads"],
-                                      node.attrs["dilation"])
-        cols = padded_windows(x, (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"],
-                              (ho, wo), 0.0)
+        ho, wo = spatial_output_shape(
+            x.shape[2:], (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"]
+        )
+        cols = padded_windows(
+            x, (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"], (ho, wo), 0.0
+        )
         # im2col per group, then one batched BLAS matmul over the groups
         cols = cols.reshape(n, groups, c_g, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
         cols = cols.reshape(groups, n * ho * wo, c_g * kh * kw)
@@ -83,8 +95,7 @@ class Dense(OpSpec):
         (shape,) = in_shapes
         w, b = node.params["W"], node.params["b"]
         require(len(shape) == 1, node, f"input must be flat (F,), got {shape}", "flatten it first")
-        require(w.ndim == 2 and w.shape[1] == shape[0], node,
-                f"weight {w.shape} does not match input size {shape[0]}")
+        require(w.ndim == 2 and w.shape[1] == shape[0], node, f"weight {w.shape} does not match input size {shape[0]}")
         require(b.shape == (w.shape[0],), node, f"bias must have shape ({w.shape[0]},), got {b.shape}")
         return (w.shape[0],)
 
@@ -107,8 +118,11 @@ class Affine(OpSpec):
     def infer_shape(self, node, in_shapes):
         (shape,) = in_shapes
         for key in ("scale", "shift"):
-            require(broadcast_param_ok(node.params[key], shape), node,
-                    f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}")
+            require(
+                broadcast_param_ok(node.params[key], shape),
+                node,
+                f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
+            )
         return shape
 
     def forward(self, node, xs):

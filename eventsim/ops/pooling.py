@@ -12,25 +12,35 @@ def _pool_shape(node, in_shapes):
     (shape,) = in_shapes
     require(len(shape) == 3, node, f"input must be (C, H, W), got {shape}")
     a = node.attrs
-    require(min(a["kernel"]) >= 1 and min(a["stride"]) >= 1 and min(a["dilation"]) >= 1, node,
-            "kernel, stride and dilation must be >= 1")
+    require(
+        min(a["kernel"]) >= 1 and min(a["stride"]) >= 1 and min(a["dilation"]) >= 1,
+        node,
+        "kernel, stride and dilation must be >= 1",
+    )
     require(min(a["pads"]) >= 0, node, "pads must be >= 0")
     ho, wo = spatial_output_shape(shape[1:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
     require(ho >= 1 and wo >= 1, node, f"kernel {a['kernel']} does not fit the padded input {shape}")
     if not a.get("count_include_pad", False):  # padded zeros that count give such windows the value 0
-        empty = [windows_without_data(size, k, s, p, d, out) for size, k, s, p, d, out in zip(
-            shape[1:], a["kernel"], a["stride"], a["pads"][:2], a["dilation"], (ho, wo))]
-        require(not any(empty), node,
-                f"with pads {a['pads']}, dilation {a['dilation']} and stride {a['stride']} some windows "
-                "cover only padding and have no defined value", "use smaller pads")
+        empty = [
+            windows_without_data(size, k, s, p, d, out)
+            for size, k, s, p, d, out in zip(
+                shape[1:], a["kernel"], a["stride"], a["pads"][:2], a["dilation"], (ho, wo)
+            )
+        ]
+        require(
+            not any(empty),
+            node,
+            f"with pads {a['pads']}, dilation {a['dilation']} and stride {a['stride']} some windows "
+            "cover only padding and have no defined value",
+            "use smaller pads",
+        )
     return (shape[0], ho, wo)
 
 
 def _reduce(node, x, fill, ufunc):
     a = node.attrs
     out_hw = spatial_output_shape(x.shape[2:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
-    return window_reduce(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw,
-                         fill, ufunc)
+    return window_reduce(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw, fill, ufunc)
 
 
 @register_op
@@ -53,8 +63,9 @@ class AvgPool(OpSpec):
             # padded zeros count, window parts that ceil mode pushes past the padding do not
             pads = a["pads"]
             mask = np.ones((1, 1, x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]), np.float32)
-            count = window_reduce(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0,
-                                  np.add)
+            count = window_reduce(
+                mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0, np.add
+            )
         else:
             count = _reduce(node, np.ones((1, 1) + x.shape[2:], np.float32), 0.0, np.add)
         return sums / count

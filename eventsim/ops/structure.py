@@ -26,8 +26,11 @@ class Input(OpSpec):
         require(all(d >= 1 for d in source), node, f"input shape {source} must be positive")
         shape = tuple(source[p] for p in perm)
         for key in ("scale", "shift"):
-            require(broadcast_param_ok(node.params[key], shape), node,
-                    f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}")
+            require(
+                broadcast_param_ok(node.params[key], shape),
+                node,
+                f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
+            )
         return shape
 
     def forward(self, node, xs):
@@ -80,8 +83,11 @@ class Concat(OpSpec):
         rank = len(in_shapes[0])
         require(0 <= axis < rank, node, f"axis {axis} out of range for rank {rank}")
         for s in in_shapes:
-            require(len(s) == rank and all(a == b for i, (a, b) in enumerate(zip(s, in_shapes[0])) if i != axis),
-                    node, f"inputs {in_shapes} differ outside axis {axis}")
+            require(
+                len(s) == rank and all(a == b for i, (a, b) in enumerate(zip(s, in_shapes[0])) if i != axis),
+                node,
+                f"inputs {in_shapes} differ outside axis {axis}",
+            )
         out = list(in_shapes[0])
         out[axis] = sum(s[axis] for s in in_shapes)
         return tuple(out)
@@ -98,8 +104,11 @@ class Reshape(OpSpec):
 
     def infer_shape(self, node, in_shapes):
         shape = tuple(node.attrs["shape"])
-        require(all(d >= 1 for d in shape) and int(np.prod(shape)) == int(np.prod(in_shapes[0])), node,
-                f"cannot reshape {in_shapes[0]} to {shape}")
+        require(
+            all(d >= 1 for d in shape) and int(np.prod(shape)) == int(np.prod(in_shapes[0])),
+            node,
+            f"cannot reshape {in_shapes[0]} to {shape}",
+        )
         return shape
 
     def forward(self, node, xs):
@@ -120,5 +129,5 @@ class Pad(OpSpec):
         return (shape[0], shape[1] + pads[0] + pads[2], shape[2] + pads[1] + pads[3])
 
     def forward(self, node, xs):
-        t, l, b, r = node.attrs["pads"]
-        return np.pad(xs[0], ((0, 0), (0, 0), (t, b), (l, r)))
+        top, left, bottom, right = node.attrs["pads"]
+        return np.pad(xs[0], ((0, 0), (0, 0), (top, bottom), (left, right)))

@@ -108,9 +108,15 @@ class ImportContext:
         return index < len(node.output) and bool(node.output[index]) and node.output[index] in self.used
 
     # -- writing -------------------------------------------------------------------------------
-    def emit(self, op: str, inputs: list[Value] | list[str], attrs: dict | None = None,
-             params: dict[str, np.ndarray] | None = None, source: str | None = None,
-             perm: tuple[int, ...] | None = None) -> Value:
+    def emit(
+        self,
+        op: str,
+        inputs: list[Value] | list[str],
+        attrs: dict | None = None,
+        params: dict[str, np.ndarray] | None = None,
+        source: str | None = None,
+        perm: tuple[int, ...] | None = None,
+    ) -> Value:
         """Add a graph node and return its output as a standard-layout value."""
         names = [i.node if isinstance(i, Value) else i for i in inputs]
         name = self._unique(source or op)
@@ -146,8 +152,11 @@ class ImportContext:
         if value.standard:
             return value
         chain = self.nodes
-        is_input_chain = value.flat_order is None and value.node == chain[-1].name and all(
-            n.op in _ELEMENTWISE and n.inputs == (prev.name,) for prev, n in zip(chain, chain[1:]))
+        is_input_chain = (
+            value.flat_order is None
+            and value.node == chain[-1].name
+            and all(n.op in _ELEMENTWISE and n.inputs == (prev.name,) for prev, n in zip(chain, chain[1:]))
+        )
         if not is_input_chain:
             raise UnsupportedError(
                 f"{describe(node)}: its input is a transposed tensor (axes {value.perm} of {value.node!r})",
@@ -179,8 +188,10 @@ class ImportContext:
             raise UnsupportedError(f"{describe(node)}: constant of shape {c.shape} has more axes than the data {shape}")
         c = c.reshape((1,) * (rank - c.ndim) + c.shape)
         if c.shape[0] != 1:
-            raise UnsupportedError(f"{describe(node)}: constant of shape {c.shape} varies along the batch axis",
-                                   "use a constant that is the same for every sample")
+            raise UnsupportedError(
+                f"{describe(node)}: constant of shape {c.shape} varies along the batch axis",
+                "use a constant that is the same for every sample",
+            )
         c = c[0]
         try:
             grown = np.broadcast_shapes(c.shape, shape) != shape

@@ -17,8 +17,9 @@ from eventsim.errors import UnsupportedError
 from .context import describe
 
 
-def fold_node(node: onnx.NodeProto, inputs: list[np.ndarray | None], opsets: list[onnx.OperatorSetIdProto],
-              ir_version: int) -> list[np.ndarray]:
+def fold_node(
+    node: onnx.NodeProto, inputs: list[np.ndarray | None], opsets: list[onnx.OperatorSetIdProto], ir_version: int
+) -> list[np.ndarray]:
     """Evaluate ``node`` on constant ``inputs`` (None for an absent optional input)."""
     feeds, infos = {}, []
     for name, array in zip(node.input, inputs):

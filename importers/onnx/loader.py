@@ -32,25 +32,33 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         try:
             model = onnx.load(str(path))
         except DecodeError as exc:
-            raise ModelFileError(f"{str(path)!r} is not a valid ONNX file (it could not be decoded: {exc})",
-                                 "check that the file is a complete .onnx model, not truncated or of another format") from None
+            raise ModelFileError(
+                f"{str(path)!r} is not a valid ONNX file (it could not be decoded: {exc})",
+                "check that the file is a complete .onnx model, not truncated or of another format",
+            ) from None
         except (FileNotFoundError, OSError) as exc:
-            raise ModelFileError(f"cannot read {str(path)!r} or its external weight data: {exc}",
-                                 "keep the .onnx file and its external data file (e.g. model.onnx.data) side by side") from None
+            raise ModelFileError(
+                f"cannot read {str(path)!r} or its external weight data: {exc}",
+                "keep the .onnx file and its external data file (e.g. model.onnx.data) side by side",
+            ) from None
         except Exception as exc:  # onnx raises assorted errors for damaged files
-            raise ModelFileError(f"cannot load {str(path)!r} as ONNX: {type(exc).__name__}: {exc}",
-                                 "re-export the model") from None
+            raise ModelFileError(
+                f"cannot load {str(path)!r} as ONNX: {type(exc).__name__}: {exc}", "re-export the model"
+            ) from None
     if not model.graph.node or not model.graph.output:
-        raise ModelFileError("the ONNX model has no nodes or no outputs (is the file empty or truncated?)",
-                             "re-export the model")
+        raise ModelFileError(
+            "the ONNX model has no nodes or no outputs (is the file empty or truncated?)", "re-export the model"
+        )
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx.checker.ValidationError and friends
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         where = next((line.split("node.", 1)[-1].strip() for line in lines if "Bad node spec" in line), None)
         problem = lines[0] if lines else type(exc).__name__
-        raise ModelFileError(f"the ONNX model is malformed: {problem}" + (f" (node {where})" if where else ""),
-                             "re-export the model, or repair it with onnx tools") from None
+        raise ModelFileError(
+            f"the ONNX model is malformed: {problem}" + (f" (node {where})" if where else ""),
+            "re-export the model, or repair it with onnx tools",
+        ) from None
     return model
 
 
@@ -65,28 +73,37 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
     """Per-sample input shape and the static batch size (None if dynamic)."""
     tensor = info.type.tensor_type
     if not info.type.HasField("tensor_type") or tensor.elem_type not in _FLOAT_TYPES:
-        raise UnsupportedError(f"model input {info.name!r} is not a float tensor",
-                               "eventsim takes models with one float input (images or feature vectors)")
+        raise UnsupportedError(
+            f"model input {info.name!r} is not a float tensor",
+            "eventsim takes models with one float input (images or feature vectors)",
+        )
     dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
     if not tensor.HasField("shape") and input_shape is None:
-        raise ShapeError(f"model input {info.name!r} has no shape", "give the per-sample shape with --input-shape C,H,W")
+        raise ShapeError(
+            f"model input {info.name!r} has no shape", "give the per-sample shape with --input-shape C,H,W"
+        )
     if tensor.HasField("shape") and len(dims) < 2:
         raise ShapeError(f"model input {info.name!r} has shape {dims}: eventsim needs a batch axis and the sample axes")
     static_batch = dims[0] if dims else None
     sample = dims[1:]
     if input_shape is not None:
         input_shape = tuple(int(d) for d in input_shape)
-        if tensor.HasField("shape") and (len(input_shape) != len(sample) or any(
-                s is not None and s != d for s, d in zip(sample, input_shape))):
-            raise ShapeError(f"--input-shape {list(input_shape)} does not fit model input {info.name!r} of shape "
-                             f"[N, {', '.join('?' if d is None else str(d) for d in sample)}]")
+        if tensor.HasField("shape") and (
+            len(input_shape) != len(sample) or any(s is not None and s != d for s, d in zip(sample, input_shape))
+        ):
+            raise ShapeError(
+                f"--input-shape {list(input_shape)} does not fit model input {info.name!r} of shape "
+                f"[N, {', '.join('?' if d is None else str(d) for d in sample)}]"
+            )
         if min(input_shape) < 1:
             raise ShapeError(f"--input-shape {list(input_shape)} must be positive")
         return input_shape, static_batch
     if any(d is None for d in sample):
         names = [d.dim_param or "?" for d in tensor.shape.dim[1:]]
-        raise ShapeError(f"model input {info.name!r} has dynamic dimensions [N, {', '.join(names)}]",
-                         "give the per-sample shape, e.g. --input-shape 3,32,32 (input_shape=(3, 32, 32) in Python)")
+        raise ShapeError(
+            f"model input {info.name!r} has dynamic dimensions [N, {', '.join(names)}]",
+            "give the per-sample shape, e.g. --input-shape 3,32,32 (input_shape=(3, 32, 32) in Python)",
+        )
     return tuple(sample), static_batch
 
 
@@ -117,11 +134,15 @@ def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...]
     initializers = {t.name: t for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        raise UnsupportedError(f"the model has {len(inputs)} data inputs ({[i.name for i in inputs]}); eventsim takes one",
-                               "export a model with a single input tensor")
+        raise UnsupportedError(
+            f"the model has {len(inputs)} data inputs ({[i.name for i in inputs]}); eventsim takes one",
+            "export a model with a single input tensor",
+        )
     if len(graph.output) != 1:
-        raise UnsupportedError(f"the model has {len(graph.output)} outputs ({[o.name for o in graph.output]}); "
-                               "eventsim takes one", "export a model with a single output tensor")
+        raise UnsupportedError(
+            f"the model has {len(graph.output)} outputs ({[o.name for o in graph.output]}); eventsim takes one",
+            "export a model with a single output tensor",
+        )
     sample_shape, static_batch = _input_shape(inputs[0], input_shape)
     used = {name for node in graph.node for name in node.input if name} | {graph.output[0].name}
     ctx = ImportContext(opset, used, {graph.output[0].name}, static_batch)
@@ -129,12 +150,20 @@ def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...]
         try:
             ctx.set_const(name, numpy_helper.to_array(tensor))
         except Exception as exc:
-            raise ModelFileError(f"cannot read the weights {name!r}: {exc}",
-                                 "keep the external data file next to the .onnx file") from None
+            raise ModelFileError(
+                f"cannot read the weights {name!r}: {exc}", "keep the external data file next to the .onnx file"
+            ) from None
     rank = len(sample_shape)
-    ctx.set(inputs[0].name, ctx.emit("input", [], {"source_shape": sample_shape, "perm": tuple(range(rank))},
-                                     {"scale": np.ones((), np.float32), "shift": np.zeros((), np.float32)},
-                                     source=inputs[0].name))
+    ctx.set(
+        inputs[0].name,
+        ctx.emit(
+            "input",
+            [],
+            {"source_shape": sample_shape, "perm": tuple(range(rank))},
+            {"scale": np.ones((), np.float32), "shift": np.zeros((), np.float32)},
+            source=inputs[0].name,
+        ),
+    )
     for node in graph.node:
         _convert_node(ctx, node, list(model.opset_import), model.ir_version)
     return _finish(ctx, graph, model, source)
@@ -142,13 +171,16 @@ def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...]
 
 def _convert_node(ctx: ImportContext, node: onnx.NodeProto, opsets, ir_version: int) -> None:
     if node.domain not in ("", "ai.onnx"):
-        raise UnsupportedError(f"{describe(node)}: ops of domain {node.domain!r} are not supported",
-                               "export with standard ONNX ops only")
+        raise UnsupportedError(
+            f"{describe(node)}: ops of domain {node.domain!r} are not supported", "export with standard ONNX ops only"
+        )
     present = [n for n in node.input if n]
     missing = [n for n in present if n not in ctx.consts and n not in ctx.values]
     if missing:
-        raise ModelFileError(f"{describe(node)} reads {missing}, which no earlier node produces",
-                             "the graph must be in topological order; re-export the model")
+        raise ModelFileError(
+            f"{describe(node)} reads {missing}, which no earlier node produces",
+            "the graph must be in topological order; re-export the model",
+        )
     if all(n in ctx.consts for n in present) and node.op_type != "Shape":
         outputs = fold_node(node, [ctx.consts.get(n) if n else None for n in node.input], opsets, ir_version)
         for name, array in zip(node.output, outputs):
@@ -173,8 +205,10 @@ def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, 
         raise UnsupportedError(f"the model output {out_name!r} does not depend on the input")
     out = ctx.values[out_name]
     if not out.standard:
-        raise UnsupportedError(f"the model output {out_name!r} is a transposed or reordered view of a layer",
-                               "end the model with the layer itself (e.g. no Transpose/Flatten after the last layer)")
+        raise UnsupportedError(
+            f"the model output {out_name!r} is a transposed or reordered view of a layer",
+            "end the model with the layer itself (e.g. no Transpose/Flatten after the last layer)",
+        )
     meta = {
         "source": str(source) if not isinstance(source, onnx.ModelProto) else "<ModelProto>",
         "format": "onnx",

@@ -29,8 +29,10 @@ def _scalar(node, c: np.ndarray | None, what: str, default: float) -> float:
         return default
     c = np.asarray(c)
     if c.size != 1:
-        raise UnsupportedError(f"{describe(node)}: {what} must be a single number, got shape {c.shape}",
-                               "use one bound for the whole layer")
+        raise UnsupportedError(
+            f"{describe(node)}: {what} must be a single number, got shape {c.shape}",
+            "use one bound for the whole layer",
+        )
     return float(c.reshape(-1)[0])
 
 
@@ -43,12 +45,20 @@ def arithmetic(ctx: ImportContext, node) -> None:
     if not a_const and not b_const:
         a, b = ctx.value(node, 0), ctx.value(node, 1)
         if op in ("Mul", "Div"):
-            raise UnsupportedError(f"{describe(node)}: {op} of two data tensors is not linear",
-                                   "eventsim converts sums of activations (residual Add), not products")
-        if ctx.shape(a) != ctx.shape(b) or a.perm != b.perm or (a.flat_order is None) != (b.flat_order is None) or (
-                a.flat_order is not None and not np.array_equal(a.flat_order, b.flat_order)):
-            raise UnsupportedError(f"{describe(node)}: operands of shapes {ctx.shape(a)} and {ctx.shape(b)} "
-                                   "(or layouts) differ", "residual additions need equal shapes (no broadcasting)")
+            raise UnsupportedError(
+                f"{describe(node)}: {op} of two data tensors is not linear",
+                "eventsim converts sums of activations (residual Add), not products",
+            )
+        if (
+            ctx.shape(a) != ctx.shape(b)
+            or a.perm != b.perm
+            or (a.flat_order is None) != (b.flat_order is None)
+            or (a.flat_order is not None and not np.array_equal(a.flat_order, b.flat_order))
+        ):
+            raise UnsupportedError(
+                f"{describe(node)}: operands of shapes {ctx.shape(a)} and {ctx.shape(b)} (or layouts) differ",
+                "residual additions need equal shapes (no broadcasting)",
+            )
         if op == "Sub":
             neg = ctx.emit("affine", [b], {}, {"scale": np.float32(-1), "shift": np.float32(0)})
             b = _same_layout(neg, b)
@@ -106,13 +116,19 @@ def clip(ctx: ImportContext, node) -> None:
 def min_max(ctx: ImportContext, node) -> None:
     ctx.attrs(node, {})
     if len(node.input) != 2 or sum(ctx.is_const(n) for n in node.input) != 1:
-        raise UnsupportedError(f"{describe(node)}: only {node.op_type} of one data tensor and one constant is supported",
-                               "write the bound as Clip or as Relu followed by Min/Max with a constant")
+        raise UnsupportedError(
+            f"{describe(node)}: only {node.op_type} of one data tensor and one constant is supported",
+            "write the bound as Clip or as Relu followed by Min/Max with a constant",
+        )
     c_index = 0 if ctx.is_const(node.input[0]) else 1
     bound = _scalar(node, ctx.consts[node.input[c_index]], "the constant", 0.0)
     x = ctx.value(node, 1 - c_index)
-    out = ctx.emit("clip", [x], {"lo": -math.inf, "hi": bound} if node.op_type == "Min" else
-                   {"lo": bound, "hi": math.inf}, source=node.output[0])
+    out = ctx.emit(
+        "clip",
+        [x],
+        {"lo": -math.inf, "hi": bound} if node.op_type == "Min" else {"lo": bound, "hi": math.inf},
+        source=node.output[0],
+    )
     ctx.set(node.output[0], _same_layout(out, x))
 
 
@@ -134,8 +150,10 @@ def dropout(ctx: ImportContext, node) -> None:
     ctx.attrs(node, {"ratio": 0.5, "is_test": 1, "seed": 0, "consumed_inputs": None})
     training = ctx.const(node, 2, "training_mode") if len(node.input) > 2 else None
     if (training is not None and bool(np.asarray(training).reshape(-1)[0])) or ctx.output_used(node, 1):
-        raise UnsupportedError(f"{describe(node)}: Dropout in training mode (or its mask output) is not supported",
-                               "export the model in eval mode")
+        raise UnsupportedError(
+            f"{describe(node)}: Dropout in training mode (or its mask output) is not supported",
+            "export the model in eval mode",
+        )
     ctx.set(node.output[0], ctx.value(node, 0))
 
 
@@ -153,9 +171,13 @@ def softmax(ctx: ImportContext, node) -> None:
     x = ctx.value(node, 0)
     rank = len(ctx.shape(x)) + 1
     if node.output[0] not in ctx.graph_outputs or rank != 2 or a["axis"] not in (1, -1):
-        raise UnsupportedError(f"{describe(node)}: {node.op_type} is supported only at the output, over the classes",
-                               f"remove the {node.op_type} from the model or move it to the output")
+        raise UnsupportedError(
+            f"{describe(node)}: {node.op_type} is supported only at the output, over the classes",
+            f"remove the {node.op_type} from the model or move it to the output",
+        )
     ctx.set(node.output[0], x)
     ctx.dropped_output_op = node.op_type
-    ctx.notes.append(f"{node.op_type} {node.name or node.output[0]!r} at the output was dropped: it does not change "
-                     f"the predicted class; the graph outputs the values before it ({node.input[0]!r})")
+    ctx.notes.append(
+        f"{node.op_type} {node.name or node.output[0]!r} at the output was dropped: it does not change "
+        f"the predicted class; the graph outputs the values before it ({node.input[0]!r})"
+    )

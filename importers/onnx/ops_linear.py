@@ -13,24 +13,33 @@ from .spatial import resolve_window, window_input, window_output
 
 @handler("Conv")
 def conv(ctx: ImportContext, node) -> None:
-    a = ctx.attrs(node, {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
-                         "pads": None, "strides": None})
+    a = ctx.attrs(
+        node, {"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None, "strides": None}
+    )
     x, one_d = window_input(ctx, node, ctx.value(node, 0))
     w = ctx.const(node, 1, "the weight")
     if w.ndim != (3 if one_d else 4):
-        raise UnsupportedError(f"{describe(node)}: weight of shape {w.shape} does not fit the input "
-                               f"(N, {', '.join(map(str, ctx.shape(x)))})")
+        raise UnsupportedError(
+            f"{describe(node)}: weight of shape {w.shape} does not fit the input "
+            f"(N, {', '.join(map(str, ctx.shape(x)))})"
+        )
     if one_d:
         w = w[:, :, None, :]
     kernel = tuple(int(k) for k in w.shape[2:])
-    if a["kernel_shape"] is not None and tuple(a["kernel_shape"]) != kernel[-len(a["kernel_shape"]):]:
-        raise UnsupportedError(f"{describe(node)}: kernel_shape={list(a['kernel_shape'])} disagrees with the weight {w.shape}")
+    if a["kernel_shape"] is not None and tuple(a["kernel_shape"]) != kernel[-len(a["kernel_shape"]) :]:
+        raise UnsupportedError(
+            f"{describe(node)}: kernel_shape={list(a['kernel_shape'])} disagrees with the weight {w.shape}"
+        )
     window = resolve_window(node, a, ctx.shape(x)[1:], kernel[1:] if one_d else kernel, one_d)
     b = ctx.const(node, 2, "the bias")
     b = np.zeros(w.shape[0], np.float32) if b is None else b
-    out = ctx.emit("conv", [x], {"stride": window.stride, "pads": window.pads, "dilation": window.dilation,
-                                 "groups": int(a["group"])}, {"W": w, "b": b},
-                   source=None if one_d else node.output[0])
+    out = ctx.emit(
+        "conv",
+        [x],
+        {"stride": window.stride, "pads": window.pads, "dilation": window.dilation, "groups": int(a["group"])},
+        {"W": w, "b": b},
+        source=None if one_d else node.output[0],
+    )
     ctx.set(node.output[0], window_output(ctx, node, out, window))
 
 
@@ -57,8 +66,9 @@ def _dense(ctx: ImportContext, node, x: Value, w_onnx: np.ndarray, bias: np.ndar
 def gemm(ctx: ImportContext, node) -> None:
     a = ctx.attrs(node, {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0, "broadcast": 1})
     if a["transA"]:
-        raise UnsupportedError(f"{describe(node)}: transA=1 would transpose the batch axis",
-                               "export the layer as x @ W (transA=0)")
+        raise UnsupportedError(
+            f"{describe(node)}: transA=1 would transpose the batch axis", "export the layer as x @ W (transA=0)"
+        )
     x = ctx.value(node, 0)
     b_mat = ctx.const(node, 1, "the weight B").astype(np.float32)
     if b_mat.ndim != 2:
@@ -80,30 +90,40 @@ def matmul(ctx: ImportContext, node) -> None:
     x = ctx.value(node, 0)
     b_mat = ctx.const(node, 1, "the weight (second operand)")
     if b_mat.ndim != 2:
-        raise UnsupportedError(f"{describe(node)}: weight of shape {b_mat.shape} is not a 2-D matrix",
-                               "eventsim supports x @ W with a 2-D W (a dense layer)")
+        raise UnsupportedError(
+            f"{describe(node)}: weight of shape {b_mat.shape} is not a 2-D matrix",
+            "eventsim supports x @ W with a 2-D W (a dense layer)",
+        )
     _dense(ctx, node, x, np.ascontiguousarray(b_mat.T), np.zeros(b_mat.shape[1], np.float32))
 
 
 @handler("BatchNormalization")
 def batchnorm(ctx: ImportContext, node) -> None:
-    a = ctx.attrs(node, {"epsilon": 1e-5, "momentum": 0.9, "spatial": 1, "training_mode": 0, "is_test": 1,
-                         "consumed_inputs": None})
+    a = ctx.attrs(
+        node,
+        {"epsilon": 1e-5, "momentum": 0.9, "spatial": 1, "training_mode": 0, "is_test": 1, "consumed_inputs": None},
+    )
     if a["training_mode"] or a["spatial"] != 1 or any(ctx.output_used(node, i) for i in (1, 2, 3, 4)):
-        raise UnsupportedError(f"{describe(node)}: BatchNormalization in training mode (or spatial=0) is not supported",
-                               "export the model in eval mode")
+        raise UnsupportedError(
+            f"{describe(node)}: BatchNormalization in training mode (or spatial=0) is not supported",
+            "export the model in eval mode",
+        )
     x = ctx.value(node, 0)
-    gamma, beta, mean, var = (ctx.const(node, i, n).astype(np.float64)
-                              for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var")))
+    gamma, beta, mean, var = (
+        ctx.const(node, i, n).astype(np.float64) for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var"))
+    )
     scale = gamma / np.sqrt(var + a["epsilon"])
     shift = beta - mean * scale
     rank = len(ctx.shape(x))
     per_channel = (-1,) + (1,) * (rank - 1)
     s = ctx.const_for(scale.astype(np.float32).reshape((1,) + per_channel), x, node)
     t = ctx.const_for(shift.astype(np.float32).reshape((1,) + per_channel), x, node)
-    ctx.set(node.output[0], ctx.emit("affine", [x], {}, {"scale": s, "shift": t}, source=node.output[0], perm=x.perm)
-            if x.flat_order is None else _keep_order(ctx.emit("affine", [x], {}, {"scale": s, "shift": t},
-                                                              source=node.output[0]), x))
+    ctx.set(
+        node.output[0],
+        ctx.emit("affine", [x], {}, {"scale": s, "shift": t}, source=node.output[0], perm=x.perm)
+        if x.flat_order is None
+        else _keep_order(ctx.emit("affine", [x], {}, {"scale": s, "shift": t}, source=node.output[0]), x),
+    )
 
 
 def _keep_order(out: Value, like: Value) -> Value:

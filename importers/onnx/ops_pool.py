@@ -10,8 +10,18 @@ from .spatial import Window, resolve_window, window_input, window_output
 
 
 def _pool(ctx: ImportContext, node, op: str, allowed: dict) -> None:
-    a = ctx.attrs(node, {"auto_pad": "NOTSET", "ceil_mode": 0, "dilations": None, "kernel_shape": None,
-                         "pads": None, "strides": None, **allowed})
+    a = ctx.attrs(
+        node,
+        {
+            "auto_pad": "NOTSET",
+            "ceil_mode": 0,
+            "dilations": None,
+            "kernel_shape": None,
+            "pads": None,
+            "strides": None,
+            **allowed,
+        },
+    )
     if a["kernel_shape"] is None:
         raise UnsupportedError(f"{describe(node)}: kernel_shape is required")
     x, one_d = window_input(ctx, node, ctx.value(node, 0))
@@ -26,8 +36,9 @@ def _pool(ctx: ImportContext, node, op: str, allowed: dict) -> None:
 @handler("MaxPool")
 def maxpool(ctx: ImportContext, node) -> None:
     if ctx.output_used(node, 1):
-        raise UnsupportedError(f"{describe(node)}: the Indices output of MaxPool is not supported",
-                               "use only the pooled values")
+        raise UnsupportedError(
+            f"{describe(node)}: the Indices output of MaxPool is not supported", "use only the pooled values"
+        )
     _pool(ctx, node, "maxpool", {"storage_order": 0})
 
 

@@ -11,8 +11,10 @@ from .registry import handler
 
 
 def _batch_axis_error(node, what: str) -> UnsupportedError:
-    return UnsupportedError(f"{describe(node)}: {what} would change the batch axis",
-                            "eventsim keeps the batch axis (axis 0) as it is; reshape only the per-sample axes")
+    return UnsupportedError(
+        f"{describe(node)}: {what} would change the batch axis",
+        "eventsim keeps the batch axis (axis 0) as it is; reshape only the per-sample axes",
+    )
 
 
 @handler("Reshape")
@@ -84,7 +86,11 @@ def squeeze(ctx: ImportContext, node) -> None:
 def unsqueeze(ctx: ImportContext, node) -> None:
     x = ctx.value(node, 0)
     shape = list(ctx.shape(x))
-    raw = ctx.attrs(node, {"axes": None})["axes"] if ctx.opset < 13 else (ctx.attrs(node, {}), ctx.const(node, 1, "axes"))[1]
+    raw = (
+        ctx.attrs(node, {"axes": None})["axes"]
+        if ctx.opset < 13
+        else (ctx.attrs(node, {}), ctx.const(node, 1, "axes"))[1]
+    )
     if raw is None:
         raise UnsupportedError(f"{describe(node)}: Unsqueeze needs axes")
     raw = [int(v) for v in np.asarray(raw).reshape(-1)]
@@ -140,22 +146,31 @@ def pad(ctx: ImportContext, node) -> None:
         value = ctx.const(node, 2, "the constant value")
         axes = ctx.const(node, 3, "axes")
     if a["mode"] != "constant":
-        raise UnsupportedError(f"{describe(node)}: Pad mode {a['mode']!r} is not supported",
-                               "use zero padding (mode 'constant', value 0)")
+        raise UnsupportedError(
+            f"{describe(node)}: Pad mode {a['mode']!r} is not supported", "use zero padding (mode 'constant', value 0)"
+        )
     if value is not None and np.asarray(value).size and float(np.asarray(value).reshape(-1)[0]) != 0:
-        raise UnsupportedError(f"{describe(node)}: padding with the value {float(np.asarray(value).reshape(-1)[0])} "
-                               "is not supported", "use zero padding")
+        raise UnsupportedError(
+            f"{describe(node)}: padding with the value {float(np.asarray(value).reshape(-1)[0])} is not supported",
+            "use zero padding",
+        )
     x = ctx.standard_layout(ctx.value(node, 0), node)
     shape = ctx.shape(x)
     rank = len(shape) + 1
     pads = [int(p) for p in np.asarray(pads).reshape(-1)]
-    axes = list(range(rank)) if axes is None else [int(v) + rank if v < 0 else int(v) for v in np.asarray(axes).reshape(-1)]
+    axes = (
+        list(range(rank))
+        if axes is None
+        else [int(v) + rank if v < 0 else int(v) for v in np.asarray(axes).reshape(-1)]
+    )
     begin, end = [0] * rank, [0] * rank
     for k, ax in enumerate(axes):
         begin[ax], end[ax] = pads[k], pads[k + len(axes)]
     if rank not in (3, 4) or begin[0] or end[0] or begin[1] or end[1] or min(begin + end) < 0:
-        raise UnsupportedError(f"{describe(node)}: pads {pads} are supported only as non-negative padding of the "
-                               "spatial axes of an N x C x H x W or N x C x L tensor")
+        raise UnsupportedError(
+            f"{describe(node)}: pads {pads} are supported only as non-negative padding of the "
+            "spatial axes of an N x C x H x W or N x C x L tensor"
+        )
     if rank == 3:  # 1-D: pad (C, 1, L) and reshape back
         x = ctx.reshape(x, (shape[0], 1, shape[1]), node, source=None)
         out = ctx.emit("pad", [x], {"pads": (0, begin[2], 0, end[2])})
@@ -170,4 +185,4 @@ def shape(ctx: ImportContext, node) -> None:
     a = ctx.attrs(node, {"start": 0, "end": None})
     x = ctx.value(node, 0)
     full = np.array((BATCH,) + ctx.shape(x), np.int64)
-    ctx.set_const(node.output[0], full[a["start"]: a["end"]])
+    ctx.set_const(node.output[0], full[a["start"] : a["end"]])

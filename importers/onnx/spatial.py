@@ -39,7 +39,9 @@ def window_input(ctx: ImportContext, node: onnx.NodeProto, x: Value) -> tuple[Va
     if len(shape) != 3:
         raise UnsupportedError(
             f"{describe(node)}: input has shape (N, {', '.join(map(str, shape))}); eventsim supports "
-            "1-D (N x C x L) and 2-D (N x C x H x W) window ops", "3-D convolution and pooling are not supported")
+            "1-D (N x C x L) and 2-D (N x C x H x W) window ops",
+            "3-D convolution and pooling are not supported",
+        )
     return x, False
 
 

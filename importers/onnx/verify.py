@@ -16,8 +16,11 @@ from eventsim.graph import Graph
 
 from .loader import load_onnx, read_model
 
-_NP_TYPES = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
-             onnx.TensorProto.FLOAT16: np.float16}
+_NP_TYPES = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.FLOAT16: np.float16,
+}
 
 
 @dataclass
@@ -51,8 +54,9 @@ def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, tensor: str, stat
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
-    dtype = _NP_TYPES.get(model.graph.input[[i.name for i in model.graph.input].index(inp.name)].type.tensor_type.elem_type,
-                          np.float32)
+    dtype = _NP_TYPES.get(
+        model.graph.input[[i.name for i in model.graph.input].index(inp.name)].type.tensor_type.elem_type, np.float32
+    )
     step = static_batch or max(len(x), 1)
     parts = []
     for start in range(0, len(x), step):
