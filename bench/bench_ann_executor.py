@@ -39,10 +39,10 @@ def main() -> None:
     models = [
         example_model_path(),
         MODELS / "lenet_dynamic.onnx",
-        MODELS / "resnet_tiny.onnx",
+        MODELS / "lenet_dynamo.onnx",
         MODELS / "nhwc_input.onnx",
     ]
-    print(f"{'model':24s} {'batch':>5s} {'eventsim img/s':>15s} {'onnxruntime img/s':>18s} {'ratio':>6s}")
+    print(f"{'model':24s} {'batch':>5s} {'eventsim img/s':>15s} {'onnxruntime img/s':>18s} {'eventsim/ort':>12s}")
     for path in models:
         graph = eventsim.load_onnx(path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -51,7 +51,7 @@ def main() -> None:
             x = np.random.default_rng(0).random((batch,) + graph.input_shape, dtype=np.float32)
             t_ours = best_time(lambda: eventsim.run_ann(graph, x), args.repeats)
             t_ort = best_time(lambda: session.run(None, {name: x}), args.repeats)
-            print(f"{path.stem:24s} {batch:5d} {batch / t_ours:15,.0f} {batch / t_ort:18,.0f} {t_ort / t_ours:6.2f}")
+            print(f"{path.stem:24s} {batch:5d} {batch / t_ours:15,.0f} {batch / t_ort:18,.0f} {t_ort / t_ours:12.2f}")
 
 
 if __name__ == "__main__":
