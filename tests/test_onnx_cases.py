@@ -12,7 +12,7 @@ CASES = supported_cases()
 def test_cases_were_discovered():
     ops = {c.op for c in CASES}
     assert len(CASES) > 300
-    for op in ("Conv", "Gemm", "MaxPool", "AveragePool", "BatchNormalization", "Relu", "Clip", "Concat"):
+    for op in ("Conv", "Gemm", "MaxPool", "AveragePool", "BatchNormalization", "Relu", "Clip", "Concat", "mixed"):
         assert op in ops
 
 

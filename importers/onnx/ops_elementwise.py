@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 
 from eventsim.errors import UnsupportedError
 
@@ -160,8 +161,9 @@ def dropout(ctx: ImportContext, node) -> None:
 @handler("Cast")
 def cast(ctx: ImportContext, node) -> None:
     a = ctx.attrs(node, {"to": 1, "saturate": 1, "round_mode": "up"})
-    if a["to"] not in (1, 10, 11, 16):  # float, float16, double, bfloat16
-        raise UnsupportedError(f"{describe(node)}: Cast of data to a non-float type is not supported")
+    if a["to"] not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):  # lossless for float32 data
+        raise UnsupportedError(f"{describe(node)}: Cast of data to {onnx.TensorProto.DataType.Name(a['to'])} "
+                               "is not supported (eventsim computes in float32)", "remove the Cast from the model")
     ctx.set(node.output[0], ctx.value(node, 0))
 
 
