@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
-from conftest import MODELS
+from conftest import MODELS, manifest
 from eventsim.cli.main import main
 from onnx import TensorProto, helper
 
@@ -69,7 +69,7 @@ def test_inspect_table_and_json():
     assert doc["input_shape"] == [1, 8, 8] and doc["total_macs"] == sum(n["macs"] for n in doc["nodes"])
 
 
-@pytest.mark.parametrize("name", ["resnet_tiny.onnx", "nhwc_input.onnx", "lenet_dynamo.onnx", "qcfs_cnn.onnx"])
+@pytest.mark.parametrize("name", [entry["file"] for entry in manifest()])
 def test_inspect_and_verify_exported_models(name):
     assert run("inspect", MODELS / name).exit_code == 0
     result = run("verify", MODELS / name, "--samples", "4")
