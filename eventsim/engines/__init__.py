@@ -1,0 +1,1 @@
+"""Simulation engines: ``reference`` (dense NumPy, the ground truth) and ``event`` (Numba)."""

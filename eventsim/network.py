@@ -1,0 +1,201 @@
+"""The spiking network: a graph plus the neuron parameters of every activation layer.
+
+Saved as one ``.npz`` file (``allow_pickle=False``) holding the arrays and a JSON description with a
+format name and version, so a network never needs unpickling and a damaged or foreign file is a
+clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError, ShapeError
+from .graph import Graph
+from .neurons import get_kind
+from .serialize import graph_from_parts, graph_to_parts
+
+FORMAT = "eventsim.snn"
+VERSION = 1
+
+
+def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Expand a scalar, per-channel (C,) or per-neuron parameter to the full neuron ``shape``."""
+    param = np.asarray(param, np.float32)
+    if param.ndim == 0 or param.shape == tuple(shape):
+        return np.broadcast_to(param, shape).copy()
+    if param.shape == (shape[0],):
+        return np.broadcast_to(param.reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
+    raise ShapeError(f"a parameter of shape {param.shape} fits neither a scalar, ({shape[0]},) per channel nor {shape}")
+
+
+@dataclass
+class NeuronLayer:
+    """Neuron parameters of one activation layer.
+
+    Attributes
+    ----------
+    kind : str
+        Neuron kind (see :mod:`eventsim.neurons`).
+    threshold : numpy.ndarray
+        θ, scalar or per channel (C,); spikes carry this amplitude.
+    v0 : numpy.ndarray
+        Initial membrane potential: scalar, per channel (C,) or per neuron.
+    temporal_bias : numpy.ndarray or None
+        β(t), a current added in step t: shape (T_b,) per layer or (T_b, C) per channel; steps after
+        T_b get none.
+    """
+
+    threshold: np.ndarray
+    v0: np.ndarray
+    kind: str = "if"
+    temporal_bias: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.threshold = np.asarray(self.threshold, np.float32)
+        self.v0 = np.asarray(self.v0, np.float32)
+        if self.temporal_bias is not None:
+            self.temporal_bias = np.asarray(self.temporal_bias, np.float32)
+
+
+@dataclass
+class SpikingNetwork:
+    """A :class:`Graph` whose activation nodes are layers of spiking neurons.
+
+    Attributes
+    ----------
+    graph : Graph
+    layers : dict of str to NeuronLayer
+        One entry per activation node of the graph, keyed by node name.
+    meta : dict
+        How the network was made (conversion method, calibration T, source model).
+    """
+
+    graph: Graph
+    layers: dict[str, NeuronLayer]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check that every activation node has valid neuron parameters."""
+        names = [n.name for n in self.graph.activation_nodes()]
+        if sorted(names) != sorted(self.layers):
+            raise ShapeError(
+                f"neuron layers {sorted(self.layers)} do not match the graph's activations {sorted(names)}"
+            )
+        for name in names:
+            layer, shape = self.layers[name], self.graph.node(name).shape
+            get_kind(layer.kind)
+            if layer.threshold.ndim > 1:
+                raise ShapeError(f"layer {name!r}: the threshold must be a scalar or one value per channel")
+            theta = per_neuron(layer.threshold, shape)
+            if not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+                raise ShapeError(f"layer {name!r}: thresholds must be finite and > 0")
+            v0 = per_neuron(layer.v0, shape)
+            if not np.all(np.isfinite(v0)):
+                raise ShapeError(f"layer {name!r}: initial potentials must be finite")
+            bias = layer.temporal_bias
+            if bias is not None and not (bias.ndim == 1 or (bias.ndim == 2 and bias.shape[1] == shape[0])):
+                raise ShapeError(f"layer {name!r}: temporal bias must be (T,) or (T, {shape[0]}), got {bias.shape}")
+
+    # -- derived per-neuron arrays (graph layout) ---------------------------------------------
+    def threshold_array(self, name: str) -> np.ndarray:
+        """θ of every neuron of layer ``name`` (its node's shape)."""
+        return per_neuron(self.layers[name].threshold, self.graph.node(name).shape)
+
+    def v0_array(self, name: str) -> np.ndarray:
+        """Initial potential of every neuron of layer ``name``."""
+        return per_neuron(self.layers[name].v0, self.graph.node(name).shape)
+
+    def bias_at(self, name: str, t: int) -> np.ndarray | None:
+        """Temporal bias of every neuron of layer ``name`` in step ``t`` (0-based), or None."""
+        bias = self.layers[name].temporal_bias
+        if bias is None or t >= len(bias):
+            return None
+        return per_neuron(bias[t], self.graph.node(name).shape)
+
+    @property
+    def bias_steps(self) -> int:
+        """The largest number of steps any layer has a temporal bias for (0 if none)."""
+        return max(
+            (len(layer.temporal_bias) for layer in self.layers.values() if layer.temporal_bias is not None), default=0
+        )
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the network to ``path`` (.npz), atomically."""
+        doc, arrays = graph_to_parts(self.graph)
+        layers = {}
+        for name, layer in self.layers.items():
+            arrays[f"layer/{name}/threshold"] = layer.threshold
+            arrays[f"layer/{name}/v0"] = layer.v0
+            if layer.temporal_bias is not None:
+                arrays[f"layer/{name}/temporal_bias"] = layer.temporal_bias
+            layers[name] = {"kind": layer.kind, "temporal_bias": layer.temporal_bias is not None}
+        meta = {"format": FORMAT, "version": VERSION, "graph": doc, "layers": layers, "meta": self.meta}
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpikingNetwork:
+        """Read a network written by :meth:`save`; anything else is a :class:`ModelFileError`."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"network file {str(path)!r} does not exist", "check the path")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "__meta__" not in archive.files:
+                    raise ModelFileError(
+                        f"{str(path)!r} is not an eventsim network (no metadata)",
+                        "pass a file written by 'eventsim convert' or SpikingNetwork.save",
+                    )
+                meta = json.loads(archive["__meta__"].tobytes().decode())
+                if meta.get("format") != FORMAT:
+                    raise ModelFileError(f"{str(path)!r} is not an eventsim network (format {meta.get('format')!r})")
+                if meta.get("version") != VERSION:
+                    raise ModelFileError(
+                        f"{str(path)!r} has network format version {meta.get('version')}; "
+                        f"this eventsim reads version {VERSION}",
+                        "convert the model again",
+                    )
+                arrays = {key: archive[key] for key in archive.files}
+            graph = graph_from_parts(meta["graph"], arrays)
+            layers = {
+                name: NeuronLayer(
+                    arrays[f"layer/{name}/threshold"],
+                    arrays[f"layer/{name}/v0"],
+                    info["kind"],
+                    arrays[f"layer/{name}/temporal_bias"] if info["temporal_bias"] else None,
+                )
+                for name, info in meta["layers"].items()
+            }
+            return cls(graph, layers, meta.get("meta", {}))
+        except ModelFileError:
+            raise
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, TypeError) as exc:
+            raise ModelFileError(
+                f"{str(path)!r} is damaged or not an eventsim network ({type(exc).__name__}: {exc})",
+                "convert the model again",
+            ) from None
+        except ShapeError as exc:
+            raise ModelFileError(
+                f"{str(path)!r} holds an invalid network: {exc.problem}", "convert the model again"
+            ) from None
