@@ -9,10 +9,10 @@ import numpy as np
 
 from .coding import check_encoding
 from .data import check_batch
+from .engines.plan import Plan
 from .errors import DataError
 from .network import SpikingNetwork
 from .recording import Recording
-from .engines.plan import Plan
 
 ENGINES = ("event", "reference")
 

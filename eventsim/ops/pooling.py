@@ -43,6 +43,23 @@ def _reduce(node, x, fill, ufunc):
     return window_reduce(x, a["kernel"], a["stride"], a["pads"], a["dilation"], out_hw, fill, ufunc)
 
 
+def avgpool_divisor(node, hw: tuple[int, int]) -> np.ndarray:
+    """The count each average-pooling window's sum is divided by, (Ho, Wo), float32.
+
+    With ``count_include_pad`` padded zeros count, window parts that ceil mode pushes past the
+    padding do not; without it only input elements count.
+    """
+    a = node.attrs
+    out_hw = spatial_output_shape(hw, a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
+    if a["count_include_pad"]:
+        pads = a["pads"]
+        mask = np.ones((1, 1, hw[0] + pads[0] + pads[2], hw[1] + pads[1] + pads[3]), np.float32)
+        count = window_reduce(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], out_hw, 0.0, np.add)
+    else:
+        count = _reduce(node, np.ones((1, 1) + tuple(hw), np.float32), 0.0, np.add)
+    return count[0, 0]
+
+
 @register_op
 class AvgPool(OpSpec):
     """Average pooling. Attrs ``kernel``, ``stride``, ``pads`` (t, l, b, r), ``dilation``,
@@ -57,18 +74,7 @@ class AvgPool(OpSpec):
 
     def forward(self, node, xs):
         (x,) = xs
-        sums = _reduce(node, x, 0.0, np.add)
-        a = node.attrs
-        if a["count_include_pad"]:
-            # padded zeros count, window parts that ceil mode pushes past the padding do not
-            pads = a["pads"]
-            mask = np.ones((1, 1, x.shape[2] + pads[0] + pads[2], x.shape[3] + pads[1] + pads[3]), np.float32)
-            count = window_reduce(
-                mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], sums.shape[2:], 0.0, np.add
-            )
-        else:
-            count = _reduce(node, np.ones((1, 1) + x.shape[2:], np.float32), 0.0, np.add)
-        return sums / count
+        return _reduce(node, x, 0.0, np.add) / avgpool_divisor(node, x.shape[2:])
 
     def macs(self, node, in_shapes):
         return 0

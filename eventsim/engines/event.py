@@ -1,0 +1,573 @@
+"""The event engine: Numba kernels that propagate only the spikes that happen.
+
+Per sample (samples in parallel over all cores) and per time step, every dynamic node of the
+compiled :class:`~.program.Program` turns the events of its inputs into its own: a conv adds, for
+each event, the kernel's contiguous rows of C_out weights to the in-bounds targets of its
+channels-last accumulator; a dense layer adds one weight row; pools, adds and layout ops map events
+to events (merged per index, so counts match the reference exactly); neuron layers add their
+static current (computed once per sample) and the temporal bias, apply their kind's update rule to
+every neuron, and emit spikes. Only neuron updates and the accumulator clears are dense work.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..coding import rate_spikes
+from ..neurons import KINDS
+from .layout import to_graph, to_internal
+from .plan import Plan
+from .program import (
+    OP_ADD,
+    OP_AFFINE,
+    OP_AVGPOOL,
+    OP_CONV,
+    OP_DENSE,
+    OP_INPUT,
+    OP_MAP,
+    OP_MAXPOOL,
+    OP_NEURON,
+    Program,
+    build_program,
+)
+
+_if_update = KINDS["if"].update_jit
+_KIND_IF = KINDS["if"].code
+
+
+@njit(cache=True, inline="always")
+def _emit(ev_idx, ev_val, base, n, index, value):
+    ev_idx[base + n] = index
+    ev_val[base + n] = value
+    return n + 1
+
+
+@njit(cache=True)
+def _sample(
+    op,
+    size,
+    in_ptr,
+    in_idx,
+    geo,
+    fptr,
+    fpool,
+    iptr,
+    ipool,
+    fb_ptr,
+    fb_size,
+    ib_ptr,
+    ib_size,
+    ev_ptr,
+    ev_size,
+    needs_events,
+    layer_of,
+    kind_code,
+    neuron_offset,
+    sop_of,
+    static_ptr,
+    bias,
+    bias_ptr,
+    out_node,
+    out_static,
+    out_size,
+    out_order,
+    static,
+    spikes_in,
+    rate,
+    T,
+    outputs,
+    spikes_sample,
+    sops_sample,
+    spikes_step,
+    sops_step,
+    counts,
+    raster,
+    record_raster,
+):
+    n_nodes = op.shape[0]
+    fbuf = np.zeros(fb_size, np.float32)
+    ibuf = np.zeros(ib_size, np.int64)
+    ev_idx = np.empty(ev_size, np.int64)
+    ev_val = np.empty(ev_size, np.float32)
+    ev_n = np.zeros(n_nodes, np.int64)
+    out_acc = np.zeros(out_size, np.float32)
+    out_dyn = np.zeros(out_size, np.float32)
+    bias_steps = bias.shape[1]
+    for k in range(n_nodes):  # membranes start at v0
+        if op[k] == OP_NEURON:
+            for i in range(size[k]):
+                fbuf[fb_ptr[k] + i] = fpool[fptr[k] + size[k] + i]
+    for t in range(T):
+        for k in range(n_nodes):
+            code = op[k]
+            base = ev_ptr[k]
+            n_ev = 0
+            if code == OP_INPUT:
+                if rate:
+                    for s in range(spikes_in.shape[1]):
+                        if spikes_in[t, s]:
+                            dst = ipool[iptr[k] + s]
+                            value = fpool[fptr[k] + dst]
+                            if value != 0:
+                                n_ev = _emit(ev_idx, ev_val, base, n_ev, dst, value)
+            elif code == OP_CONV or code == OP_DENSE:
+                acc0 = fb_ptr[k]
+                for i in range(size[k]):
+                    fbuf[acc0 + i] = 0.0
+                j = in_idx[in_ptr[k]]
+                w0 = fptr[k]
+                sops = 0
+                if code == OP_DENSE:
+                    n_out = size[k]
+                    for e in range(ev_n[j]):
+                        a = ev_val[ev_ptr[j] + e]
+                        row = w0 + ev_idx[ev_ptr[j] + e] * n_out
+                        for o in range(n_out):
+                            fbuf[acc0 + o] += a * fpool[row + o]
+                        sops += n_out
+                else:
+                    c_in, w_in = geo[k, 0], geo[k, 2]
+                    c_out, h_out, w_out = geo[k, 3], geo[k, 4], geo[k, 5]
+                    kh, kw, sh, sw, pt, pl, dh, dw, groups = (
+                        geo[k, 6],
+                        geo[k, 7],
+                        geo[k, 8],
+                        geo[k, 9],
+                        geo[k, 10],
+                        geo[k, 11],
+                        geo[k, 12],
+                        geo[k, 13],
+                        geo[k, 14],
+                    )
+                    c_g = c_in // groups
+                    o_g = c_out // groups
+                    for e in range(ev_n[j]):
+                        idx = ev_idx[ev_ptr[j] + e]
+                        a = ev_val[ev_ptr[j] + e]
+                        c = idx % c_in
+                        pos = idx // c_in
+                        x = pos % w_in
+                        y = pos // w_in
+                        g = c // c_g
+                        cl = c - g * c_g
+                        for ki in range(kh):
+                            num_y = y + pt - ki * dh
+                            if num_y < 0 or num_y % sh != 0:
+                                continue
+                            oy = num_y // sh
+                            if oy >= h_out:
+                                continue
+                            for kj in range(kw):
+                                num_x = x + pl - kj * dw
+                                if num_x < 0 or num_x % sw != 0:
+                                    continue
+                                ox = num_x // sw
+                                if ox >= w_out:
+                                    continue
+                                row = w0 + (((g * kh + ki) * kw + kj) * c_g + cl) * o_g
+                                dst = acc0 + (oy * w_out + ox) * c_out + g * o_g
+                                for o in range(o_g):
+                                    fbuf[dst + o] += a * fpool[row + o]
+                                sops += o_g
+                s = sop_of[k]
+                sops_sample[s] += sops
+                sops_step[s, t] += sops
+                if needs_events[k]:
+                    for i in range(size[k]):
+                        if fbuf[acc0 + i] != 0:
+                            n_ev = _emit(ev_idx, ev_val, base, n_ev, i, fbuf[acc0 + i])
+            elif code == OP_NEURON:
+                n = size[k]
+                v0 = fb_ptr[k]
+                cur0 = fb_ptr[k] + n
+                src = fb_ptr[k]  # placeholder, replaced when there is a dynamic input
+                has_input = in_ptr[k + 1] > in_ptr[k]
+                if has_input:
+                    j = in_idx[in_ptr[k]]
+                    if op[j] == OP_CONV or op[j] == OP_DENSE:
+                        src = fb_ptr[j]
+                    else:
+                        src = cur0
+                        for e in range(ev_n[j]):
+                            fbuf[cur0 + ev_idx[ev_ptr[j] + e]] += ev_val[ev_ptr[j] + e]
+                layer = layer_of[k]
+                th0 = fptr[k]
+                st0 = static_ptr[k]
+                fired = 0
+                for i in range(n):
+                    current = static[st0 + i] + fbuf[src + i] if has_input else static[st0 + i]
+                    if bias_ptr[k] >= 0 and t < bias_steps:
+                        current = current + bias[bias_ptr[k] + ipool[iptr[k] + i], t]
+                    theta = fpool[th0 + i]
+                    if kind_code[k] == _KIND_IF:
+                        v_new, spike = _if_update(fbuf[v0 + i], current, theta)
+                    else:
+                        v_new, spike = fbuf[v0 + i], False
+                    fbuf[v0 + i] = v_new
+                    if spike:
+                        n_ev = _emit(ev_idx, ev_val, base, n_ev, i, theta)
+                        counts[neuron_offset[layer] + i] += 1
+                        if record_raster:
+                            raster[t, neuron_offset[layer] + i] = True
+                        fired += 1
+                if has_input and src == cur0:
+                    for i in range(n):
+                        fbuf[cur0 + i] = 0.0
+                spikes_sample[layer] += fired
+                spikes_step[layer, t] += fired
+            elif code == OP_AVGPOOL or code == OP_ADD:
+                sums0 = fb_ptr[k]
+                flag0 = ib_ptr[k]
+                list0 = ib_ptr[k] + size[k]
+                n_touched = 0
+                sops = 0
+                for q in range(in_ptr[k], in_ptr[k + 1]):
+                    j = in_idx[q]
+                    for e in range(ev_n[j]):
+                        idx = ev_idx[ev_ptr[j] + e]
+                        a = ev_val[ev_ptr[j] + e]
+                        if code == OP_ADD:
+                            fbuf[sums0 + idx] += a
+                            if ibuf[flag0 + idx] == 0:
+                                ibuf[flag0 + idx] = 1
+                                ibuf[list0 + n_touched] = idx
+                                n_touched += 1
+                            continue
+                        c_in, w_in = geo[k, 0], geo[k, 2]
+                        h_out, w_out = geo[k, 4], geo[k, 5]
+                        kh, kw, sh, sw, pt, pl, dh, dw = (
+                            geo[k, 6],
+                            geo[k, 7],
+                            geo[k, 8],
+                            geo[k, 9],
+                            geo[k, 10],
+                            geo[k, 11],
+                            geo[k, 12],
+                            geo[k, 13],
+                        )
+                        c = idx % c_in
+                        pos = idx // c_in
+                        x = pos % w_in
+                        y = pos // w_in
+                        for ki in range(kh):
+                            num_y = y + pt - ki * dh
+                            if num_y < 0 or num_y % sh != 0:
+                                continue
+                            oy = num_y // sh
+                            if oy >= h_out:
+                                continue
+                            for kj in range(kw):
+                                num_x = x + pl - kj * dw
+                                if num_x < 0 or num_x % sw != 0:
+                                    continue
+                                ox = num_x // sw
+                                if ox >= w_out:
+                                    continue
+                                o = (oy * w_out + ox) * c_in + c
+                                fbuf[sums0 + o] += a
+                                sops += 1
+                                if ibuf[flag0 + o] == 0:
+                                    ibuf[flag0 + o] = 1
+                                    ibuf[list0 + n_touched] = o
+                                    n_touched += 1
+                for q in range(n_touched):
+                    o = ibuf[list0 + q]
+                    value = fbuf[sums0 + o]
+                    if code == OP_AVGPOOL:
+                        value = value / fpool[fptr[k] + o]
+                    fbuf[sums0 + o] = 0.0
+                    ibuf[flag0 + o] = 0
+                    if value != 0:
+                        n_ev = _emit(ev_idx, ev_val, base, n_ev, o, value)
+                if code == OP_AVGPOOL:
+                    s = sop_of[k]
+                    sops_sample[s] += sops
+                    sops_step[s, t] += sops
+            elif code == OP_MAXPOOL:
+                j = in_idx[in_ptr[k]]
+                c_in, h_in, w_in = geo[k, 0], geo[k, 1], geo[k, 2]
+                h_out, w_out = geo[k, 4], geo[k, 5]
+                kh, kw, sh, sw, pt, pl, dh, dw = (
+                    geo[k, 6],
+                    geo[k, 7],
+                    geo[k, 8],
+                    geo[k, 9],
+                    geo[k, 10],
+                    geo[k, 11],
+                    geo[k, 12],
+                    geo[k, 13],
+                )
+                cum0 = fb_ptr[k]
+                pooled0 = fb_ptr[k] + size[j]
+                flag0 = ib_ptr[k]
+                list0 = ib_ptr[k] + size[k]
+                n_touched = 0
+                for e in range(ev_n[j]):
+                    idx = ev_idx[ev_ptr[j] + e]
+                    fbuf[cum0 + idx] += ev_val[ev_ptr[j] + e]
+                    c = idx % c_in
+                    pos = idx // c_in
+                    x = pos % w_in
+                    y = pos // w_in
+                    for ki in range(kh):
+                        num_y = y + pt - ki * dh
+                        if num_y < 0 or num_y % sh != 0:
+                            continue
+                        oy = num_y // sh
+                        if oy >= h_out:
+                            continue
+                        for kj in range(kw):
+                            num_x = x + pl - kj * dw
+                            if num_x < 0 or num_x % sw != 0:
+                                continue
+                            ox = num_x // sw
+                            if ox >= w_out:
+                                continue
+                            o = (oy * w_out + ox) * c_in + c
+                            if ibuf[flag0 + o] == 0:
+                                ibuf[flag0 + o] = 1
+                                ibuf[list0 + n_touched] = o
+                                n_touched += 1
+                for q in range(n_touched):
+                    o = ibuf[list0 + q]
+                    ibuf[flag0 + o] = 0
+                    c = o % c_in
+                    pos = o // c_in
+                    ox = pos % w_out
+                    oy = pos // w_out
+                    best = -np.inf
+                    for ki in range(kh):
+                        y = oy * sh - pt + ki * dh
+                        if y < 0 or y >= h_in:
+                            continue
+                        for kj in range(kw):
+                            x = ox * sw - pl + kj * dw
+                            if x < 0 or x >= w_in:
+                                continue
+                            value = fbuf[cum0 + (y * w_in + x) * c_in + c]
+                            if value > best:
+                                best = value
+                    if best != fbuf[pooled0 + o]:
+                        n_ev = _emit(ev_idx, ev_val, base, n_ev, o, best - fbuf[pooled0 + o])
+                        fbuf[pooled0 + o] = best
+            elif code == OP_AFFINE:
+                j = in_idx[in_ptr[k]]
+                for e in range(ev_n[j]):
+                    idx = ev_idx[ev_ptr[j] + e]
+                    value = ev_val[ev_ptr[j] + e] * fpool[fptr[k] + idx]
+                    if value != 0:
+                        n_ev = _emit(ev_idx, ev_val, base, n_ev, idx, value)
+            elif code == OP_MAP:
+                for q in range(in_ptr[k], in_ptr[k + 1]):
+                    j = in_idx[q]
+                    start = ipool[iptr[k] + q - in_ptr[k]]
+                    for e in range(ev_n[j]):
+                        n_ev = _emit(
+                            ev_idx, ev_val, base, n_ev, ipool[start + ev_idx[ev_ptr[j] + e]], ev_val[ev_ptr[j] + e]
+                        )
+            ev_n[k] = n_ev
+        # the output accumulates its static part and what spikes brought this step
+        if out_node >= 0:
+            if op[out_node] == OP_CONV or op[out_node] == OP_DENSE:
+                for i in range(out_size):
+                    out_dyn[i] = fbuf[fb_ptr[out_node] + i]
+            else:
+                for e in range(ev_n[out_node]):
+                    out_dyn[ev_idx[ev_ptr[out_node] + e]] += ev_val[ev_ptr[out_node] + e]
+            for i in range(out_size):
+                out_acc[i] = out_acc[i] + (static[out_static + i] + out_dyn[i])
+                out_dyn[i] = 0.0
+        else:
+            for i in range(out_size):
+                out_acc[i] = out_acc[i] + static[out_static + i]
+        for g in range(out_size):
+            outputs[t, g] = out_acc[out_order[g]]
+
+
+@njit(parallel=True, cache=True)
+def _batch(
+    op,
+    size,
+    in_ptr,
+    in_idx,
+    geo,
+    fptr,
+    fpool,
+    iptr,
+    ipool,
+    fb_ptr,
+    fb_size,
+    ib_ptr,
+    ib_size,
+    ev_ptr,
+    ev_size,
+    needs_events,
+    layer_of,
+    kind_code,
+    neuron_offset,
+    sop_of,
+    static_ptr,
+    bias,
+    bias_ptr,
+    out_node,
+    out_static,
+    out_size,
+    out_order,
+    static,
+    spikes_in,
+    rate,
+    T,
+    outputs,
+    spikes_sample,
+    sops_sample,
+    spikes_step,
+    sops_step,
+    counts,
+    rasters,
+    raster_slot,
+):
+    for s in prange(static.shape[0]):
+        tid = numba.get_thread_id()
+        slot = raster_slot[s]
+        _sample(
+            op,
+            size,
+            in_ptr,
+            in_idx,
+            geo,
+            fptr,
+            fpool,
+            iptr,
+            ipool,
+            fb_ptr,
+            fb_size,
+            ib_ptr,
+            ib_size,
+            ev_ptr,
+            ev_size,
+            needs_events,
+            layer_of,
+            kind_code,
+            neuron_offset,
+            sop_of,
+            static_ptr,
+            bias,
+            bias_ptr,
+            out_node,
+            out_static,
+            out_size,
+            out_order,
+            static[s],
+            spikes_in[s],
+            rate,
+            T,
+            outputs[s],
+            spikes_sample[s],
+            sops_sample[s],
+            spikes_step[tid],
+            sops_step[tid],
+            counts[tid],
+            rasters[max(slot, 0)],
+            slot >= 0,
+        )
+
+
+_PROGRAMS: dict[int, tuple] = {}
+
+
+def _program(plan: Plan) -> Program:
+    key = (id(plan.net), plan.encoding)
+    cached = _PROGRAMS.get(key)
+    if cached is None or cached[0] is not plan.net:
+        _PROGRAMS.clear()  # one network at a time: keeps the cache small
+        cached = (plan.net, build_program(plan))
+        _PROGRAMS[key] = cached
+    return cached[1]
+
+
+def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, raster_samples: tuple[int, ...]) -> dict:
+    """Simulate a batch; returns the raw recording fields (see :class:`~eventsim.recording.Recording`)."""
+    p = _program(plan)
+    graph = plan.graph
+    n = len(x)
+    values = plan.static(x)
+    static = np.ascontiguousarray(
+        np.concatenate(
+            [to_internal(values[name], shape) for name, shape in zip(p.static_nodes, p.static_shapes)], axis=1
+        )
+    )
+    rate = plan.encoding == "rate"
+    spikes_in = rate_spikes(x, T, seed, first_index).reshape(n, T, -1) if rate else np.zeros((n, 1, 1), np.bool_)
+    threads = numba.get_num_threads()
+    layers, synaptic = len(plan.layers), len(plan.synaptic)
+    outputs = np.zeros((n, T, p.output_size), np.float32)
+    spikes_sample = np.zeros((n, layers), np.int64)
+    sops_sample = np.zeros((n, synaptic), np.int64)
+    spikes_step = np.zeros((threads, layers, T), np.int64)
+    sops_step = np.zeros((threads, synaptic, T), np.int64)
+    counts = np.zeros((threads, p.total_neurons), np.int64)
+    wanted = [i for i in raster_samples if i < n]
+    rasters = np.zeros((max(len(wanted), 1), T if wanted else 1, p.total_neurons if wanted else 1), np.bool_)
+    raster_slot = np.full(n, -1, np.int64)
+    for slot, i in enumerate(wanted):
+        raster_slot[i] = slot
+    _batch(
+        p.op,
+        p.size,
+        p.in_ptr,
+        p.in_idx,
+        p.geometry,
+        p.fparam_ptr,
+        p.fpool,
+        p.iparam_ptr,
+        p.ipool,
+        p.fbuf_ptr,
+        p.fbuf_size,
+        p.ibuf_ptr,
+        p.ibuf_size,
+        p.ev_ptr,
+        p.ev_size,
+        p.needs_events,
+        p.layer_of,
+        p.kind_code,
+        p.neuron_offset,
+        p.sop_of,
+        p.static_ptr,
+        p.bias,
+        p.bias_ptr,
+        p.output_node,
+        p.output_static,
+        p.output_size,
+        p.output_order,
+        static,
+        spikes_in,
+        rate,
+        T,
+        outputs,
+        spikes_sample,
+        sops_sample,
+        spikes_step,
+        sops_step,
+        counts,
+        rasters,
+        raster_slot,
+    )
+    total = counts.sum(axis=0)
+    neuron_counts, raster_out = {}, {i: {} for i in wanted}
+    for layer, name in enumerate(plan.layers):
+        shape = graph.node(name).shape
+        lo, hi = p.neuron_offset[layer], p.neuron_offset[layer + 1]
+        neuron_counts[name] = to_graph(total[lo:hi], shape)
+        for slot, i in enumerate(wanted):
+            raster_out[i][name] = to_graph(rasters[slot, :, lo:hi], shape)
+    return dict(
+        outputs=outputs,
+        spikes_per_step=spikes_step.sum(axis=0),
+        spikes_per_sample=spikes_sample,
+        neuron_counts=neuron_counts,
+        sops_per_step=sops_step.sum(axis=0),
+        sops_per_sample=sops_sample,
+        rasters=raster_out,
+    )
