@@ -316,7 +316,7 @@ def _graph_maps(graph, node) -> list[np.ndarray]:
     maps, offset = [], 0
     for name in node.inputs:
         shape = graph.node(name).shape
-        grid = np.meshgrid(*(np.arange(d) for d in shape), indexing="ij")
+        grid = list(np.meshgrid(*(np.arange(d) for d in shape), indexing="ij"))
         grid[axis] = grid[axis] + offset
         maps.append(np.ravel_multi_index(tuple(g.ravel() for g in grid), node.shape).astype(np.int64))
         offset += shape[axis]

@@ -1,0 +1,130 @@
+"""Random small spiking networks for the engine tests, with every weight, input, threshold and
+initial potential on a coarse binary grid so that all sums are exact in float32: then the event
+engine must reproduce the reference engine bit for bit, whatever order it adds in."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from eventsim import Graph, Node
+from eventsim.network import NeuronLayer, SpikingNetwork
+
+
+def grid(rng: np.random.Generator, shape, lo: float, hi: float, step: float) -> np.ndarray:
+    """Random multiples of ``step`` in [lo, hi]."""
+    k = rng.integers(int(round(lo / step)), int(round(hi / step)) + 1, size=shape)
+    return (k * step).astype(np.float32)
+
+
+class NetBuilder:
+    """Builds a graph node by node, keeping track of the current value and its shape."""
+
+    def __init__(self, rng: np.random.Generator, shape: tuple[int, ...], normalise: bool) -> None:
+        self.rng = rng
+        scale = rng.choice([0.5, 1.0, 2.0], size=(shape[0], 1, 1)) if normalise else np.ones(())
+        shift = grid(rng, (shape[0], 1, 1), -0.5, 0.5, 0.125) if normalise else np.zeros(())
+        self.nodes = [Node("x", "input", (), {"source_shape": shape, "perm": tuple(range(len(shape)))},
+                           {"scale": scale, "shift": shift})]
+        self.shapes = {"x": shape}
+        self.current = "x"
+
+    @property
+    def shape(self):
+        return self.shapes[self.current]
+
+    def add(self, op: str, inputs, attrs=None, params=None) -> str:
+        name = f"n{len(self.nodes)}"
+        node = Node(name, op, tuple(inputs), attrs or {}, params or {})
+        self.nodes.append(node)
+        Graph(self.nodes, name)  # validates and fills the shape
+        self.shapes[name] = node.shape
+        self.current = name
+        return name
+
+    def conv(self, src, c_out, k, stride, pad, dilation, groups) -> str:
+        c_in = self.shapes[src][0]
+        w = grid(self.rng, (c_out, c_in // groups, k, k), -0.5, 0.5, 0.125)
+        b = grid(self.rng, (c_out,), -0.25, 0.5, 0.125)
+        return self.add("conv", [src], {"stride": (stride, stride), "pads": (pad, pad, pad, pad),
+                                        "dilation": (dilation, dilation), "groups": groups}, {"W": w, "b": b})
+
+    def dense(self, src, n_out) -> str:
+        n_in = self.shapes[src][0]
+        return self.add("dense", [src], {}, {"W": grid(self.rng, (n_out, n_in), -0.5, 0.5, 0.125),
+                                              "b": grid(self.rng, (n_out,), -0.25, 0.5, 0.125)})
+
+    def relu(self, src) -> str:
+        return self.add("relu", [src])
+
+    def pool(self, src, op, k, stride, pad, count_include_pad=False) -> str:
+        attrs = {"kernel": k, "stride": stride, "pads": pad, "dilation": (1, 1), "ceil_mode": False}
+        if op == "avgpool":
+            attrs["count_include_pad"] = count_include_pad
+        return self.add(op, [src], attrs)
+
+    def flatten(self, src) -> str:
+        return self.add("reshape", [src], {"shape": (int(np.prod(self.shapes[src])),)})
+
+    def graph(self) -> Graph:
+        return Graph(self.nodes, self.current)
+
+
+def exact_network(graph: Graph, rng: np.random.Generator, v0: str) -> SpikingNetwork:
+    """Grid thresholds (per layer or per channel) and initial potentials for every activation."""
+    layers = {}
+    for node in graph.activation_nodes():
+        per_channel = rng.random() < 0.5
+        theta = grid(rng, (node.shape[0],) if per_channel else (), 0.25, 2.0, 0.25)
+        start = {"half": theta / 2, "zero": np.zeros_like(theta)}[v0]
+        layers[node.name] = NeuronLayer(theta, start)
+    return SpikingNetwork(graph, layers)
+
+
+@st.composite
+def random_networks(draw):
+    """A random small CNN: conv stages (any stride/pad/dilation/groups), max and average pooling,
+    residual adds and channel concats, then dense layers; plus grid inputs in [0, 1]."""
+    seed = draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    c = draw(st.integers(1, 3))
+    hw = draw(st.integers(5, 9))
+    b = NetBuilder(rng, (c, hw, hw), normalise=draw(st.booleans()))
+    for _ in range(draw(st.integers(1, 2))):
+        kind = draw(st.sampled_from(["plain", "residual", "concat"]))
+        src = b.current
+        c_in = b.shape[0]
+        if kind == "plain":
+            groups = draw(st.sampled_from([1, c_in]))
+            c_out = groups * draw(st.integers(1, 2)) if groups > 1 else draw(st.integers(1, 4))
+            k = draw(st.integers(1, 3))
+            b.conv(src, c_out, k, draw(st.integers(1, 2)), draw(st.integers(0, k - 1)), draw(st.integers(1, 2)) if
+                   b.shape[1] > 4 else 1, groups)
+        elif kind == "residual":
+            first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))
+            second = b.conv(first, c_in, 3, 1, 1, 1, 1)
+            b.add("add", [second, src] if b.nodes[[n.name for n in b.nodes].index(src)].op != "input" else
+                  [second, b.conv(src, c_in, 1, 1, 0, 1, 1)])
+        else:
+            left = b.relu(b.conv(src, draw(st.integers(1, 3)), 1, 1, 0, 1, 1))
+            right = b.relu(b.conv(src, draw(st.integers(1, 3)), 3, 1, 1, 1, 1))
+            b.add("concat", [left, right], {"axis": 0})
+        if b.nodes[-1].op != "relu":
+            b.relu(b.current)
+        pool = draw(st.sampled_from(["none", "max", "avg"]))
+        if pool != "none" and b.shape[1] >= 2:
+            k = draw(st.integers(1, 2))
+            stride = draw(st.integers(1, 2))
+            pad = draw(st.integers(0, k - 1))
+            if pool == "max":
+                b.pool(b.current, "maxpool", (k, k), (stride, stride), (pad, pad, pad, pad))
+            else:  # kernels of 1 or 2: every divisor is a power of two, so the averages stay exact
+                b.pool(b.current, "avgpool", (k, k), (stride, stride), (pad, pad, pad, pad), draw(st.booleans()))
+    b.flatten(b.current)
+    if draw(st.booleans()):
+        b.relu(b.dense(b.current, draw(st.integers(2, 6))))
+    b.dense(b.current, draw(st.integers(2, 4)))
+    graph = b.graph()
+    net = exact_network(graph, rng, draw(st.sampled_from(["half", "zero"])))
+    x = grid(rng, (draw(st.integers(1, 3)),) + graph.input_shape, 0.0, 1.0, 0.125)
+    return net, x
