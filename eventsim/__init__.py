@@ -6,6 +6,8 @@ The public API::
     print(graph.summary())
     y = eventsim.run_ann(graph, x)                  # the ANN in NumPy, as onnxruntime computes it
     report = eventsim.verify_onnx("model.onnx")     # agreement with onnxruntime
+    snn = eventsim.convert(graph, calib_x)          # thresholds from data, v0 = θ/2
+    rec = eventsim.simulate(snn, x, T=64)           # event-driven; rec.accuracy(y) at every step
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .ann import run_ann
+from .convert import convert
 from .data import load_data_file
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
 from .graph import Graph, Node
+from .network import NeuronLayer, SpikingNetwork
+from .recording import Recording
+from .simulate import simulate
 
 try:
     __version__ = version("eventsim")
@@ -48,6 +54,11 @@ __all__ = [
     "load_onnx",
     "verify_onnx",
     "load_data_file",
+    "convert",
+    "simulate",
+    "SpikingNetwork",
+    "NeuronLayer",
+    "Recording",
     "EventsimError",
     "ModelFileError",
     "UnsupportedError",

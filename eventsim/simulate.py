@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -16,8 +17,28 @@ from .recording import Recording
 
 ENGINES = ("event", "reference")
 
-#: Largest T × neurons × batch (state the reference engine keeps per step) allowed per batch.
-_MAX_DENSE_ELEMENTS = 2**31
+def _available_bytes() -> int:
+    """Physical memory of the machine (a bound on what a run may allocate)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def _check_memory(n: int, T: int, net: SpikingNetwork, neurons: int, batch: int, encoding: str,
+                  rasters: int) -> None:
+    """Refuse runs whose recording (or per-batch buffers) would not fit in half the memory."""
+    outputs = n * T * int(np.prod(net.graph.output_shape)) * 4
+    spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding == "rate" else 0
+    raster = rasters * T * neurons
+    need = outputs + spikes_in + raster
+    if need > _available_bytes() // 2:
+        raise DataError(
+            f"simulating {n} samples for T={T} needs about {need / 2**30:.1f} GiB "
+            f"(output per step {outputs / 2**30:.1f}, input spikes {spikes_in / 2**30:.1f}, "
+            f"rasters {raster / 2**30:.1f}), more than half of this machine's memory",
+            "use a smaller T, fewer samples per call, a smaller batch or fewer raster samples",
+        )
 
 
 def _engine(name: str) -> Callable:
@@ -77,12 +98,7 @@ def simulate(
     plan = Plan.build(net, encoding)
     neurons = np.array([int(np.prod(net.graph.node(name).shape)) for name in plan.layers], np.int64)
     batch_size = max(1, int(batch_size))
-    if T * len(raster_samples) * int(neurons.sum()) > _MAX_DENSE_ELEMENTS:
-        raise DataError(
-            f"spike rasters of {len(raster_samples)} samples for T={T} would need "
-            f"{T * len(raster_samples) * int(neurons.sum()) / 2**30:.1f} GiB",
-            "record fewer samples or a smaller T",
-        )
+    _check_memory(len(x), int(T), net, int(neurons.sum()), batch_size, encoding, len(raster_samples))
     parts = []
     start = time.perf_counter()
     for first in range(0, len(x), batch_size):

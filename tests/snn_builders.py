@@ -97,9 +97,13 @@ def random_networks(draw):
         if kind == "plain":
             groups = draw(st.sampled_from([1, c_in]))
             c_out = groups * draw(st.integers(1, 2)) if groups > 1 else draw(st.integers(1, 4))
-            k = draw(st.integers(1, 3))
-            b.conv(src, c_out, k, draw(st.integers(1, 2)), draw(st.integers(0, k - 1)), draw(st.integers(1, 2)) if
-                   b.shape[1] > 4 else 1, groups)
+            size = b.shape[1]
+            k = draw(st.integers(1, min(3, size)))
+            pad = draw(st.integers(0, k - 1))
+            dilation = draw(st.integers(1, 2))
+            if dilation * (k - 1) + 1 > size + 2 * pad:
+                dilation = 1
+            b.conv(src, c_out, k, draw(st.integers(1, 2)), pad, dilation, groups)
         elif kind == "residual":
             first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))
             second = b.conv(first, c_in, 3, 1, 1, 1, 1)
