@@ -17,7 +17,9 @@ from .network import SpikingNetwork
 THRESHOLDS = ("max", "clip")
 
 
-def convert(graph: Graph, calib_x: np.ndarray | None = None, threshold: str = "max", v0: str = "half") -> SpikingNetwork:
+def convert(
+    graph: Graph, calib_x: np.ndarray | None = None, threshold: str = "max", v0: str = "half"
+) -> SpikingNetwork:
     """Turn ``graph`` into a spiking network.
 
     Parameters

@@ -17,6 +17,7 @@ from .recording import Recording
 
 ENGINES = ("event", "reference")
 
+
 def _available_bytes() -> int:
     """Physical memory of the machine (a bound on what a run may allocate)."""
     try:
@@ -25,8 +26,7 @@ def _available_bytes() -> int:
         return 16 * 2**30
 
 
-def _check_memory(n: int, T: int, net: SpikingNetwork, neurons: int, batch: int, encoding: str,
-                  rasters: int) -> None:
+def _check_memory(n: int, T: int, net: SpikingNetwork, neurons: int, batch: int, encoding: str, rasters: int) -> None:
     """Refuse runs whose recording (or per-batch buffers) would not fit in half the memory."""
     outputs = n * T * int(np.prod(net.graph.output_shape)) * 4
     spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding == "rate" else 0

@@ -24,8 +24,15 @@ class NetBuilder:
         self.rng = rng
         scale = rng.choice([0.5, 1.0, 2.0], size=(shape[0], 1, 1)) if normalise else np.ones(())
         shift = grid(rng, (shape[0], 1, 1), -0.5, 0.5, 0.125) if normalise else np.zeros(())
-        self.nodes = [Node("x", "input", (), {"source_shape": shape, "perm": tuple(range(len(shape)))},
-                           {"scale": scale, "shift": shift})]
+        self.nodes = [
+            Node(
+                "x",
+                "input",
+                (),
+                {"source_shape": shape, "perm": tuple(range(len(shape)))},
+                {"scale": scale, "shift": shift},
+            )
+        ]
         self.shapes = {"x": shape}
         self.current = "x"
 
@@ -46,13 +53,26 @@ class NetBuilder:
         c_in = self.shapes[src][0]
         w = grid(self.rng, (c_out, c_in // groups, k, k), -0.5, 0.5, 0.125)
         b = grid(self.rng, (c_out,), -0.25, 0.5, 0.125)
-        return self.add("conv", [src], {"stride": (stride, stride), "pads": (pad, pad, pad, pad),
-                                        "dilation": (dilation, dilation), "groups": groups}, {"W": w, "b": b})
+        return self.add(
+            "conv",
+            [src],
+            {
+                "stride": (stride, stride),
+                "pads": (pad, pad, pad, pad),
+                "dilation": (dilation, dilation),
+                "groups": groups,
+            },
+            {"W": w, "b": b},
+        )
 
     def dense(self, src, n_out) -> str:
         n_in = self.shapes[src][0]
-        return self.add("dense", [src], {}, {"W": grid(self.rng, (n_out, n_in), -0.5, 0.5, 0.125),
-                                              "b": grid(self.rng, (n_out,), -0.25, 0.5, 0.125)})
+        return self.add(
+            "dense",
+            [src],
+            {},
+            {"W": grid(self.rng, (n_out, n_in), -0.5, 0.5, 0.125), "b": grid(self.rng, (n_out,), -0.25, 0.5, 0.125)},
+        )
 
     def relu(self, src) -> str:
         return self.add("relu", [src])
@@ -107,8 +127,12 @@ def random_networks(draw):
         elif kind == "residual":
             first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))
             second = b.conv(first, c_in, 3, 1, 1, 1, 1)
-            b.add("add", [second, src] if b.nodes[[n.name for n in b.nodes].index(src)].op != "input" else
-                  [second, b.conv(src, c_in, 1, 1, 0, 1, 1)])
+            b.add(
+                "add",
+                [second, src]
+                if b.nodes[[n.name for n in b.nodes].index(src)].op != "input"
+                else [second, b.conv(src, c_in, 1, 1, 0, 1, 1)],
+            )
         else:
             left = b.relu(b.conv(src, draw(st.integers(1, 3)), 1, 1, 0, 1, 1))
             right = b.relu(b.conv(src, draw(st.integers(1, 3)), 3, 1, 1, 1, 1))

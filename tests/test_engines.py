@@ -35,8 +35,10 @@ def assert_identical(a, b):
 @given(case=random_networks(), encoding=st.sampled_from(["direct", "rate"]), T=st.integers(1, 12))
 def test_event_engine_is_bit_identical_to_the_reference(case, encoding, T):
     net, x = case
-    runs = [simulate(net, x, T, engine=e, encoding=encoding, seed=3, raster_samples=(0,), batch_size=2)
-            for e in ("reference", "event")]
+    runs = [
+        simulate(net, x, T, engine=e, encoding=encoding, seed=3, raster_samples=(0,), batch_size=2)
+        for e in ("reference", "event")
+    ]
     assert_identical(*runs)
     rec = runs[1]
     assert rec.outputs.shape == (len(x), T, int(np.prod(net.graph.output_shape)))
@@ -68,8 +70,13 @@ def single_layer(rng, n_in, n_out, theta, v0):
 
 
 @settings(max_examples=30, **SETTINGS)
-@given(seed=st.integers(0, 2**31), T=st.integers(1, 40), theta=st.sampled_from([0.5, 1.0, 2.0]),
-       half=st.booleans(), engine=st.sampled_from(["event", "reference"]))
+@given(
+    seed=st.integers(0, 2**31),
+    T=st.integers(1, 40),
+    theta=st.sampled_from([0.5, 1.0, 2.0]),
+    half=st.booleans(),
+    engine=st.sampled_from(["event", "reference"]),
+)
 def test_constant_input_count_formula(seed, T, theta, half, engine):
     """N_T = clip(floor((v(0) + T z) / θ), 0, T) for a constant current z."""
     rng = np.random.default_rng(seed)

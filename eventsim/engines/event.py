@@ -29,7 +29,6 @@ from .program import (
     OP_MAP,
     OP_MAXPOOL,
     OP_NEURON,
-    Program,
     build_program,
 )
 
@@ -474,22 +473,11 @@ def _batch(
         )
 
 
-_PROGRAMS: dict[int, tuple] = {}
-
-
-def _program(plan: Plan) -> Program:
-    key = (id(plan.net), plan.encoding)
-    cached = _PROGRAMS.get(key)
-    if cached is None or cached[0] is not plan.net:
-        _PROGRAMS.clear()  # one network at a time: keeps the cache small
-        cached = (plan.net, build_program(plan))
-        _PROGRAMS[key] = cached
-    return cached[1]
-
-
 def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, raster_samples: tuple[int, ...]) -> dict:
     """Simulate a batch; returns the raw recording fields (see :class:`~eventsim.recording.Recording`)."""
-    p = _program(plan)
+    p = plan.cache.get("program")
+    if p is None:  # compiled once per simulate() call, reused by every batch
+        p = plan.cache["program"] = build_program(plan)
     graph = plan.graph
     n = len(x)
     values = plan.static(x)

@@ -10,7 +10,7 @@ either all static or all dynamic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,6 +54,7 @@ class Plan:
     dynamic: dict[str, bool]
     layers: list[str]
     synaptic: list[str]
+    cache: dict = field(default_factory=dict)  # what an engine derives once per run
 
     @classmethod
     def build(cls, net: SpikingNetwork, encoding: str) -> Plan:

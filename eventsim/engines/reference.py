@@ -23,8 +23,10 @@ def run_reference(
     n = len(x)
     static = plan.static(x)
     spikes_in = rate_spikes(x, T, seed, first_index) if plan.encoding == "rate" else None
-    linear = {node.name: linear_part(node) for node in graph.nodes}
-    fanout = {name: fanout_counts(graph, name) for name in plan.synaptic}
+    if "linear" not in plan.cache:  # derived once per simulate() call
+        plan.cache["linear"] = {node.name: linear_part(node) for node in graph.nodes}
+        plan.cache["fanout"] = {name: fanout_counts(graph, name) for name in plan.synaptic}
+    linear, fanout = plan.cache["linear"], plan.cache["fanout"]
     state = {name: np.broadcast_to(net.v0_array(name), (n,) + graph.node(name).shape).copy() for name in plan.layers}
     theta = {name: net.threshold_array(name) for name in plan.layers}
     pooled = {}  # max pool: cumulative input and its pooled value of the previous step
