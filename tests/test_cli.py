@@ -60,6 +60,8 @@ def test_demo(tmp_path):
     report = json.loads((tmp_path / "out" / "verify.json").read_text())
     assert report["passed"] and report["ann_accuracy"] == pytest.approx(accuracy)
     assert json.loads((tmp_path / "out" / "graph.json").read_text())["output_shape"] == [10]
+    simulation = json.loads((tmp_path / "out" / "simulation.json").read_text())
+    assert simulation["settings"]["engine"] == "event" and simulation["accuracy"][-1] >= accuracy - 0.02
 
 
 def test_inspect_table_and_json():
@@ -161,3 +163,65 @@ def test_corrupted_and_pickled_data_files(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = CliRunner().invoke(main, ["--debug", "inspect", str(tmp_path / "none.onnx")])
     assert result.exit_code == 2
+
+
+def test_convert_then_simulate(tmp_path):
+    data = eventsim.examples.load_example_data()
+    np.savez(tmp_path / "calib.npz", x=data["x_calib"])
+    np.savez(tmp_path / "test.npz", x=data["x_test"][:50], y=data["y_test"][:50])
+    result = run("convert", example_model_path(), "--calib", tmp_path / "calib.npz", "-o", tmp_path / "net.npz")
+    assert result.exit_code == 0, result.output
+    assert "Relu" in result.output and (tmp_path / "net.npz").is_file()
+    result = run(
+        "simulate",
+        tmp_path / "net.npz",
+        "--data",
+        tmp_path / "test.npz",
+        "-T",
+        "16",
+        "--steps",
+        "1,4,16,99",
+        "--json",
+        tmp_path / "sim.json",
+    )
+    assert result.exit_code == 0, result.output
+    assert "ANN accuracy" in result.output and "events/sample" in result.output
+    report = json.loads((tmp_path / "sim.json").read_text())
+    assert report["steps"] == [1, 4, 16] and len(report["accuracy"]) == 3 and report["samples"] == 50
+    reference = run(
+        "simulate",
+        tmp_path / "net.npz",
+        "--data",
+        tmp_path / "test.npz",
+        "-T",
+        "16",
+        "--engine",
+        "reference",
+        "--encoding",
+        "rate",
+        "--json",
+        tmp_path / "ref.json",
+    )
+    assert reference.exit_code == 0, reference.output
+
+
+def test_convert_with_model_thresholds_needs_bounds(tmp_path):
+    assert (
+        run("convert", MODELS / "mobilenet_relu6.onnx", "--threshold", "clip", "-o", tmp_path / "m.npz").exit_code == 0
+    )
+    result = run("convert", example_model_path(), "--threshold", "clip", "-o", tmp_path / "d.npz")
+    assert_user_error(result, "no upper bound")
+    assert not (tmp_path / "d.npz").exists()
+    assert_user_error(run("convert", example_model_path(), "-o", tmp_path / "e.npz"), "calibration data")
+
+
+def test_simulate_refuses_bad_files(tmp_path):
+    (tmp_path / "net.npz").write_bytes(b"garbage")
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 8, 8), np.float32))
+    assert_user_error(run("simulate", tmp_path / "net.npz", "--data", tmp_path / "d.npz"), "net.npz")
+    run("convert", example_model_path(), "--calib", tmp_path / "d.npz", "-o", tmp_path / "ok.npz")
+    assert_user_error(
+        run("simulate", tmp_path / "ok.npz", "--data", tmp_path / "d.npz", "-T", "0", "--json", tmp_path / "r.json"),
+        "T must be",
+    )
+    assert not (tmp_path / "r.json").exists()
