@@ -113,18 +113,20 @@ def _sample(
                                 n_ev = _emit(ev_idx, ev_val, base, n_ev, dst, value)
             elif code == OP_CONV or code == OP_DENSE:
                 acc0 = fb_ptr[k]
-                for i in range(size[k]):
-                    fbuf[acc0 + i] = 0.0
+                acc = fbuf[acc0 : acc0 + size[k]]
+                acc[:] = 0.0
                 j = in_idx[in_ptr[k]]
                 w0 = fptr[k]
                 sops = 0
+                # rows of 2-D views: the inner loops become plain contiguous vector adds
                 if code == OP_DENSE:
                     n_out = size[k]
+                    weights = fpool[w0 : w0 + geo[k, 0] * n_out].reshape(geo[k, 0], n_out)
                     for e in range(ev_n[j]):
                         a = ev_val[ev_ptr[j] + e]
-                        row = w0 + ev_idx[ev_ptr[j] + e] * n_out
+                        w_row = weights[ev_idx[ev_ptr[j] + e]]
                         for o in range(n_out):
-                            fbuf[acc0 + o] += a * fpool[row + o]
+                            acc[o] += a * w_row[o]
                         sops += n_out
                 else:
                     c_in, w_in = geo[k, 0], geo[k, 2]
@@ -142,6 +144,8 @@ def _sample(
                     )
                     c_g = c_in // groups
                     o_g = c_out // groups
+                    weights = fpool[w0 : w0 + groups * kh * kw * c_g * o_g].reshape(groups * kh * kw * c_g, o_g)
+                    acc2 = acc.reshape(h_out * w_out, c_out)
                     for e in range(ev_n[j]):
                         idx = ev_idx[ev_ptr[j] + e]
                         a = ev_val[ev_ptr[j] + e]
@@ -165,10 +169,10 @@ def _sample(
                                 ox = num_x // sw
                                 if ox >= w_out:
                                     continue
-                                row = w0 + (((g * kh + ki) * kw + kj) * c_g + cl) * o_g
-                                dst = acc0 + (oy * w_out + ox) * c_out + g * o_g
+                                w_row = weights[((g * kh + ki) * kw + kj) * c_g + cl]
+                                out_row = acc2[oy * w_out + ox, g * o_g : (g + 1) * o_g]
                                 for o in range(o_g):
-                                    fbuf[dst + o] += a * fpool[row + o]
+                                    out_row[o] += a * w_row[o]
                                 sops += o_g
                 s = sop_of[k]
                 sops_sample[s] += sops
@@ -179,41 +183,44 @@ def _sample(
                             n_ev = _emit(ev_idx, ev_val, base, n_ev, i, fbuf[acc0 + i])
             elif code == OP_NEURON:
                 n = size[k]
-                v0 = fb_ptr[k]
-                cur0 = fb_ptr[k] + n
-                src = fb_ptr[k]  # placeholder, replaced when there is a dynamic input
-                has_input = in_ptr[k + 1] > in_ptr[k]
-                if has_input:
+                v = fbuf[fb_ptr[k] : fb_ptr[k] + n]
+                current = fbuf[fb_ptr[k] + n : fb_ptr[k] + 2 * n]
+                st = static[static_ptr[k] : static_ptr[k] + n]
+                theta = fpool[fptr[k] : fptr[k] + n]
+                # the input current, in separate vectorisable passes: static + dynamic (+ bias)
+                if in_ptr[k + 1] > in_ptr[k]:
                     j = in_idx[in_ptr[k]]
                     if op[j] == OP_CONV or op[j] == OP_DENSE:
-                        src = fb_ptr[j]
-                    else:
-                        src = cur0
+                        dyn = fbuf[fb_ptr[j] : fb_ptr[j] + n]
+                        for i in range(n):
+                            current[i] = st[i] + dyn[i]
+                    else:  # events scattered into the (zeroed) current buffer
                         for e in range(ev_n[j]):
-                            fbuf[cur0 + ev_idx[ev_ptr[j] + e]] += ev_val[ev_ptr[j] + e]
+                            current[ev_idx[ev_ptr[j] + e]] += ev_val[ev_ptr[j] + e]
+                        for i in range(n):
+                            current[i] = st[i] + current[i]
+                else:
+                    current[:] = st
+                if bias_ptr[k] >= 0 and t < bias_steps:
+                    channel = ipool[iptr[k] : iptr[k] + n]
+                    for i in range(n):
+                        current[i] = current[i] + bias[bias_ptr[k] + channel[i], t]
+                if kind_code[k] == _KIND_IF:
+                    for i in range(n):  # the update rule; current keeps the spike indicator
+                        v_new, spike = _if_update(v[i], current[i], theta[i])
+                        v[i] = v_new
+                        current[i] = 1.0 if spike else 0.0
                 layer = layer_of[k]
-                th0 = fptr[k]
-                st0 = static_ptr[k]
+                offset = neuron_offset[layer]
                 fired = 0
                 for i in range(n):
-                    current = static[st0 + i] + fbuf[src + i] if has_input else static[st0 + i]
-                    if bias_ptr[k] >= 0 and t < bias_steps:
-                        current = current + bias[bias_ptr[k] + ipool[iptr[k] + i], t]
-                    theta = fpool[th0 + i]
-                    if kind_code[k] == _KIND_IF:
-                        v_new, spike = _if_update(fbuf[v0 + i], current, theta)
-                    else:
-                        v_new, spike = fbuf[v0 + i], False
-                    fbuf[v0 + i] = v_new
-                    if spike:
-                        n_ev = _emit(ev_idx, ev_val, base, n_ev, i, theta)
-                        counts[neuron_offset[layer] + i] += 1
+                    if current[i] != 0:
+                        n_ev = _emit(ev_idx, ev_val, base, n_ev, i, theta[i])
+                        counts[offset + i] += 1
                         if record_raster:
-                            raster[t, neuron_offset[layer] + i] = True
+                            raster[t, offset + i] = True
+                        current[i] = 0.0
                         fired += 1
-                if has_input and src == cur0:
-                    for i in range(n):
-                        fbuf[cur0 + i] = 0.0
                 spikes_sample[layer] += fired
                 spikes_step[layer, t] += fired
             elif code == OP_AVGPOOL or code == OP_ADD:
