@@ -187,29 +187,38 @@ def _sample(
                 current = fbuf[fb_ptr[k] + n : fb_ptr[k] + 2 * n]
                 st = static[static_ptr[k] : static_ptr[k] + n]
                 theta = fpool[fptr[k] : fptr[k] + n]
-                # the input current, in separate vectorisable passes: static + dynamic (+ bias)
+                # one vectorisable pass: current = static + dynamic (+ bias), then the kind's rule;
+                # `current` keeps the spike indicator for the emitting pass
+                with_bias = bias_ptr[k] >= 0 and t < bias_steps
                 if in_ptr[k + 1] > in_ptr[k]:
                     j = in_idx[in_ptr[k]]
                     if op[j] == OP_CONV or op[j] == OP_DENSE:
                         dyn = fbuf[fb_ptr[j] : fb_ptr[j] + n]
-                        for i in range(n):
-                            current[i] = st[i] + dyn[i]
                     else:  # events scattered into the (zeroed) current buffer
+                        dyn = current
                         for e in range(ev_n[j]):
                             current[ev_idx[ev_ptr[j] + e]] += ev_val[ev_ptr[j] + e]
+                    if with_bias:
                         for i in range(n):
-                            current[i] = st[i] + current[i]
+                            current[i] = st[i] + dyn[i]
+                    elif kind_code[k] == _KIND_IF:
+                        for i in range(n):
+                            v_new, spike = _if_update(v[i], st[i] + dyn[i], theta[i])
+                            v[i] = v_new
+                            current[i] = 1.0 if spike else 0.0
                 else:
                     current[:] = st
-                if bias_ptr[k] >= 0 and t < bias_steps:
-                    channel = ipool[iptr[k] : iptr[k] + n]
-                    for i in range(n):
-                        current[i] = current[i] + bias[bias_ptr[k] + channel[i], t]
-                if kind_code[k] == _KIND_IF:
-                    for i in range(n):  # the update rule; current keeps the spike indicator
-                        v_new, spike = _if_update(v[i], current[i], theta[i])
-                        v[i] = v_new
-                        current[i] = 1.0 if spike else 0.0
+                    with_bias = True  # take the general path below
+                if with_bias:
+                    if bias_ptr[k] >= 0 and t < bias_steps:
+                        channel = ipool[iptr[k] : iptr[k] + n]
+                        for i in range(n):
+                            current[i] = current[i] + bias[bias_ptr[k] + channel[i], t]
+                    if kind_code[k] == _KIND_IF:
+                        for i in range(n):
+                            v_new, spike = _if_update(v[i], current[i], theta[i])
+                            v[i] = v_new
+                            current[i] = 1.0 if spike else 0.0
                 layer = layer_of[k]
                 offset = neuron_offset[layer]
                 fired = 0
@@ -488,11 +497,16 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
     graph = plan.graph
     n = len(x)
     values = plan.static(x)
-    static = np.ascontiguousarray(
-        np.concatenate(
-            [to_internal(values[name], shape) for name, shape in zip(p.static_nodes, p.static_shapes)], axis=1
-        )
-    )
+    shared = plan.cache.setdefault("shared_internal", {})  # static parts equal for all samples
+    parts = []
+    for name, shape in zip(p.static_nodes, p.static_shapes):
+        if name in plan.shared_static_names():
+            if name not in shared:
+                shared[name] = to_internal(values[name][:1], shape)
+            parts.append(np.broadcast_to(shared[name], (n, shared[name].shape[1])))
+        else:
+            parts.append(to_internal(values[name], shape))
+    static = np.concatenate(parts, axis=1)
     rate = plan.encoding == "rate"
     spikes_in = rate_spikes(x, T, seed, first_index).reshape(n, T, -1) if rate else np.zeros((n, 1, 1), np.bool_)
     threads = numba.get_num_threads()

@@ -79,24 +79,47 @@ class Plan:
         UnsupportedError
             If a max pool receives spikes and a non-zero static part at once.
         """
+        shared = self._shared_static()
         values: dict[str, np.ndarray] = {}
         for node in self.graph.nodes:
+            if node.name in shared:  # the same for every sample: computed once per run
+                values[node.name] = np.broadcast_to(shared[node.name], (len(x),) + node.shape)
+            elif node.op == "input":
+                values[node.name] = node.spec.forward(node, [x])
+            else:
+                values[node.name] = node.spec.forward(node, [values[i] for i in node.inputs])
+            values[node.name] = values[node.name].astype(np.float32, copy=False)
+        return values
+
+    def shared_static_names(self) -> set[str]:
+        """Nodes whose static part is the same for every sample."""
+        return set(self._shared_static())
+
+    def _shared_static(self) -> dict[str, np.ndarray]:
+        """Static parts that do not depend on the sample (biases, zero spikes, rate-coded input),
+        computed on one sample of zeros, (1,) + shape each."""
+        if "shared_static" in self.cache:
+            return self.cache["shared_static"]
+        shared: dict[str, np.ndarray] = {}
+        for node in self.graph.nodes:
             if node.op == "input":
-                values[node.name] = node.spec.forward(node, [x if self.encoding == "direct" else np.zeros_like(x)])
+                if self.encoding == "rate":  # no spike: the normalisation's shift alone
+                    shared[node.name] = node.spec.forward(node, [np.zeros((1,) + self.graph.input_shape, np.float32)])
             elif node.spec.role == "activation":
-                values[node.name] = np.zeros((len(x),) + node.shape, np.float32)
-            elif node.op == "maxpool" and self.dynamic[node.name]:
-                if np.any(values[node.inputs[0]] != 0):
+                shared[node.name] = np.zeros((1,) + node.shape, np.float32)
+            elif all(i in shared for i in node.inputs):
+                shared[node.name] = node.spec.forward(node, [shared[i] for i in node.inputs]).astype(np.float32)
+            if node.op == "maxpool" and self.dynamic[node.name]:
+                source = node.inputs[0]
+                if source not in shared or np.any(shared[source] != 0):
                     raise UnsupportedError(
                         f"max pool {node.name!r} receives spikes and a constant input (a bias or the direct-coded "
                         "input) at once, which has no event-driven form",
                         "put the max pool directly after an activation",
                     )
-                values[node.name] = np.zeros((len(x),) + node.shape, np.float32)
-            else:
-                values[node.name] = node.spec.forward(node, [values[i] for i in node.inputs])
-            values[node.name] = values[node.name].astype(np.float32, copy=False)
-        return values
+                shared[node.name] = np.zeros((1,) + node.shape, np.float32)
+        self.cache["shared_static"] = shared
+        return shared
 
 
 def fanout_counts(graph: Graph, name: str) -> np.ndarray:
