@@ -1,47 +1,169 @@
-"""``convert``: from an imported ANN graph to a spiking network.
+"""``convert``: from an imported ANN graph to a spiking network, by a named recipe.
 
-This is the quick path of the baselines (thresholds from data or from the model's bounds,
-v0 = θ/2 or 0); calibration presets (OPI, FTBC, ...) build on it.
+Presets (ALGORITHMS.md sections 1–3); options given to :func:`convert` override a preset's entries:
+
+========== ============================================== ========= =========
+preset     thresholds                                     v0        FTBC
+========== ============================================== ========= =========
+baseline   max activation per layer (Diehl 2015)          0         no
+robust     99.99th percentile per layer (Rueckauer 2017)  0         no
+opi        model bound (clip/QCFS λ), else max            θ/2       no
+opi-opt    model bound, else max                          optimised no
+qcfs       QCFS λ (QCFS-trained models only)              θ/2       no
+ftbc       model bound, else max                          θ/2       yes (T)
+========== ============================================== ========= =========
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from .calibration import make_network, max_thresholds, model_thresholds
+from .calibration import (
+    THRESHOLD_MODES,
+    V0_MODES,
+    calibrate_ftbc,
+    data_thresholds,
+    make_network,
+    model_bound,
+    model_thresholds,
+    optimize_v0,
+)
 from .data import check_batch
 from .errors import DataError
 from .graph import Graph
 from .network import SpikingNetwork
 
+PRESETS: dict[str, dict] = {
+    "baseline": {"threshold": "max", "v0": "zero", "ftbc": False},
+    "robust": {"threshold": "percentile", "v0": "zero", "ftbc": False},
+    "opi": {"threshold": "auto", "v0": "half", "ftbc": False},
+    "opi-opt": {"threshold": "auto", "v0": "optimized", "ftbc": False},
+    "qcfs": {"threshold": "qcfs", "v0": "half", "ftbc": False},
+    "ftbc": {"threshold": "auto", "v0": "half", "ftbc": True},
+}
+
+#: Options and their defaults (the authors' settings where there are any).
+DEFAULTS: dict[str, object] = {
+    "threshold": "auto",
+    "per_channel": False,
+    "percentile": 99.99,
+    "v0": "half",
+    "ftbc": False,
+    "alpha": 0.4,
+    "ftbc_batches": 3,
+    "ftbc_batch_size": 200,
+    "opi_samples": 256,
+    "seed": 0,
+    "batch_size": 256,
+}
+
+# kept for the quick path of earlier versions: threshold "max" or "clip"
 THRESHOLDS = ("max", "clip")
 
 
 def convert(
-    graph: Graph, calib_x: np.ndarray | None = None, threshold: str = "max", v0: str = "half"
+    graph: Graph,
+    calib_x: np.ndarray | None = None,
+    preset: str = "opi",
+    T: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    **options,
 ) -> SpikingNetwork:
-    """Turn ``graph`` into a spiking network.
+    """Turn ``graph`` into a spiking network with a preset recipe.
 
     Parameters
     ----------
     graph : Graph
         An imported ANN.
     calib_x : numpy.ndarray, optional
-        Calibration inputs, needed for ``threshold="max"``.
-    threshold : {"max", "clip"}
-        ``max``: θ of each layer is its largest activation on ``calib_x``; ``clip``: θ is the
-        model's own bound (Clip/ReLU6 λ, QCFS λ).
-    v0 : {"half", "zero"}
-        Initial membrane potential θ/2 or 0.
+        Calibration inputs; needed by data-based thresholds, optimised v0 and FTBC.
+    preset : str
+        One of :data:`PRESETS` (see the module docstring).
+    T : int, optional
+        The number of time steps to calibrate for (optimised v0 and FTBC need it).
+    progress : callable, optional
+        Called with a short text after each calibration step.
+    **options
+        Override the preset: ``threshold`` (max, percentile, clip, qcfs, auto), ``per_channel``,
+        ``percentile``, ``v0`` (zero, half, optimized), ``ftbc``, ``alpha``, ``ftbc_batches``,
+        ``ftbc_batch_size``, ``opi_samples``, ``seed``, ``batch_size``.
     """
-    if threshold not in THRESHOLDS:
-        raise ValueError(f"unknown threshold mode {threshold!r}; use one of {', '.join(THRESHOLDS)}")
-    if threshold == "max":
-        if calib_x is None:
-            raise DataError("threshold 'max' needs calibration data", "pass calibration inputs (--calib FILE)")
-        thresholds = max_thresholds(graph, check_batch(calib_x, graph.input_shape, "calibration data"))
-    else:
-        thresholds = model_thresholds(graph)
-    net = make_network(graph, thresholds, v0)
-    net.meta.update({"threshold": threshold, "calibration_samples": 0 if calib_x is None else len(calib_x)})
+    settings = resolve(preset, T, **options)
+    if calib_x is not None:
+        calib_x = check_batch(calib_x, graph.input_shape, "calibration data")
+    needs_data = settings["threshold"] in ("max", "percentile") or (
+        settings["threshold"] == "auto" and any(model_bound(n) is None for n in graph.activation_nodes())
+    )
+    if (needs_data or settings["v0"] == "optimized" or settings["ftbc"]) and calib_x is None:
+        raise DataError(
+            f"preset {preset!r} with these options needs calibration data", "pass calibration inputs (--calib FILE)"
+        )
+    thresholds = _thresholds(graph, calib_x, settings, progress)
+    net = make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
+    if settings["v0"] == "optimized":
+        subset = calib_x[: int(settings["opi_samples"])]
+        optimize_v0(net, subset, int(T), per_channel=bool(settings["per_channel"]), progress=progress)
+    if settings["ftbc"]:
+        calibrate_ftbc(
+            net,
+            calib_x,
+            int(T),
+            float(settings["alpha"]),
+            int(settings["ftbc_batches"]),
+            int(settings["ftbc_batch_size"]),
+            int(settings["seed"]),
+            progress,
+        )
+    net.meta.update(
+        {
+            "preset": preset,
+            "T": T,
+            "calibration_samples": 0 if calib_x is None else len(calib_x),
+            **{k: v for k, v in settings.items()},
+        }
+    )
     return net
+
+
+def resolve(preset: str, T: int | None = None, **options) -> dict:
+    """The full settings of ``preset`` with ``options`` applied; invalid combinations are errors."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown conversion options {unknown}; valid options: {', '.join(DEFAULTS)}")
+    settings = {**DEFAULTS, **PRESETS[preset], **{k: v for k, v in options.items() if v is not None}}
+    if settings["threshold"] not in THRESHOLD_MODES:
+        raise ValueError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
+    if settings["v0"] not in V0_MODES:
+        raise ValueError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
+    if (settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
+        raise ValueError(f"preset {preset!r} calibrates for a number of time steps: pass T (e.g. T=16)")
+    return settings
+
+
+def _thresholds(graph: Graph, x, settings: dict, progress) -> dict[str, np.ndarray]:
+    mode = settings["threshold"]
+    if mode in ("clip", "qcfs"):
+        return model_thresholds(graph, only="qcfs" if mode == "qcfs" else None)
+    statistic = "percentile" if mode == "percentile" else "max"
+    data = None
+    if mode != "auto" or any(model_bound(n) is None for n in graph.activation_nodes()):
+        data = data_thresholds(
+            graph,
+            x,
+            statistic,
+            bool(settings["per_channel"]),
+            float(settings["percentile"]),
+            int(settings["batch_size"]),
+            seed=int(settings["seed"]),
+            progress=progress,
+        )
+    if mode != "auto":
+        return data
+    return {
+        n.name: np.float32(model_bound(n)) if model_bound(n) is not None else data[n.name]
+        for n in graph.activation_nodes()
+    }

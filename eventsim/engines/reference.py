@@ -16,9 +16,20 @@ from .plan import Plan, fanout_counts, linear_part
 
 
 def run_reference(
-    plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, raster_samples: tuple[int, ...]
+    plan: Plan,
+    x: np.ndarray,
+    T: int,
+    seed: int,
+    first_index: int,
+    raster_samples: tuple[int, ...],
+    tap: str | None = None,
 ) -> dict:
-    """Simulate a batch; returns the raw recording fields (see :class:`~eventsim.recording.Recording`)."""
+    """Simulate a batch; returns the raw recording fields (see :class:`~eventsim.recording.Recording`).
+
+    With ``tap`` (a neuron layer), only the layers up to it are simulated and the result is
+    ``{"currents": (T, N) + shape}``: that layer's input current in every step, without its own
+    temporal bias (what calibration methods fit their parameters to).
+    """
     net, graph = plan.net, plan.graph
     n = len(x)
     static = plan.static(x)
@@ -49,10 +60,15 @@ def run_reference(
         for i in raster_samples
         if i < n
     }
+    tapped = np.zeros((T, n) + graph.node(tap).shape, np.float32) if tap else None
     for t in range(T):
         dyn: dict[str, np.ndarray] = {}
         for node in graph.nodes:
             name = node.name
+            if name == tap:
+                source = node.inputs[0]
+                tapped[t] = static[source] + dyn[source] if plan.dynamic[source] else static[source]
+                break
             if not plan.dynamic[name]:
                 continue
             if node.op == "input":
@@ -86,9 +102,13 @@ def run_reference(
                     sops_step[s, t] = per_sample.sum()
                     sops_sample[:, s] += per_sample
                 dyn[name] = linear[name].spec.forward(linear[name], inputs).astype(np.float32)
+        if tap:
+            continue
         out = graph.output
         acc = acc + (static[out] + dyn[out] if plan.dynamic[out] else static[out])
         outputs[:, t] = acc.reshape(n, -1)
+    if tap:
+        return {"currents": tapped}
     return dict(
         outputs=outputs,
         spikes_per_step=spikes_step,
