@@ -10,9 +10,10 @@ import click
 import numpy as np
 
 import eventsim
-from eventsim.convert import THRESHOLDS
+from eventsim.calibration import THRESHOLD_MODES, V0_MODES
+from eventsim.convert import PRESETS
 from eventsim.errors import EventsimError
-from eventsim.io import atomic_write_text
+from eventsim.io import atomic_write_bytes, atomic_write_text
 
 
 class _Group(click.Group):
@@ -61,7 +62,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     Start with:   eventsim demo
     Your model:   eventsim inspect MODEL.onnx
                   eventsim verify MODEL.onnx --data DATA.npz
-                  eventsim convert MODEL.onnx --calib CALIB.npz -o net.npz
+                  eventsim convert MODEL.onnx --calib CALIB.npz --preset ftbc -T 16 -o net.npz
+                  eventsim compare MODEL.onnx --calib CALIB.npz --data TEST.npz
                   eventsim simulate net.npz --data TEST.npz -T 64
     """
     ctx.ensure_object(dict)["debug"] = debug
@@ -133,39 +135,174 @@ def _steps(ctx, param, value: str) -> list[int]:
     return steps
 
 
+def _conversion_options(fn):
+    """Options shared by convert and compare: what overrides a preset."""
+    options = [
+        click.option("--threshold", type=click.Choice(THRESHOLD_MODES), help="Override the preset's thresholds."),
+        click.option("--per-channel/--per-layer", default=None, help="Thresholds (and OPI v0) per channel."),
+        click.option("--percentile", type=float, help="Percentile for --threshold percentile [default: 99.99]."),
+        click.option("--v0", type=click.Choice(V0_MODES), help="Override the preset's initial potentials."),
+        click.option("--alpha", type=float, help="FTBC step size [default: 0.4, the authors']."),
+        click.option("--ftbc-batches", type=int, help="FTBC calibration batches [default: 3]."),
+        click.option("--ftbc-batch-size", type=int, help="FTBC batch size [default: 200]."),
+        click.option("--seed", type=int, help="Seed of calibration sampling [default: 0]."),
+        click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
+        click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
+        input_shape_option,
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _overrides(**values) -> dict:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy).")
-@click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz file.")
 @click.option(
-    "--threshold",
-    type=click.Choice(THRESHOLDS),
-    default="max",
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    default="opi",
     show_default=True,
-    help="max: largest activation on the calibration data; clip: the model's own bound.",
+    help="Conversion recipe (see the README).",
 )
-@click.option(
-    "--v0",
-    type=click.Choice(["half", "zero"]),
-    default="half",
-    show_default=True,
-    help="Initial membrane potential: θ/2 or 0.",
-)
+@click.option("-T", "T", type=int, help="Time steps to calibrate for (opi-opt and ftbc need it).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
-@input_shape_option
-def convert(model, calib, x_key, threshold, v0, output, input_shape) -> None:
-    """Convert MODEL (ONNX) into a spiking network file."""
+@_conversion_options
+def convert(
+    model,
+    preset,
+    T,
+    output,
+    threshold,
+    per_channel,
+    percentile,
+    v0,
+    alpha,
+    ftbc_batches,
+    ftbc_batch_size,
+    seed,
+    calib,
+    x_key,
+    input_shape,
+) -> None:
+    """Convert MODEL (ONNX) into a spiking network file with a preset recipe."""
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     x = _load_x(calib, x_key, None, None)[0] if calib else None
-    net = eventsim.convert(graph, x, threshold=threshold, v0=v0)
+    options = _overrides(
+        threshold=threshold,
+        per_channel=per_channel,
+        percentile=percentile,
+        v0=v0,
+        alpha=alpha,
+        ftbc_batches=ftbc_batches,
+        ftbc_batch_size=ftbc_batch_size,
+        seed=seed,
+    )
+    with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
+        net = eventsim.convert(graph, x, preset, T=T, progress=lambda text: bar.update(1), **options)
     net.meta["source_model"] = str(model)
     net.save(output)
-    click.echo(f"{'layer':45s} {'op':6s} {'neurons':>8s} {'threshold':>12s}")
+    acts = eventsim.run_ann(graph, x, record=True)[1] if x is not None else {}
+    click.echo(
+        f"{'layer':40s} {'op':5s} {'neurons':>7s} {'θ':>13s} {'v0/θ':>11s} {'|bias|':>8s} "
+        f"{'act mean':>8s} {'act max':>8s}"
+    )
     for node in graph.activation_nodes():
-        theta = net.layers[node.name].threshold
-        text = f"{float(theta):.4g}" if theta.ndim == 0 else f"{theta.min():.3g}..{theta.max():.3g}"
-        click.echo(f"{node.name[-45:]:45s} {node.op:6s} {int(np.prod(node.shape)):8d} {text:>12s}")
-    click.echo(f"wrote {output}")
+        layer = net.layers[node.name]
+        theta, v0_frac = net.threshold_array(node.name), net.v0_array(node.name) / net.threshold_array(node.name)
+        bias = 0.0 if layer.temporal_bias is None else float(np.abs(layer.temporal_bias).max())
+        a = acts.get(node.name, np.full(1, np.nan))  # no calibration data: no activation statistics
+        click.echo(
+            f"{node.name[-40:]:40s} {node.op:5s} {theta.size:7d} {_range(theta):>13s} {_range(v0_frac):>11s} "
+            f"{bias:8.3g} {a.mean():8.3g} {a.max():8.3g}"
+        )
+    click.echo(f"preset {preset}" + (f", calibrated for T={T}" if T else "") + f"; wrote {output}")
+
+
+def _range(values: np.ndarray) -> str:
+    lo, hi = float(values.min()), float(values.max())
+    return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Test inputs and labels (.npz).")
+@click.option("--y-key", default="y", show_default=True)
+@click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
+@click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
+@click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
+@click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
+@_conversion_options
+def compare(
+    model,
+    data,
+    y_key,
+    presets,
+    steps,
+    engine,
+    encoding,
+    out,
+    threshold,
+    per_channel,
+    percentile,
+    v0,
+    alpha,
+    ftbc_batches,
+    ftbc_batch_size,
+    seed,
+    calib,
+    x_key,
+    input_shape,
+) -> None:
+    """Accuracy of several presets at several time steps (one simulation per preset)."""
+    from eventsim.compare import compare as run_compare
+    from eventsim.compare import table_csv, table_json, table_text
+    from eventsim.plots import accuracy_vs_steps_png
+
+    graph = eventsim.load_onnx(model, input_shape=input_shape)
+    if not calib:
+        raise click.UsageError("compare needs calibration data: --calib FILE")
+    calib_x = _load_x(calib, x_key, None, None)[0]
+    x, y = _load_x(data, x_key, y_key, None)
+    if y is None:
+        raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PRESETS]
+    if unknown:
+        raise click.BadParameter(f"unknown presets {unknown}; valid: {', '.join(PRESETS)}", param_hint="--presets")
+    options = _overrides(
+        threshold=threshold,
+        per_channel=per_channel,
+        percentile=percentile,
+        v0=v0,
+        alpha=alpha,
+        ftbc_batches=ftbc_batches,
+        ftbc_batch_size=ftbc_batch_size,
+        seed=seed,
+    )
+    with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
+        table = run_compare(
+            graph,
+            calib_x,
+            x,
+            y,
+            names,
+            steps,
+            engine=engine,
+            encoding=encoding,
+            progress=lambda text: bar.update(1),
+            **options,
+        )
+    click.echo(table_text(table))
+    if out:
+        atomic_write_text(f"{out}/compare.json", table_json(table))
+        atomic_write_text(f"{out}/compare.csv", table_csv(table))
+        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table, title=str(model)))
+        click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 
 @main.command()
