@@ -290,7 +290,13 @@ def calibrate_ftbc(
             layer.temporal_bias = -bias[node.name]
             if progress:
                 progress(f"FTBC: batch {k + 1}/{len(chunks)}, layer {node.name}")
-    net.meta["ftbc"] = {"T": T, "alpha": alpha, "batches": len(chunks), "batch_size": batch_size, "seed": seed}
+    net.meta["ftbc_calibration"] = {
+        "T": T,
+        "alpha": alpha,
+        "batches": len(chunks),
+        "batch_size": batch_size,
+        "seed": seed,
+    }
 
 
 def per_channel_array(value: np.ndarray, node: Node) -> np.ndarray:

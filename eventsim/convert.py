@@ -102,6 +102,10 @@ def convert(
         )
     thresholds = _thresholds(graph, calib_x, settings, progress)
     net = make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
+    # the recipe; FTBC adds what it was calibrated for (its T) under "ftbc_calibration"
+    net.meta.update(
+        {"preset": preset, "T": T, "calibration_samples": 0 if calib_x is None else len(calib_x), "settings": settings}
+    )
     if settings["v0"] == "optimized":
         subset = calib_x[: int(settings["opi_samples"])]
         optimize_v0(net, subset, int(T), per_channel=bool(settings["per_channel"]), progress=progress)
@@ -116,14 +120,6 @@ def convert(
             int(settings["seed"]),
             progress,
         )
-    net.meta.update(
-        {
-            "preset": preset,
-            "T": T,
-            "calibration_samples": 0 if calib_x is None else len(calib_x),
-            **{k: v for k, v in settings.items()},
-        }
-    )
     return net
 
 
