@@ -32,8 +32,13 @@ from eventsim.network import NeuronLayer, SpikingNetwork
 
 def conv(name, src, c_in, c_out, rng):
     w = rng.standard_normal((c_out, c_in, 3, 3)).astype(np.float32) * np.sqrt(2 / (9 * c_in))
-    return Node(name, "conv", (src,), {"stride": (1, 1), "pads": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1},
-                {"W": w, "b": np.zeros(c_out, np.float32)})
+    return Node(
+        name,
+        "conv",
+        (src,),
+        {"stride": (1, 1), "pads": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1},
+        {"W": w, "b": np.zeros(c_out, np.float32)},
+    )
 
 
 def build(kind: str, rng) -> Graph:
@@ -42,13 +47,22 @@ def build(kind: str, rng) -> Graph:
         shape, plan = (3, 32, 32), [64, 64, "pool", 128, 128, "pool", 256, 256, "pool"]
     else:
         shape, plan = (1, 28, 28), [6, "pool", 16, "pool"]
-    nodes = [Node("x", "input", (), {"source_shape": shape, "perm": (0, 1, 2)},
-                  {"scale": np.ones(()), "shift": np.zeros(())})]
+    nodes = [
+        Node(
+            "x", "input", (), {"source_shape": shape, "perm": (0, 1, 2)}, {"scale": np.ones(()), "shift": np.zeros(())}
+        )
+    ]
     c, hw, src = shape[0], shape[1], "x"
     for i, item in enumerate(plan):
         if item == "pool":
-            nodes.append(Node(f"pool{i}", "maxpool", (src,), {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 0, 0),
-                                                             "dilation": (1, 1), "ceil_mode": False}))
+            nodes.append(
+                Node(
+                    f"pool{i}",
+                    "maxpool",
+                    (src,),
+                    {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False},
+                )
+            )
             hw //= 2
         else:
             nodes += [conv(f"conv{i}", src, c, item, rng), Node(f"relu{i}", "relu", (f"conv{i}",))]
@@ -68,8 +82,9 @@ def build(kind: str, rng) -> Graph:
 
 def network_at_rate(graph: Graph, x: np.ndarray, rate: float) -> SpikingNetwork:
     _, acts = eventsim.run_ann(graph, x, record=True)
-    layers = {name: NeuronLayer(np.float32(max(values.mean(), 1e-6) / rate), np.float32(0)) for name, values in
-              acts.items()}
+    layers = {
+        name: NeuronLayer(np.float32(max(values.mean(), 1e-6) / rate), np.float32(0)) for name, values in acts.items()
+    }
     for name, layer in layers.items():
         layer.v0 = layer.threshold / 2
     return SpikingNetwork(graph, layers)
@@ -115,15 +130,23 @@ def timed(fn):
 
 def startup_costs() -> tuple[float, float]:
     """Seconds of a first event simulation with an empty JIT cache, and with the cache filled."""
-    code = ("import time,numpy as np,eventsim;from eventsim.examples import *;"
-            "d=load_example_data();g=eventsim.load_onnx(example_model_path());n=eventsim.convert(g,d['x_calib']);"
-            "t=time.perf_counter();eventsim.simulate(n,d['x_test'][:1],4);print(time.perf_counter()-t)")
+    code = (
+        "import time,numpy as np,eventsim;from eventsim.examples import *;"
+        "d=load_example_data();g=eventsim.load_onnx(example_model_path());n=eventsim.convert(g,d['x_calib']);"
+        "t=time.perf_counter();eventsim.simulate(n,d['x_test'][:1],4);print(time.perf_counter()-t)"
+    )
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        cold = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                    check=True).stdout.split()[-1])
-        warm = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                    check=True).stdout.split()[-1])
+        cold = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+        warm = float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
     return cold, warm
 
 
@@ -141,8 +164,10 @@ def main() -> None:
     if not args.quick:
         cold, warm = startup_costs()
         print(f"first simulation incl. JIT compile: {cold:.1f} s; with the cache filled: {warm:.2f} s")
-    header = (f"{'model':6s} {'target':>6s} {'rate':>6s} {'batch':>5s} {'event img/s':>12s} {'ref img/s':>10s} "
-              f"{'event/ref':>9s} {'SOP/s (1e9)':>11s} {'of ceiling':>10s}")
+    header = (
+        f"{'model':6s} {'target':>6s} {'rate':>6s} {'batch':>5s} {'event img/s':>12s} {'ref img/s':>10s} "
+        f"{'event/ref':>9s} {'SOP/s (1e9)':>11s} {'of ceiling':>10s}"
+    )
     print(header)
     for model in args.models.split(","):
         graph = build(model, rng)
@@ -156,8 +181,11 @@ def main() -> None:
                 _, t_ref = timed(lambda: eventsim.simulate(net, x, args.T, engine="reference", batch_size=batch))
                 sops = ev.sops_per_sample.sum() / t_ev
                 rate = ev.spikes_per_sample.sum() / (ev.neurons.sum() * args.T * batch)
-                print(f"{model:6s} {target:6.2f} {rate:6.3f} {batch:5d} {batch / t_ev:12.1f} {batch / t_ref:10.1f} "
-                      f"{t_ref / t_ev:9.2f} {sops / 1e9:11.2f} {sops / top:10.0%}", flush=True)
+                print(
+                    f"{model:6s} {target:6.2f} {rate:6.3f} {batch:5d} {batch / t_ev:12.1f} {batch / t_ref:10.1f} "
+                    f"{t_ref / t_ev:9.2f} {sops / 1e9:11.2f} {sops / top:10.0%}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

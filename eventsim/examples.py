@@ -28,6 +28,17 @@ def example_info(name: str = "digits_cnn") -> dict:
     return json.loads((data_dir() / f"{name}.json").read_text())
 
 
+def example_names() -> list[str]:
+    """Names of all bundled models."""
+    return sorted(p.stem for p in data_dir().glob("*.onnx"))
+
+
+def example_data_name(name: str) -> str:
+    """The data file (stem) a bundled model was trained and is tested on."""
+    info = example_info(name)
+    return info.get("data", info.get("dataset", "digits"))
+
+
 def load_example_data(name: str = "digits") -> dict[str, np.ndarray]:
     """The bundled calibration and test split: ``x_calib``, ``y_calib``, ``x_test``, ``y_test``."""
     with np.load(data_dir() / f"{name}.npz", allow_pickle=False) as archive:

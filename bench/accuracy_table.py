@@ -1,0 +1,78 @@
+"""Test accuracy of every conversion preset at T = 1..128 on every bundled model.
+
+For each model in eventsim/data: import, then for each preset convert with the model's
+calibration split and simulate its test split once (accuracy at every step from one run; the
+OPI-optimised preset is calibrated and simulated per T). Prints a markdown table per model with
+the ANN's accuracy beside it, and the smallest T at which each preset comes within 1 % of the ANN;
+``--out`` writes the same as markdown and JSON.
+
+    python bench/accuracy_table.py [--models mnist_qcfs,digits_cnn] [--steps 1,2,4,...] [--out docs/accuracy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import eventsim
+from eventsim.compare import compare
+from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+
+PRESETS = ["baseline", "robust", "opi", "opi-opt", "ftbc"]
+
+
+def within(table: dict, preset: str, margin: float = 0.01) -> str:
+    """The smallest T from which the accuracy stays within ``margin`` of the ANN's at every larger
+    step of the table, or '>' the largest T."""
+    accuracy = table["presets"][preset]["accuracy"]
+    answer = f">{table['steps'][-1]}"
+    for t, a in reversed(list(zip(table["steps"], accuracy))):
+        if a < table["ann_accuracy"] - margin:
+            break
+        answer = str(t)
+    return answer
+
+
+def markdown(name: str, table: dict, seconds: float) -> str:
+    steps = table["steps"]
+    lines = [
+        f"### {name} (ANN {100 * table['ann_accuracy']:.2f} %, {table['samples']} test samples)",
+        "",
+        "| preset | " + " | ".join(f"T={t}" for t in steps) + " | within 1 % of the ANN from T | spikes/sample |",
+        "|---|" + "---|" * (len(steps) + 2),
+    ]
+    for preset, row in table["presets"].items():
+        cells = " | ".join(f"{100 * a:.2f}" for a in row["accuracy"])
+        lines.append(f"| {preset} | {cells} | {within(table, preset)} | {row['spikes_per_sample']:.0f} |")
+    lines.append(f"\n({seconds:.0f} s)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(example_names()))
+    parser.add_argument("--steps", default="1,2,4,8,16,32,64,128")
+    parser.add_argument("--out", type=Path, help="folder for accuracy_table.md and accuracy_table.json")
+    args = parser.parse_args()
+    steps = [int(s) for s in args.steps.split(",")]
+    sections, results = [], {}
+    for name in args.models.split(","):
+        graph = eventsim.load_onnx(example_model_path(name))
+        data = load_example_data(example_data_name(name))
+        presets = PRESETS + (["qcfs"] if all(n.op == "qcfs" for n in graph.activation_nodes()) else [])
+        start = time.perf_counter()
+        table = compare(graph, data["x_calib"], data["x_test"], data["y_test"], presets, steps)
+        seconds = time.perf_counter() - start
+        results[name] = table
+        sections.append(markdown(name, table, seconds))
+        print(sections[-1], "\n", flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "accuracy_table.md").write_text("\n\n".join(sections) + "\n")
+        (args.out / "accuracy_table.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
