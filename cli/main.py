@@ -418,11 +418,19 @@ def demo(out: str | None) -> None:
     _print_verify(report)
     accuracy = float(np.mean(np.argmax(eventsim.run_ann(graph, data["x_test"]), axis=1) == data["y_test"]))
     click.echo(f"\n== ANN test accuracy (eventsim executor): {accuracy:.2%} on {len(data['y_test'])} samples")
-    click.echo("\n== convert: thresholds = largest activation on the calibration split, v0 = θ/2")
-    net = eventsim.convert(graph, data["x_calib"], threshold="max", v0="half")
-    click.echo("== simulate: event-driven engine, direct coding, T = 64")
+    from eventsim.compare import compare as run_compare
+    from eventsim.compare import table_text
+
+    click.echo("\n== convert with three presets, simulate each once (event engine, direct coding): accuracy (%)")
+    table = run_compare(
+        graph, data["x_calib"], data["x_test"], data["y_test"], ["baseline", "opi", "ftbc"], [1, 2, 4, 8, 16, 32, 64]
+    )
+    click.echo(table_text(table))
+    click.echo("\n== the opi network in detail (thresholds: largest activation, v0 = θ/2), T = 64")
+    net = eventsim.convert(graph, data["x_calib"], "opi")
     rec = eventsim.simulate(net, data["x_test"], 64)
     sim = _simulation_report(net, rec, data["x_test"], data["y_test"], [1, 2, 4, 8, 16, 32, 64])
+    sim["presets"] = table
     if out:
         atomic_write_text(f"{out}/graph.json", graph.to_json())
         atomic_write_text(f"{out}/verify.json", json.dumps(dict(report.to_dict(), ann_accuracy=accuracy), indent=2))
