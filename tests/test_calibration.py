@@ -12,7 +12,7 @@ from snn_builders import NetBuilder
 import eventsim
 from eventsim.calibration import data_thresholds
 from eventsim.convert import PRESETS
-from eventsim.examples import example_model_path, load_example_data
+from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
 from eventsim.network import NeuronLayer, SpikingNetwork
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -138,10 +138,12 @@ def spike_error(net, x, T):
     return out
 
 
-@pytest.mark.parametrize("model", ["digits", "qcfs_cnn.onnx", "mobilenet_relu6.onnx", "resnet_tiny.onnx"])
-def test_ftbc_reduces_the_channel_error(model, digits):
-    if model == "digits":
-        graph, x = digits[0], digits[1]["x_calib"][:200]
+@pytest.mark.parametrize("model", example_names() + ["qcfs_cnn.onnx", "mobilenet_relu6.onnx", "resnet_tiny.onnx"])
+def test_ftbc_reduces_the_channel_error(model):
+    """On every bundled model (its calibration split) and on exported test models (random inputs)."""
+    if not model.endswith(".onnx"):
+        graph = eventsim.load_onnx(example_model_path(model))
+        x = load_example_data(example_data_name(model))["x_calib"][:200]
     else:
         graph = eventsim.load_onnx(MODELS / model)
         x = np.random.default_rng(0).random((200,) + graph.input_shape, dtype=np.float32)
