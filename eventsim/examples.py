@@ -15,7 +15,16 @@ def data_dir() -> Path:
 
 
 def example_model_path(name: str = "digits_cnn") -> Path:
-    """Path of a bundled ONNX model (``digits_cnn``: LeNet-style CNN with BatchNorm, 8x8 digits)."""
+    """Path of a bundled ONNX model (``digits_cnn``: LeNet-style CNN with BatchNorm, 8x8 digits).
+
+    Also bundled (trained by ``examples/train_models.py``; data ``mnist.npz`` or ``digits.npz``):
+
+    * ``mnist_lenet``: LeNet-style CNN with BatchNorm, ReLU and max-pooling, 28x28 MNIST
+    * ``mnist_clip``: the same CNN without BatchNorm, clipped activation ``clip(x, 0, 2)``
+    * ``mnist_qcfs``: the same CNN with BatchNorm and QCFS activations (L = 8, learned λ per layer)
+    * ``mnist_resnet``: small ResNet (identity and stride-2 projection blocks, global average pooling), MNIST
+    * ``digits_mlp``: MLP with the input normalisation inside the model, 8x8 digits
+    """
     path = data_dir() / f"{name}.onnx"
     if not path.is_file():
         available = sorted(p.stem for p in data_dir().glob("*.onnx"))
