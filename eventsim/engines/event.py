@@ -43,6 +43,16 @@ def _emit(ev_idx, ev_val, base, n, index, value):
     return n + 1
 
 
+@njit(cache=True, inline="always")
+def _window_index(pos, pad, tap, dilation, stride, size_out):
+    """The output position whose window holds input position ``pos`` at kernel tap ``tap``, or -1."""
+    num = pos + pad - tap * dilation
+    if num < 0 or num % stride != 0:
+        return -1
+    out = num // stride
+    return out if out < size_out else -1
+
+
 @njit(cache=True)
 def _sample(
     op,
@@ -156,18 +166,12 @@ def _sample(
                         g = c // c_g
                         cl = c - g * c_g
                         for ki in range(kh):
-                            num_y = y + pt - ki * dh
-                            if num_y < 0 or num_y % sh != 0:
-                                continue
-                            oy = num_y // sh
-                            if oy >= h_out:
+                            oy = _window_index(y, pt, ki, dh, sh, h_out)
+                            if oy < 0:
                                 continue
                             for kj in range(kw):
-                                num_x = x + pl - kj * dw
-                                if num_x < 0 or num_x % sw != 0:
-                                    continue
-                                ox = num_x // sw
-                                if ox >= w_out:
+                                ox = _window_index(x, pl, kj, dw, sw, w_out)
+                                if ox < 0:
                                     continue
                                 w_row = weights[((g * kh + ki) * kw + kj) * c_g + cl]
                                 out_row = acc2[oy * w_out + ox, g * o_g : (g + 1) * o_g]
@@ -267,18 +271,12 @@ def _sample(
                         x = pos % w_in
                         y = pos // w_in
                         for ki in range(kh):
-                            num_y = y + pt - ki * dh
-                            if num_y < 0 or num_y % sh != 0:
-                                continue
-                            oy = num_y // sh
-                            if oy >= h_out:
+                            oy = _window_index(y, pt, ki, dh, sh, h_out)
+                            if oy < 0:
                                 continue
                             for kj in range(kw):
-                                num_x = x + pl - kj * dw
-                                if num_x < 0 or num_x % sw != 0:
-                                    continue
-                                ox = num_x // sw
-                                if ox >= w_out:
+                                ox = _window_index(x, pl, kj, dw, sw, w_out)
+                                if ox < 0:
                                     continue
                                 o = (oy * w_out + ox) * c_in + c
                                 fbuf[sums0 + o] += a
@@ -327,18 +325,12 @@ def _sample(
                     x = pos % w_in
                     y = pos // w_in
                     for ki in range(kh):
-                        num_y = y + pt - ki * dh
-                        if num_y < 0 or num_y % sh != 0:
-                            continue
-                        oy = num_y // sh
-                        if oy >= h_out:
+                        oy = _window_index(y, pt, ki, dh, sh, h_out)
+                        if oy < 0:
                             continue
                         for kj in range(kw):
-                            num_x = x + pl - kj * dw
-                            if num_x < 0 or num_x % sw != 0:
-                                continue
-                            ox = num_x // sw
-                            if ox >= w_out:
+                            ox = _window_index(x, pl, kj, dw, sw, w_out)
+                            if ox < 0:
                                 continue
                             o = (oy * w_out + ox) * c_in + c
                             if ibuf[flag0 + o] == 0:
