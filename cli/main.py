@@ -171,36 +171,11 @@ def _overrides(**values) -> dict:
 @click.option("-T", "T", type=int, help="Time steps to calibrate for (opi-opt and ftbc need it).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @_conversion_options
-def convert(
-    model,
-    preset,
-    T,
-    output,
-    threshold,
-    per_channel,
-    percentile,
-    v0,
-    alpha,
-    ftbc_batches,
-    ftbc_batch_size,
-    seed,
-    calib,
-    x_key,
-    input_shape,
-) -> None:
+def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) -> None:
     """Convert MODEL (ONNX) into a spiking network file with a preset recipe."""
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     x = _load_x(calib, x_key, None, None)[0] if calib else None
-    options = _overrides(
-        threshold=threshold,
-        per_channel=per_channel,
-        percentile=percentile,
-        v0=v0,
-        alpha=alpha,
-        ftbc_batches=ftbc_batches,
-        ftbc_batch_size=ftbc_batch_size,
-        seed=seed,
-    )
+    options = _overrides(**overrides)
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
         net = eventsim.convert(graph, x, preset, T=T, progress=lambda text: bar.update(1), **options)
     net.meta["source_model"] = str(model)
@@ -237,27 +212,7 @@ def _range(values: np.ndarray) -> str:
 @click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @_conversion_options
-def compare(
-    model,
-    data,
-    y_key,
-    presets,
-    steps,
-    engine,
-    encoding,
-    out,
-    threshold,
-    per_channel,
-    percentile,
-    v0,
-    alpha,
-    ftbc_batches,
-    ftbc_batch_size,
-    seed,
-    calib,
-    x_key,
-    input_shape,
-) -> None:
+def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_key, input_shape, **overrides) -> None:
     """Accuracy of several presets at several time steps (one simulation per preset)."""
     from eventsim.compare import compare as run_compare
     from eventsim.compare import table_csv, table_json, table_text
@@ -274,16 +229,7 @@ def compare(
     unknown = [p for p in names if p not in PRESETS]
     if unknown:
         raise click.BadParameter(f"unknown presets {unknown}; valid: {', '.join(PRESETS)}", param_hint="--presets")
-    options = _overrides(
-        threshold=threshold,
-        per_channel=per_channel,
-        percentile=percentile,
-        v0=v0,
-        alpha=alpha,
-        ftbc_batches=ftbc_batches,
-        ftbc_batch_size=ftbc_batch_size,
-        seed=seed,
-    )
+    options = _overrides(**overrides)
     with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
         table = run_compare(
             graph,
