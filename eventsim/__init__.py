@@ -19,6 +19,7 @@ from .convert import convert
 from .data import load_data_file
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
 from .graph import Graph, Node
+from .latency import Latency, latency
 from .network import NeuronLayer, SpikingNetwork
 from .recording import Recording
 from .simulate import simulate
@@ -59,6 +60,8 @@ __all__ = [
     "SpikingNetwork",
     "NeuronLayer",
     "Recording",
+    "latency",
+    "Latency",
     "EventsimError",
     "ModelFileError",
     "UnsupportedError",
