@@ -2,7 +2,7 @@
 
 Per sample: the *time to decision*, the first step t from which the prediction ``argmax o(t)``
 never changes again up to T; the first step at which the prediction equals the ANN's (and stays
-equal, as a second measure); and the wall-clock seconds per sample of the run.
+equal, as a second measure); each layer's first spike; and the wall-clock seconds per sample.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Latency:
         Whether the final decision is correct (with labels), (N,).
     seconds_per_sample : float
         Wall-clock time of the simulation divided by the samples.
+    first_spike : numpy.ndarray or None
+        Step of each neuron layer's first spike per sample (N, L); T + 1 if it never fired.
     """
 
     decision: np.ndarray
@@ -38,6 +40,8 @@ class Latency:
     correct_decision: np.ndarray | None
     seconds_per_sample: float
     T: int
+    first_spike: np.ndarray | None = None
+    layers: tuple[str, ...] = ()
 
     def summary(self) -> dict:
         """Means, medians and the histogram of decision times (steps 1..T), JSON-friendly."""
@@ -57,6 +61,8 @@ class Latency:
                 if (self.stable_ann_match <= self.T).any()
                 else None
             )
+        if self.first_spike is not None and self.first_spike.size:
+            out["first_spike_mean"] = {name: float(self.first_spike[:, k].mean()) for k, name in enumerate(self.layers)}
         if self.correct_decision is not None:
             out["final_accuracy"] = float(self.correct_decision.mean())
         return out
@@ -84,4 +90,13 @@ def latency(
         first = np.where(match.any(axis=1), np.argmax(match, axis=1) + 1, T + 1)
         stable = _stable_from(match)
     correct = None if labels is None else pred[:, -1] == np.asarray(labels)
-    return Latency(decision, first, stable, correct, recording.wall_seconds / max(n, 1), T)
+    return Latency(
+        decision,
+        first,
+        stable,
+        correct,
+        recording.wall_seconds / max(n, 1),
+        T,
+        recording.first_spike,
+        tuple(recording.layers),
+    )

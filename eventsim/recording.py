@@ -45,6 +45,8 @@ class Recording:
         Wall-clock time of the simulation.
     settings : dict
         engine, encoding, seed, batch size.
+    first_spike : numpy.ndarray or None
+        Step (1-based) of each layer's first spike in each sample, (N, L); T + 1 if it never fired.
     """
 
     T: int
@@ -60,6 +62,7 @@ class Recording:
     rasters: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     wall_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+    first_spike: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
@@ -104,4 +107,5 @@ class Recording:
             rasters,
             sum(p.wall_seconds for p in parts),
             first.settings,
+            None if first.first_spike is None else np.concatenate([p.first_spike for p in parts]),
         )

@@ -20,6 +20,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 def assert_identical(a, b):
     np.testing.assert_array_equal(a.spikes_per_step, b.spikes_per_step)
     np.testing.assert_array_equal(a.spikes_per_sample, b.spikes_per_sample)
+    np.testing.assert_array_equal(a.first_spike, b.first_spike)
     np.testing.assert_array_equal(a.sops_per_step, b.sops_per_step)
     np.testing.assert_array_equal(a.sops_per_sample, b.sops_per_sample)
     for name in a.neuron_counts:

@@ -66,5 +66,8 @@ def test_latency_of_a_real_run():
     lat = latency(rec, y, ann)
     assert lat.decision.min() >= 1 and lat.decision.max() <= 32
     assert np.all((lat.first_ann_match <= lat.stable_ann_match) | (lat.stable_ann_match == 33))
+    summary = lat.summary()
+    assert list(summary["first_spike_mean"]) == rec.layers
+    assert all(1 <= v <= 33 for v in summary["first_spike_mean"].values())
     # at T, agreeing with the ANN is the same as having a stable match that started by T
     assert rec.agreement(ann)[-1] == np.mean(lat.stable_ann_match <= 32)

@@ -125,13 +125,17 @@ def test_recording_memory_does_not_grow_with_T_times_neurons(digits):
         assert rec.neuron_counts[name].sum() == rec.spikes_per_sample[:, k].sum()
 
 
-def test_rasters_match_the_counts(digits):
+def test_rasters_match_the_counts_and_first_spikes(digits):
     graph, net, data = digits
-    rec = eventsim.simulate(net, data["x_test"][:5], 16, raster_samples=(1, 3))
+    rec = eventsim.simulate(net, data["x_test"][:5], 16, raster_samples=(1, 3), batch_size=2)
     assert set(rec.rasters) == {1, 3}
     for k, name in enumerate(rec.layers):
         assert rec.rasters[1][name].shape == (16,) + graph.node(name).shape
-        assert rec.rasters[3][name].sum() == rec.spikes_per_sample[3, k]
+        for i in (1, 3):
+            raster = rec.rasters[i][name].reshape(16, -1)
+            assert raster.sum() == rec.spikes_per_sample[i, k]
+            fired = np.flatnonzero(raster.any(axis=1))
+            assert rec.first_spike[i, k] == (fired[0] + 1 if len(fired) else 17)
 
 
 def test_network_file_round_trip(tmp_path, digits):

@@ -62,6 +62,7 @@ def _sample(
     T,
     outputs,
     spikes_sample,
+    first_spike,
     sops_sample,
     spikes_step,
     sops_step,
@@ -240,6 +241,8 @@ def _sample(
                         fired += 1
                 spikes_sample[layer] += fired
                 spikes_step[layer, t] += fired
+                if fired > 0 and first_spike[layer] > T:
+                    first_spike[layer] = t + 1
             elif code == OP_AVGPOOL or code == OP_ADD:
                 sums0 = fb_ptr[k]
                 flag0 = ib_ptr[k]
@@ -406,6 +409,7 @@ def _batch(
     T,
     outputs,
     spikes_sample,
+    first_spike,
     sops_sample,
     spikes_step,
     sops_step,
@@ -424,6 +428,7 @@ def _batch(
             T,
             outputs[s],
             spikes_sample[s],
+            first_spike[s],
             sops_sample[s],
             spikes_step[tid],
             sops_step[tid],
@@ -490,6 +495,7 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
     layers, synaptic = len(plan.layers), len(plan.synaptic)
     outputs = np.zeros((n, T, p.output_size), np.float32)
     spikes_sample = np.zeros((n, layers), np.int64)
+    first_spike = np.full((n, layers), T + 1, np.int64)  # T + 1: the layer never fired
     sops_sample = np.zeros((n, synaptic), np.int64)
     spikes_step = np.zeros((threads, layers, T), np.int64)
     sops_step = np.zeros((threads, synaptic, T), np.int64)
@@ -507,6 +513,7 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
         T,
         outputs,
         spikes_sample,
+        first_spike,
         sops_sample,
         spikes_step,
         sops_step,
@@ -526,6 +533,7 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
         outputs=outputs,
         spikes_per_step=spikes_step.sum(axis=0),
         spikes_per_sample=spikes_sample,
+        first_spike=first_spike,
         neuron_counts=neuron_counts,
         sops_per_step=sops_step.sum(axis=0),
         sops_per_sample=sops_sample,

@@ -52,6 +52,7 @@ def run_reference(
     acc = np.zeros((n,) + out_shape, np.float32)
     spikes_step = np.zeros((len(plan.layers), T), np.int64)
     spikes_sample = np.zeros((n, len(plan.layers)), np.int64)
+    first_spike = np.full((n, len(plan.layers)), T + 1, np.int64)  # T + 1: the layer never fired
     counts = {name: np.zeros(graph.node(name).shape, np.int64) for name in plan.layers}
     sops_step = np.zeros((len(plan.synaptic), T), np.int64)
     sops_sample = np.zeros((n, len(plan.synaptic)), np.int64)
@@ -85,6 +86,7 @@ def run_reference(
                 per_sample = spikes.reshape(n, -1).sum(axis=1)
                 spikes_step[k, t] = per_sample.sum()
                 spikes_sample[:, k] += per_sample
+                first_spike[:, k] = np.where((per_sample > 0) & (first_spike[:, k] > T), t + 1, first_spike[:, k])
                 counts[name] += spikes.sum(axis=0)
                 for i in rasters:
                     rasters[i][name][t] = spikes[i]
@@ -113,6 +115,7 @@ def run_reference(
         outputs=outputs,
         spikes_per_step=spikes_step,
         spikes_per_sample=spikes_sample,
+        first_spike=first_spike,
         neuron_counts=counts,
         sops_per_step=sops_step,
         sops_per_sample=sops_sample,
