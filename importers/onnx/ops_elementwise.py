@@ -162,8 +162,11 @@ def dropout(ctx: ImportContext, node) -> None:
 def cast(ctx: ImportContext, node) -> None:
     a = ctx.attrs(node, {"to": 1, "saturate": 1, "round_mode": "up"})
     if a["to"] not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):  # lossless for float32 data
-        raise UnsupportedError(f"{describe(node)}: Cast of data to {onnx.TensorProto.DataType.Name(a['to'])} "
-                               "is not supported (eventsim computes in float32)", "remove the Cast from the model")
+        raise UnsupportedError(
+            f"{describe(node)}: Cast of data to {onnx.TensorProto.DataType.Name(a['to'])} "
+            "is not supported (eventsim computes in float32)",
+            "remove the Cast from the model",
+        )
     ctx.set(node.output[0], ctx.value(node, 0))
 
 
