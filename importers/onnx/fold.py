@@ -17,6 +17,10 @@ from eventsim.errors import UnsupportedError
 from .context import describe
 
 
+class _MissingVersion(Exception):
+    """The reference evaluator has no implementation of the node's op at this opset."""
+
+
 def fold_node(
     node: onnx.NodeProto, inputs: list[np.ndarray | None], opsets: list[onnx.OperatorSetIdProto], ir_version: int
 ) -> list[np.ndarray]:
@@ -31,7 +35,7 @@ def fold_node(
     outputs = [helper.make_empty_tensor_value_info(o) for o in node.output if o]
     try:
         return _evaluate(node, infos, outputs, opsets, ir_version, feeds)
-    except NotImplementedError:
+    except _MissingVersion:
         # onnx's reference evaluator lacks some old versions of ops (DequantizeLinear before 19):
         # evaluate at the newest opset, whose definition extends the old ones for these inputs
         newest = [helper.make_opsetid("", onnx.defs.onnx_opset_version())] + [o for o in opsets if o.domain]
@@ -45,7 +49,7 @@ def _evaluate(node, infos, outputs, opsets, ir_version: int, feeds) -> list[np.n
         results = ReferenceEvaluator(model).run(None, feeds)
     except RuntimeError as exc:
         if "No implementation for operator" in str(exc):
-            raise NotImplementedError(str(exc)) from None
+            raise _MissingVersion(str(exc)) from None
         raise _cannot_fold(node, exc) from None
     except Exception as exc:  # the evaluator raises many kinds; all mean "cannot fold this node"
         raise _cannot_fold(node, exc) from None
