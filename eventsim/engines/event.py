@@ -44,6 +44,19 @@ def _emit(ev_idx, ev_val, base, n, index, value):
 
 
 @njit(cache=True, inline="always")
+def _window_geometry(geo, k):
+    """Kernel, stride, top/left pads and dilation of node ``k``: (kh, kw, sh, sw, pt, pl, dh, dw)."""
+    return geo[k, 6], geo[k, 7], geo[k, 8], geo[k, 9], geo[k, 10], geo[k, 11], geo[k, 12], geo[k, 13]
+
+
+@njit(cache=True, inline="always")
+def _decode(index, channels, width):
+    """(row, column, channel) of a channels-last (HWC) flat index."""
+    pos = index // channels
+    return pos // width, pos % width, index % channels
+
+
+@njit(cache=True, inline="always")
 def _window_index(pos, pad, tap, dilation, stride, size_out):
     """The output position whose window holds input position ``pos`` at kernel tap ``tap``, or -1."""
     num = pos + pad - tap * dilation
@@ -146,17 +159,7 @@ def _sample(
                 else:
                     c_in, w_in = geo[k, 0], geo[k, 2]
                     c_out, h_out, w_out = geo[k, 3], geo[k, 4], geo[k, 5]
-                    kh, kw, sh, sw, pt, pl, dh, dw, groups = (
-                        geo[k, 6],
-                        geo[k, 7],
-                        geo[k, 8],
-                        geo[k, 9],
-                        geo[k, 10],
-                        geo[k, 11],
-                        geo[k, 12],
-                        geo[k, 13],
-                        geo[k, 14],
-                    )
+                    kh, kw, sh, sw, pt, pl, dh, dw, groups = _window_geometry(geo, k) + (geo[k, 14],)
                     c_g = c_in // groups
                     o_g = c_out // groups
                     weights = fpool[w0 : w0 + groups * kh * kw * c_g * o_g].reshape(groups * kh * kw * c_g, o_g)
@@ -164,10 +167,7 @@ def _sample(
                     for e in range(ev_n[j]):
                         idx = ev_idx[ev_ptr[j] + e]
                         a = ev_val[ev_ptr[j] + e]
-                        c = idx % c_in
-                        pos = idx // c_in
-                        x = pos % w_in
-                        y = pos // w_in
+                        y, x, c = _decode(idx, c_in, w_in)
                         g = c // c_g
                         cl = c - g * c_g
                         for ki in range(kh):
@@ -263,20 +263,8 @@ def _sample(
                             continue
                         c_in, w_in = geo[k, 0], geo[k, 2]
                         h_out, w_out = geo[k, 4], geo[k, 5]
-                        kh, kw, sh, sw, pt, pl, dh, dw = (
-                            geo[k, 6],
-                            geo[k, 7],
-                            geo[k, 8],
-                            geo[k, 9],
-                            geo[k, 10],
-                            geo[k, 11],
-                            geo[k, 12],
-                            geo[k, 13],
-                        )
-                        c = idx % c_in
-                        pos = idx // c_in
-                        x = pos % w_in
-                        y = pos // w_in
+                        kh, kw, sh, sw, pt, pl, dh, dw = _window_geometry(geo, k)
+                        y, x, c = _decode(idx, c_in, w_in)
                         for ki in range(kh):
                             oy = _window_index(y, pt, ki, dh, sh, h_out)
                             if oy < 0:
@@ -309,16 +297,7 @@ def _sample(
                 j = in_idx[in_ptr[k]]
                 c_in, h_in, w_in = geo[k, 0], geo[k, 1], geo[k, 2]
                 h_out, w_out = geo[k, 4], geo[k, 5]
-                kh, kw, sh, sw, pt, pl, dh, dw = (
-                    geo[k, 6],
-                    geo[k, 7],
-                    geo[k, 8],
-                    geo[k, 9],
-                    geo[k, 10],
-                    geo[k, 11],
-                    geo[k, 12],
-                    geo[k, 13],
-                )
+                kh, kw, sh, sw, pt, pl, dh, dw = _window_geometry(geo, k)
                 cum0 = fb_ptr[k]
                 pooled0 = fb_ptr[k] + size[j]
                 flag0 = ib_ptr[k]
@@ -327,10 +306,7 @@ def _sample(
                 for e in range(ev_n[j]):
                     idx = ev_idx[ev_ptr[j] + e]
                     fbuf[cum0 + idx] += ev_val[ev_ptr[j] + e]
-                    c = idx % c_in
-                    pos = idx // c_in
-                    x = pos % w_in
-                    y = pos // w_in
+                    y, x, c = _decode(idx, c_in, w_in)
                     for ki in range(kh):
                         oy = _window_index(y, pt, ki, dh, sh, h_out)
                         if oy < 0:
