@@ -58,13 +58,13 @@ from typing import Callable
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from sklearn.model_selection import train_test_split
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_digits import load_split as load_digits_split  # noqa: E402  (the split of digits_cnn)
+from train_digits import onnx_predict, torch_predict  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAINED_BY = "examples/train_models.py"
@@ -416,17 +416,6 @@ def train(model: nn.Module, data: Dataset, spec: ModelSpec, epochs: int) -> None
             optimizer.step()
         scheduler.step()
     model.eval()
-
-
-def torch_predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).argmax(dim=1).numpy()
-
-
-def onnx_predict(path: Path, x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(None, {"x": x})
-    return logits.argmax(axis=1)
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
