@@ -12,8 +12,12 @@ import numpy as np
 import eventsim
 from eventsim.calibration import THRESHOLD_MODES, V0_MODES
 from eventsim.convert import PRESETS
+from eventsim.energy import energy_report, summary_text
+from eventsim.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
+from eventsim.energy_presets import PRESETS as ENERGY_PRESETS
 from eventsim.errors import EventsimError
 from eventsim.io import atomic_write_bytes, atomic_write_text
+from eventsim.report import build_report
 
 
 class _Group(click.Group):
@@ -49,6 +53,22 @@ input_shape_option = click.option(
     metavar="C,H,W",
     help="Per-sample input shape (no batch axis), for models whose input has dynamic dimensions.",
 )
+
+
+#: Samples whose rasters a report keeps (raster plot and per-layer conversion error).
+REPORT_RASTERS = 32
+
+
+def energy_options(fn):
+    """--preset / --costs: the energy cost table."""
+    fn = click.option(
+        "--costs", type=click.Path(dir_okay=False), help="Your own cost table (JSON or TOML; see 'eventsim energy -h')."
+    )(fn)
+    return click.option(
+        "--preset",
+        type=click.Choice(list(ENERGY_PRESETS)),
+        help=f"Energy cost table [default: {DEFAULT_PRESET}].",
+    )(fn)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -270,12 +290,48 @@ def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_
 @click.option("--x-key", default="x", show_default=True)
 @click.option("--y-key", default="y", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
-def simulate(network, data, T, engine, encoding, batch_size, seed, samples, steps, x_key, y_key, json_path) -> None:
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Write report.json (all measurements, energy, run parameters) and the figures into this directory.",
+)
+@energy_options
+def simulate(
+    network,
+    data,
+    T,
+    engine,
+    encoding,
+    batch_size,
+    seed,
+    samples,
+    steps,
+    x_key,
+    y_key,
+    json_path,
+    report_dir,
+    preset,
+    costs,
+) -> None:
     """Simulate NETWORK (from 'eventsim convert') on DATA and report accuracy per step, spikes and synaptic events."""
     net = eventsim.SpikingNetwork.load(network)
+    table = _cost_table(preset, costs)
     x, y = _load_x(data, x_key, y_key, samples)
+    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None)
+    report = _simulation_report(net, rec, x, y, [s for s in steps if s <= T] or [T])
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report, indent=2))
+    if report_dir:
+        full = build_report(net, rec, x, y, presets=_report_presets(table))
+        click.echo("\n" + full_energy_text(full, table))
+        _write_report(full, report_dir)
+
+
+def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool):
+    """Simulate with a progress bar; with ``raster``, keep the rasters a report needs."""
     with click.progressbar(length=len(x), label=f"{engine} engine, T={T}", file=sys.stderr) as bar:
-        rec = eventsim.simulate(
+        return eventsim.simulate(
             net,
             x,
             T,
@@ -283,11 +339,72 @@ def simulate(network, data, T, engine, encoding, batch_size, seed, samples, step
             encoding=encoding,
             seed=seed,
             batch_size=batch_size,
+            raster_samples=range(min(len(x), REPORT_RASTERS)) if raster else (),
             progress=lambda done, total: bar.update(done - bar.pos),
         )
-    report = _simulation_report(net, rec, x, y, [s for s in steps if s <= T] or [T])
+
+
+def _cost_table(preset: str | None, costs: str | None):
+    if preset and costs:
+        raise click.UsageError("use either --preset or --costs, not both")
+    return load_cost_table(costs) if costs else get_cost_table(preset or DEFAULT_PRESET)
+
+
+def _report_presets(table) -> tuple:
+    """The chosen table first (the figures show it), then every built-in preset for the summary."""
+    return (table,) + tuple(name for name in ENERGY_PRESETS if name != table.name)
+
+
+def full_energy_text(report, table) -> str:
+    """The chosen table's per-layer energy, then one line per preset."""
+    return report.energies[table.name].text() + "\n\n" + summary_text(list(report.energies.values()))
+
+
+def _write_report(report, directory: str) -> None:
+    written = report.write(directory)
+    click.echo(f"wrote {', '.join(p.name for p in written)} to {directory}")
+
+
+@main.command()
+@click.argument("network", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy.")
+@click.option("-T", "T", default=32, show_default=True, help="Time steps.")
+@click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
+@click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the rate coding.")
+@click.option("--samples", type=int, help="Use only the first N samples.")
+@click.option("--x-key", default="x", show_default=True)
+@click.option("--y-key", default="y", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the energy report as JSON here.")
+@energy_options
+def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key, y_key, json_path, preset, costs):
+    """Estimate the energy per sample of NETWORK on DATA at T steps, beside its ANN under the same cost table.
+
+    \b
+    Counts are exact (synaptic events, spikes, neuron updates, MACs, memory accesses); prices come
+    from a preset with its published source or from your own table (--costs FILE, JSON or TOML):
+      {"name": "my-chip", "source": "datasheet",
+       "costs_pj": {"sop": 0.5, "mac": 2.0, "neuron_update": 0.3, "weight_read": 5.0},
+       "sram_pj_per_64bit": [[8192, 10.0], [1048576, 100.0]], "word_bits": 32,
+       "not_counted": ["off-chip DRAM"]}
+    Terms: sop, mac, add, neuron_update, spike, weight_read, bias_read, potential_read,
+    potential_write, activation_read, activation_write. Unpriced terms are listed as not counted.
+    """
+    net = eventsim.SpikingNetwork.load(network)
+    table = _cost_table(preset, costs)
+    x, _ = _load_x(data, x_key, y_key, samples)
+    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=False)
+    reports = [energy_report(net, rec, t) for t in _report_presets(table)]
+    click.echo(reports[0].text() + "\n\n" + summary_text(reports))
     if json_path:
-        atomic_write_text(json_path, json.dumps(report, indent=2))
+        doc = {
+            "T": T,
+            "samples": rec.samples,
+            "settings": rec.settings,
+            "energy": {r.table.name: r.to_dict() for r in reports},
+        }
+        atomic_write_text(json_path, json.dumps(doc, indent=2))
 
 
 def _simulation_report(net, rec, x, y, steps) -> dict:
@@ -347,11 +464,26 @@ def _simulation_report(net, rec, x, y, steps) -> dict:
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False), help="Write the summary and the report as JSON here.")
-def demo(out: str | None) -> None:
+@click.option(
+    "--out",
+    default="eventsim-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the reports, figures and JSON files.",
+)
+@click.option("-T", "T", default=32, show_default=True, help="Time steps of the detailed runs.")
+@click.option(
+    "--steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Steps of the comparison."
+)
+@click.option("--samples", type=int, help="Use only the first N test samples (default: all 300).")
+def demo(out: str, T: int, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
-    check it against onnxruntime, convert it to a spiking network and simulate it event by event."""
+    check it against onnxruntime, convert it with the opi and ftbc presets, simulate event by event,
+    and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
+    from eventsim.compare import compare as run_compare
+    from eventsim.compare import table_csv, table_json, table_text
     from eventsim.examples import example_info, example_model_path, load_example_data
+    from eventsim.latency import latency
 
     path = example_model_path()
     info = example_info()
@@ -359,30 +491,58 @@ def demo(out: str | None) -> None:
     graph = eventsim.load_onnx(path)
     click.echo(graph.summary())
     data = load_example_data()
-    click.echo("\n== verify against onnxruntime on the test split")
-    report = eventsim.verify_onnx(path, x=data["x_test"])
-    _print_verify(report)
-    accuracy = float(np.mean(np.argmax(eventsim.run_ann(graph, data["x_test"]), axis=1) == data["y_test"]))
-    click.echo(f"\n== ANN test accuracy (eventsim executor): {accuracy:.2%} on {len(data['y_test'])} samples")
-    from eventsim.compare import compare as run_compare
-    from eventsim.compare import table_text
+    x, y = data["x_test"][:samples], data["y_test"][:samples]
+    click.echo(f"\n== verify against onnxruntime on {len(x)} test samples")
+    check = eventsim.verify_onnx(path, x=x)
+    _print_verify(check)
+    ann_pred = np.argmax(eventsim.run_ann(graph, x), axis=1)
+    ann_accuracy = float(np.mean(ann_pred == y))
+    click.echo(f"\n== ANN test accuracy (eventsim executor): {ann_accuracy:.2%}")
 
-    click.echo("\n== convert with three presets, simulate each once (event engine, direct coding): accuracy (%)")
-    table = run_compare(
-        graph, data["x_calib"], data["x_test"], data["y_test"], ["baseline", "opi", "ftbc"], [1, 2, 4, 8, 16, 32, 64]
-    )
+    click.echo("\n== accuracy (%) per preset and time step (one simulation per preset, event engine, direct coding)")
+    table = run_compare(graph, data["x_calib"], x, y, ["baseline", "opi", "ftbc"], steps)
     click.echo(table_text(table))
-    click.echo("\n== the opi network in detail (thresholds: largest activation, v0 = θ/2), T = 64")
-    net = eventsim.convert(graph, data["x_calib"], "opi")
-    rec = eventsim.simulate(net, data["x_test"], 64)
-    sim = _simulation_report(net, rec, data["x_test"], data["y_test"], [1, 2, 4, 8, 16, 32, 64])
-    sim["presets"] = table
-    if out:
-        atomic_write_text(f"{out}/graph.json", graph.to_json())
-        atomic_write_text(f"{out}/verify.json", json.dumps(dict(report.to_dict(), ann_accuracy=accuracy), indent=2))
-        atomic_write_text(f"{out}/simulation.json", json.dumps(sim, indent=2))
-        click.echo(f"wrote {out}/graph.json, {out}/verify.json and {out}/simulation.json")
-    if not report.passed:
+
+    rows, reports = [], {}
+    for preset in ("opi", "ftbc"):
+        net = eventsim.convert(graph, data["x_calib"], preset, T=T)
+        net.meta["source_model"] = path.name
+        rec = eventsim.simulate(net, x, T, raster_samples=range(min(len(x), REPORT_RASTERS)))
+        report = build_report(net, rec, x, y, presets=tuple(ENERGY_PRESETS), compare_table=table)
+        reports[preset] = report
+        lat = latency(rec, y, ann_pred)
+        rows.append((preset, rec, lat, report))
+    click.echo(f"\n== the opi and ftbc networks at T = {T}")
+    click.echo(
+        f"{'preset':8s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} {'per neuron':>10s} "
+        f"{'SOPs':>9s} {'ms/sample':>9s}"
+    )
+    for preset, rec, lat, report in rows:
+        summary = lat.summary()
+        click.echo(
+            f"{preset:8s} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
+            f"{summary['stable_ann_match_mean'] or float('nan'):8.2f} {rec.spikes_per_sample.sum(axis=1).mean():8.0f} "
+            f"{rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum():10.2f} "
+            f"{rec.sops_per_sample.sum(axis=1).mean():9.0f} {1e3 * summary['seconds_per_sample']:9.3f}"
+        )
+    click.echo(
+        "decision: mean step from which the prediction stays fixed; =ANN at: mean step from which it equals the ANN's"
+    )
+    click.echo("\n== energy per sample of the opi network against the ANN (exact counts x published costs)")
+    click.echo(full_energy_text(reports["opi"], get_cost_table(DEFAULT_PRESET)))
+    errors = reports["opi"].data["conversion_error"]
+    click.echo("\n== conversion error per layer (opi): mean |SNN rate x θ - ANN activation| / mean activation")
+    for e in errors:
+        click.echo(f"{e['layer'][-45:]:45s} {100 * (e['relative'] or 0):6.2f} %")
+
+    atomic_write_text(f"{out}/graph.json", graph.to_json())
+    atomic_write_text(f"{out}/verify.json", json.dumps(dict(check.to_dict(), ann_accuracy=ann_accuracy), indent=2))
+    atomic_write_text(f"{out}/compare.json", table_json(table))
+    atomic_write_text(f"{out}/compare.csv", table_csv(table))
+    click.echo("")
+    for preset, report in reports.items():
+        _write_report(report, f"{out}/{preset}")
+    if not check.passed:
         sys.exit(1)
 
 

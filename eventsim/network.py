@@ -7,6 +7,7 @@ clear error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -129,6 +130,23 @@ class SpikingNetwork:
         return max(
             (len(layer.temporal_bias) for layer in self.layers.values() if layer.temporal_bias is not None), default=0
         )
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the network's content (graph, weights, neuron parameters, kinds), so reports of
+        two runs show whether they simulated the same network. Metadata is not part of it."""
+        doc, arrays = graph_to_parts(self.graph)
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
+        for name, layer in sorted(self.layers.items()):
+            digest.update(f"{name}:{layer.kind}".encode())
+            arrays[f"layer/{name}/threshold"] = layer.threshold
+            arrays[f"layer/{name}/v0"] = layer.v0
+            if layer.temporal_bias is not None:
+                arrays[f"layer/{name}/temporal_bias"] = layer.temporal_bias
+        for key in sorted(arrays):
+            value = np.ascontiguousarray(arrays[key])
+            digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
 
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

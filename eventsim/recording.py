@@ -87,6 +87,22 @@ class Recording:
         """Mean spikes per neuron per step of each layer (L,)."""
         return self.spikes_per_sample.sum(axis=0) / (self.neurons * self.T * max(self.samples, 1))
 
+    def raster_points(self, sample: int, max_neurons: int = 400) -> dict[str, dict[str, list[int]]]:
+        """Spikes of a raster sample as (step, neuron) lists per layer, for plots and reports.
+
+        Layers with more than ``max_neurons`` neurons are shown by that many evenly spaced neurons
+        (flat index in the layer's C, H, W order); ``neuron`` counts among the shown ones.
+        """
+        if sample not in self.rasters:
+            raise ValueError(f"sample {sample} has no raster; recorded: {sorted(self.rasters)}")
+        out = {}
+        for name, spikes in self.rasters[sample].items():
+            flat = spikes.reshape(len(spikes), -1)
+            shown = np.unique(np.linspace(0, flat.shape[1] - 1, min(max_neurons, flat.shape[1])).astype(int))
+            t, i = np.nonzero(flat[:, shown])
+            out[name] = {"t": (t + 1).tolist(), "neuron": i.tolist(), "shown": len(shown), "neurons": flat.shape[1]}
+        return out
+
     @staticmethod
     def merge(parts: list[Recording]) -> Recording:
         """One recording of the samples of ``parts`` (in order), as if simulated together."""

@@ -156,3 +156,13 @@ def random_networks(draw):
     net = exact_network(graph, rng, draw(st.sampled_from(["half", "zero"])))
     x = grid(rng, (draw(st.integers(1, 3)),) + graph.input_shape, 0.0, 1.0, 0.125)
     return net, x
+
+
+def single_layer(rng, n_in, n_out, theta, v0):
+    """dense → IF layer (θ, v0 scalars) → dense with two outputs."""
+    b = NetBuilder(rng, (n_in,), normalise=False)
+    b.relu(b.dense("x", n_out))
+    b.dense(b.current, 2)
+    graph = b.graph()
+    layers = {graph.activation_nodes()[0].name: NeuronLayer(np.float32(theta), np.float32(v0))}
+    return SpikingNetwork(graph, layers)

@@ -51,17 +51,20 @@ def test_version_and_help():
         assert command in out
 
 
-def test_demo(tmp_path):
-    result = run("demo", "--out", tmp_path / "out")
+def test_demo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output directory is relative
+    result = run("demo")
     assert result.exit_code == 0, result.output
     accuracy = example_info()["ann_test_accuracy"]
     assert f"{accuracy:.2%}" in result.output
     assert "OK" in result.output
-    report = json.loads((tmp_path / "out" / "verify.json").read_text())
+    report = json.loads((tmp_path / "eventsim-demo" / "verify.json").read_text())
     assert report["passed"] and report["ann_accuracy"] == pytest.approx(accuracy)
-    assert json.loads((tmp_path / "out" / "graph.json").read_text())["output_shape"] == [10]
-    simulation = json.loads((tmp_path / "out" / "simulation.json").read_text())
-    assert simulation["settings"]["engine"] == "event" and simulation["accuracy"][-1] >= accuracy - 0.02
+    assert json.loads((tmp_path / "eventsim-demo" / "graph.json").read_text())["output_shape"] == [10]
+    for preset in ("opi", "ftbc"):  # the full runs reach the ANN's accuracy within 2 points at T = 32
+        report = json.loads((tmp_path / "eventsim-demo" / preset / "report.json").read_text())
+        assert report["run"]["engine"] == "event" and report["run"]["T"] == 32 and report["run"]["samples"] == 300
+        assert report["accuracy"]["snn_per_step"][-1] >= accuracy - 0.02
 
 
 def test_inspect_table_and_json():

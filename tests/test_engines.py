@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from snn_builders import NetBuilder, exact_network, grid, random_networks
+from snn_builders import NetBuilder, exact_network, grid, random_networks, single_layer
 
 import eventsim
 from eventsim.network import NeuronLayer, SpikingNetwork
@@ -59,15 +59,6 @@ def test_telescoping_identity(z, theta, start):
         v, spike = if_update(v, np.float32(value / 8), theta)
         fired += int(spike)
     assert theta * fired == pytest.approx(sum(value / 8 for value in z) + v_start - v, abs=1e-5)
-
-
-def single_layer(rng, n_in, n_out, theta, v0):
-    b = NetBuilder(rng, (n_in,), normalise=False)
-    b.relu(b.dense("x", n_out))
-    b.dense(b.current, 2)
-    graph = b.graph()
-    layers = {graph.activation_nodes()[0].name: NeuronLayer(np.float32(theta), np.float32(v0))}
-    return SpikingNetwork(graph, layers)
 
 
 @settings(max_examples=30, **SETTINGS)

@@ -1,0 +1,80 @@
+"""Per-layer conversion error: how far each neuron layer's spike rate is from the ANN activation it
+stands for.
+
+For neuron layer l, sample n and neuron i, the SNN's estimate of the ANN activation is its spike
+count over the run times the spike amplitude, divided by T: ``r = θ · count / T``. The error is the
+mean of ``|r − a|`` over neurons and samples, where ``a`` is the ANN's activation (the output of the
+activation node, so clipping and QCFS quantisation are part of ``a``). It is measured on the samples
+whose rasters the recording holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ann import run_ann
+from .network import SpikingNetwork
+from .recording import Recording
+
+
+@dataclass
+class LayerError:
+    """Conversion error of one neuron layer.
+
+    Attributes
+    ----------
+    layer : str
+    mean_abs_error : float
+        Mean over neurons and samples of ``|θ·count/T − a|``.
+    mean_activation : float
+        Mean ANN activation of the layer (the scale of the error).
+    relative : float
+        ``mean_abs_error / mean_activation`` (NaN if the layer is silent in the ANN).
+    """
+
+    layer: str
+    mean_abs_error: float
+    mean_activation: float
+    relative: float
+
+    def to_dict(self) -> dict:
+        return {
+            "layer": self.layer,
+            "mean_abs_error": self.mean_abs_error,
+            "mean_activation": self.mean_activation,
+            "relative": None if np.isnan(self.relative) else self.relative,
+        }
+
+
+def conversion_error(net: SpikingNetwork, recording: Recording, x: np.ndarray) -> list[LayerError]:
+    """Per-layer error of the SNN rates against the ANN activations on the recorded rasters.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+        The simulated network.
+    recording : Recording
+        A recording with rasters (``simulate(..., raster_samples=...)``).
+    x : numpy.ndarray
+        The inputs the recording was made on (all of them; the raster samples are picked out).
+
+    Raises
+    ------
+    ValueError
+        If the recording holds no rasters.
+    """
+    samples = sorted(recording.rasters)
+    if not samples:
+        raise ValueError("the recording holds no rasters; simulate with raster_samples=[...]")
+    _, acts = run_ann(net.graph, np.asarray(x)[samples], record=list(recording.layers))
+    out = []
+    for name in recording.layers:
+        counts = np.stack([recording.rasters[i][name].sum(axis=0) for i in samples]).astype(np.float64)
+        rate = counts * net.threshold_array(name) / recording.T
+        a = acts[name].astype(np.float64)
+        error = float(np.abs(rate - a).mean())
+        scale = float(a.mean())
+        out.append(LayerError(name, error, scale, error / scale if scale > 0 else float("nan")))
+    return out

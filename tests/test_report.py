@@ -1,0 +1,158 @@
+"""Run reports: the JSON against its documented schema, the figures, the per-layer conversion error
+against its closed-form bound, and the report and energy commands."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import jsonschema
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from eventsim.cli.main import main
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snn_builders import grid, single_layer
+
+import eventsim
+from eventsim.examples import example_model_path, load_example_data
+from eventsim.layer_error import conversion_error
+from eventsim.report import build_report
+
+SCHEMA = json.loads(files("eventsim").joinpath("data/report.schema.json").read_text())
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def check_report_dir(directory):
+    doc = json.loads((directory / "report.json").read_text())
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["figures"], "no figures"
+    for name in doc["figures"]:
+        data = (directory / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 5000, name
+    assert not list(directory.glob(".*.tmp"))  # no leftovers of the atomic writes
+    return doc
+
+
+@pytest.fixture(scope="module")
+def digits():
+    graph = eventsim.load_onnx(example_model_path())
+    data = load_example_data()
+    return eventsim.convert(graph, data["x_calib"], "opi"), data["x_test"][:40], data["y_test"][:40]
+
+
+def test_report_document_and_figures(digits, tmp_path):
+    net, x, y = digits
+    rec = eventsim.simulate(net, x, 16, raster_samples=range(8))
+    report = build_report(net, rec, x, y, presets=("memory-aware-45nm", "fp32-45nm", "loihi"))
+    report.write(tmp_path)
+    doc = check_report_dir(tmp_path)
+    assert doc["run"]["network_sha256"] == net.fingerprint() and doc["run"]["T"] == 16
+    assert doc["accuracy"]["snn_per_step"] == pytest.approx(rec.accuracy(y).tolist())
+    assert list(doc["energy"]) == ["memory-aware-45nm", "fp32-45nm", "loihi"]
+    assert doc["energy"]["loihi"]["ann_over_snn"] is None
+    assert [e["layer"] for e in doc["conversion_error"]] == rec.layers
+    assert set(doc["raster"]["layers"]) == set(rec.layers)
+    assert {"accuracy.png", "raster.png", "energy.png", "latency.png"} <= set(doc["figures"])
+    # without rasters there is no conversion error or raster, and the document is still valid
+    plain = build_report(net, eventsim.simulate(net, x, 4), x, None, figures=False)
+    jsonschema.validate(json.loads(plain.to_json()), SCHEMA)
+    assert plain.data["raster"] is None and plain.data["accuracy"]["snn_per_step"] is None
+
+
+def test_fingerprint_follows_the_content(digits, tmp_path):
+    net = digits[0]
+    net.save(tmp_path / "n.npz")
+    again = eventsim.SpikingNetwork.load(tmp_path / "n.npz")
+    assert again.fingerprint() == net.fingerprint()
+    name = next(iter(again.layers))
+    again.layers[name].threshold = again.layers[name].threshold * 2
+    assert again.fingerprint() != net.fingerprint()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), T=st.integers(1, 40), theta=st.sampled_from([0.5, 1.0, 2.0]))
+def test_conversion_error_within_the_closed_form_bound(seed, T, theta):
+    """A constant current z with v0 = θ/2: the rate θN/T is within θ/(2T) of z on [0, θ], saturates
+    at θ above it and is 0 below 0, so |rate − relu(z)| ≤ θ/(2T), z − θ, 0 respectively."""
+    rng = np.random.default_rng(seed)
+    net = single_layer(rng, 5, 6, theta, theta / 2)
+    x = grid(rng, (3, 5), 0.0, 1.0, 0.125)
+    first = net.graph.nodes[1]
+    z = x @ first.params["W"].T + first.params["b"]
+    bound = np.where(z < 0, 0.0, np.where(z <= theta, theta / (2 * T), z - theta))
+    rec = eventsim.simulate(net, x, T, raster_samples=range(3))
+    (error,) = conversion_error(net, rec, x)
+    assert error.mean_abs_error <= bound.mean() + 1e-6
+    assert error.mean_activation == pytest.approx(np.maximum(z, 0).mean(), abs=1e-6)
+
+
+def test_conversion_error_needs_rasters(digits):
+    net, x, _ = digits
+    with pytest.raises(ValueError, match="raster"):
+        conversion_error(net, eventsim.simulate(net, x[:2], 2), x[:2])
+
+
+def test_demo_writes_valid_reports(tmp_path):
+    result = run("demo", "--out", tmp_path, "--samples", "60", "-T", "8", "--steps", "1,4,8")
+    assert result.exit_code == 0, result.output
+    for text in ("OK", "baseline", "ftbc", "energy per sample", "not counted", "conversion error", "ANN/SNN"):
+        assert text in result.output
+    for preset in ("opi", "ftbc"):
+        doc = check_report_dir(tmp_path / preset)
+        assert doc["run"]["samples"] == 60 and doc["compare"]["steps"] == [1, 4, 8]
+        assert doc["run"]["network_meta"]["preset"] == preset
+    assert json.loads((tmp_path / "verify.json").read_text())["max_abs_error"] < 1e-4
+    assert (tmp_path / "compare.csv").read_text().startswith("preset")
+
+
+@pytest.fixture(scope="module")
+def files_for_cli(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    data = load_example_data()
+    np.savez(tmp / "calib.npz", x=data["x_calib"])
+    np.savez(tmp / "test.npz", x=data["x_test"][:30], y=data["y_test"][:30])
+    assert run("convert", example_model_path(), "--calib", tmp / "calib.npz", "-o", tmp / "net.npz").exit_code == 0
+    return tmp
+
+
+def test_simulate_report_and_energy_commands(files_for_cli, tmp_path):
+    tmp = files_for_cli
+    result = run("simulate", tmp / "net.npz", "--data", tmp / "test.npz", "-T", "8", "--report", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    doc = check_report_dir(tmp_path / "r")
+    assert list(doc["energy"])[0] == "memory-aware-45nm"
+    result = run("energy", tmp / "net.npz", "--data", tmp / "test.npz", "-T", "8", "--preset", "fp32-45nm")
+    assert result.exit_code == 0, result.output
+    assert "preset fp32-45nm" in result.output and "Horowitz" in result.output and "truenorth" in result.output
+    (tmp_path / "costs.json").write_text(json.dumps({"name": "mine", "costs_pj": {"sop": 1.0, "mac": 1.0}}))
+    result = run(
+        "energy", tmp / "net.npz", "--data", tmp / "test.npz", "-T", "4", "--costs", tmp_path / "costs.json",
+        "--json", tmp_path / "e.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    energy = json.loads((tmp_path / "e.json").read_text())["energy"]
+    assert list(energy)[0] == "mine"
+    counts = energy["mine"]["counts"]["snn"]["totals"]
+    assert energy["mine"]["snn"]["total_pj"] == pytest.approx(counts["sop"] + counts["mac"])
+
+
+def test_energy_command_errors(files_for_cli, tmp_path):
+    tmp = files_for_cli
+    (tmp_path / "bad.json").write_text('{"costs_pj": {"flops": 1}}')
+    for extra, fragment in (
+        (["--costs", tmp_path / "bad.json"], "flops"),
+        (["--costs", tmp_path / "none.json"], "does not exist"),
+        (["--costs", tmp_path / "bad.json", "--preset", "loihi"], "not both"),
+    ):
+        result = run("energy", tmp / "net.npz", "--data", tmp / "test.npz", "--json", tmp_path / "e.json", *extra)
+        assert result.exit_code == 2 and fragment in result.output, result.output
+        assert "Traceback" not in result.output
+        assert not (tmp_path / "e.json").exists()
+    result = run("simulate", tmp / "net.npz", "--data", tmp / "test.npz", "--report", tmp_path / "r", "--costs", "x")
+    assert result.exit_code == 2 and not (tmp_path / "r").exists()
