@@ -8,6 +8,9 @@ The public API::
     report = eventsim.verify_onnx("model.onnx")     # agreement with onnxruntime
     snn = eventsim.convert(graph, calib_x)          # thresholds from data, v0 = θ/2
     rec = eventsim.simulate(snn, x, T=64)           # event-driven; rec.accuracy(y) at every step
+    lat = eventsim.latency(rec, y, ann_predictions) # time to decision per sample
+    energy = eventsim.energy_report(snn, rec)        # SNN vs ANN under a cited cost table
+    report = eventsim.build_report(snn, rec, x, y)   # everything, as JSON + figures
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .ann import run_ann
 from .convert import convert
+from .energy import energy_report
 from .data import load_data_file
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
 from .graph import Graph, Node
 from .latency import Latency, latency
+from .layer_error import conversion_error
 from .network import NeuronLayer, SpikingNetwork
 from .recording import Recording
+from .report import build_report
 from .simulate import simulate
 
 try:
@@ -62,6 +68,9 @@ __all__ = [
     "Recording",
     "latency",
     "Latency",
+    "energy_report",
+    "build_report",
+    "conversion_error",
     "EventsimError",
     "ModelFileError",
     "UnsupportedError",

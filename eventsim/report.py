@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
 from .ann import run_ann
 from .energy import EnergyReport, energy_report
 from .energy_presets import DEFAULT_PRESET, CostTable
@@ -184,6 +183,8 @@ def build_report(
 
 
 def _figures(data: dict, recording: Recording, lat, energy, compare_table: dict | None) -> dict[str, bytes]:
+    from . import plots  # matplotlib is loaded only when figures are drawn
+
     accuracy = data["accuracy"]
     curves = {"SNN = ANN (agreement)": accuracy["agreement_with_ann_per_step"]}
     if accuracy["snn_per_step"] is not None:
