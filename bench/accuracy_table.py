@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import eventsim
-from eventsim.compare import compare
+from eventsim.compare import compare, steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
 
 #: opi-opt is calibrated and simulated once per T, which is slow; add it with --presets.
@@ -26,15 +26,9 @@ PRESETS = ["baseline", "robust", "opi", "ftbc"]
 
 
 def within(table: dict, preset: str, margin: float = 0.01) -> str:
-    """The smallest T from which the accuracy stays within ``margin`` of the ANN's at every larger
-    step of the table, or '>' the largest T."""
-    accuracy = table["presets"][preset]["accuracy"]
-    answer = f">{table['steps'][-1]}"
-    for t, a in reversed(list(zip(table["steps"], accuracy))):
-        if a < table["ann_accuracy"] - margin:
-            break
-        answer = str(t)
-    return answer
+    """The smallest T from which the accuracy stays within ``margin`` of the ANN's, or '>' the largest T."""
+    found = steps_to_reach(table, preset, margin)
+    return f">{table['steps'][-1]}" if found is None else str(found)
 
 
 def markdown(name: str, table: dict, seconds: float) -> str:

@@ -471,17 +471,23 @@ def _simulation_report(net, rec, x, y, steps) -> dict:
     type=click.Path(file_okay=False),
     help="Directory for the reports, figures and JSON files.",
 )
-@click.option("-T", "T", default=32, show_default=True, help="Time steps of the detailed runs.")
+@click.option(
+    "-T",
+    "T",
+    type=int,
+    help="Time steps of the detailed runs [default: per preset, the first step of the comparison from which "
+    "it stays within 1 % of the ANN].",
+)
 @click.option(
     "--steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Steps of the comparison."
 )
 @click.option("--samples", type=int, help="Use only the first N test samples (default: all 300).")
-def demo(out: str, T: int, steps: list[int], samples: int | None) -> None:
+def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
     check it against onnxruntime, convert it with the opi and ftbc presets, simulate event by event,
     and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
     from eventsim.compare import compare as run_compare
-    from eventsim.compare import table_csv, table_json, table_text
+    from eventsim.compare import steps_to_reach, table_csv, table_json, table_text
     from eventsim.examples import example_info, example_model_path, load_example_data
     from eventsim.latency import latency
 
@@ -505,22 +511,28 @@ def demo(out: str, T: int, steps: list[int], samples: int | None) -> None:
 
     rows, reports = [], {}
     for preset in ("opi", "ftbc"):
-        net = eventsim.convert(graph, data["x_calib"], preset, T=T)
+        steps_needed = T or steps_to_reach(table, preset) or steps[-1]
+        net = eventsim.convert(graph, data["x_calib"], preset, T=steps_needed)
         net.meta["source_model"] = path.name
-        rec = eventsim.simulate(net, x, T, raster_samples=range(min(len(x), REPORT_RASTERS)))
-        report = build_report(net, rec, x, y, presets=tuple(ENERGY_PRESETS), compare_table=table)
+        rec = eventsim.simulate(net, x, steps_needed, raster_samples=range(min(len(x), REPORT_RASTERS)))
+        report = build_report(
+            net, rec, x, y, presets=_report_presets(get_cost_table(DEFAULT_PRESET)), compare_table=table
+        )
         reports[preset] = report
         lat = latency(rec, y, ann_pred)
         rows.append((preset, rec, lat, report))
-    click.echo(f"\n== the opi and ftbc networks at T = {T}")
     click.echo(
-        f"{'preset':8s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} {'per neuron':>10s} "
+        "\n== opi and ftbc in detail, each at "
+        + (f"T = {T}" if T else "the first T of the comparison from which it stays within 1 % of the ANN")
+    )
+    click.echo(
+        f"{'preset':8s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} {'per neuron':>10s} "
         f"{'SOPs':>9s} {'ms/sample':>9s}"
     )
     for preset, rec, lat, report in rows:
         summary = lat.summary()
         click.echo(
-            f"{preset:8s} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
+            f"{preset:8s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
             f"{summary['stable_ann_match_mean'] or float('nan'):8.2f} {rec.spikes_per_sample.sum(axis=1).mean():8.0f} "
             f"{rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum():10.2f} "
             f"{rec.sops_per_sample.sum(axis=1).mean():9.0f} {1e3 * summary['seconds_per_sample']:9.3f}"
@@ -528,8 +540,15 @@ def demo(out: str, T: int, steps: list[int], samples: int | None) -> None:
     click.echo(
         "decision: mean step from which the prediction stays fixed; =ANN at: mean step from which it equals the ANN's"
     )
-    click.echo("\n== energy per sample of the opi network against the ANN (exact counts x published costs)")
-    click.echo(full_energy_text(reports["opi"], get_cost_table(DEFAULT_PRESET)))
+    for preset, report in reports.items():
+        click.echo(
+            f"\n== energy per sample of the {preset} network (T = {report.data['run']['T']}) against the ANN "
+            "(exact counts x published costs)"
+        )
+        if preset == "opi":
+            click.echo(full_energy_text(report, get_cost_table(DEFAULT_PRESET)))
+        else:
+            click.echo(summary_text(list(report.energies.values())))
     errors = reports["opi"].data["conversion_error"]
     click.echo("\n== conversion error per layer (opi): mean |SNN rate x θ - ANN activation| / mean activation")
     for e in errors:

@@ -19,8 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .ann import run_ann
 from .convert import convert
-from .energy import energy_report
 from .data import load_data_file
+from .energy import energy_report
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
 from .graph import Graph, Node
 from .latency import Latency, latency

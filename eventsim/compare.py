@@ -72,6 +72,17 @@ def compare(
     return table
 
 
+def steps_to_reach(table: dict, preset: str, margin: float = 0.01) -> int | None:
+    """The smallest step of ``table`` from which ``preset``'s accuracy stays within ``margin`` of the
+    ANN's at every larger step of the table; None if it is not within at the largest."""
+    found = None
+    for t, a in reversed(list(zip(table["steps"], table["presets"][preset]["accuracy"]))):
+        if a < table["ann_accuracy"] - margin:
+            break
+        found = t
+    return found
+
+
 def table_text(table: dict) -> str:
     """The comparison as an aligned text table (accuracy in %)."""
     steps = table["steps"]

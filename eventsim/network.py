@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 
 from .errors import ModelFileError, ShapeError
 from .graph import Graph
+from .io import atomic_target
 from .neurons import get_kind
 from .serialize import graph_from_parts, graph_to_parts
 
@@ -161,16 +160,8 @@ class SpikingNetwork:
             layers[name] = {"kind": layer.kind, "temporal_bias": layer.temporal_bias is not None}
         meta = {"format": FORMAT, "version": VERSION, "graph": doc, "layers": layers, "meta": self.meta}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_target(path, suffix=".npz") as tmp:  # numpy keeps a name ending in .npz as it is
             np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def load(cls, path: str | Path) -> SpikingNetwork:

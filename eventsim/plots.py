@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 import numpy as np
 
+from .counts import TERMS
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -21,9 +23,11 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def short(name: str, width: int = 22) -> str:
-    """A node name cut to its last ``width`` characters for axis labels."""
-    return name if len(name) <= width else "…" + name[-(width - 1) :]
+def short(name: str, width: int = 24) -> str:
+    """A node name for axis labels: exporter suffixes and leading scopes dropped, at most ``width``
+    characters (``/features/features.4/Conv_output_0`` → ``features.4/Conv``)."""
+    label = "/".join(name.removesuffix("_output_0").strip("/").split("/")[-2:]) or name
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 def accuracy_vs_steps_png(table: dict, title: str = "") -> bytes:
@@ -125,7 +129,8 @@ def energy_breakdown_png(report: dict, title: str = "") -> bytes:
             values = np.array([data.get(n, {}).get(term, 0.0) for n in nodes]) / 1e3
             label = term if values.any() and term not in labelled else None
             labelled |= {label} if label else set()
-            ax.barh(y + shift, values, 0.38, left=left, color=f"C{k % 10}", hatch=hatch, label=label)
+            color = plt.cm.tab20(list(TERMS).index(term) % 20)  # a term has the same colour in every figure
+            ax.barh(y + shift, values, 0.38, left=left, color=color, hatch=hatch, label=label)
             left += values
     ax.set_yticks(y, [short(n) for n in nodes], fontsize=7)
     ax.invert_yaxis()
