@@ -271,15 +271,33 @@ def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_
         click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 
+def _run_options(default_T: int):
+    """What simulate and energy share: the network, the data, and how to simulate it."""
+    options = [
+        click.argument("network", type=click.Path(dir_okay=False)),
+        click.option(
+            "--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy."
+        ),
+        click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
+        click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True),
+        click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True),
+        click.option("--batch-size", default=64, show_default=True),
+        click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),
+        click.option("--samples", type=int, help="Use only the first N samples."),
+        click.option("--x-key", default="x", show_default=True),
+        click.option("--y-key", default="y", show_default=True),
+    ]
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply
+
+
 @main.command()
-@click.argument("network", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy.")
-@click.option("-T", "T", default=64, show_default=True, help="Time steps.")
-@click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
-@click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Seed of the rate coding.")
-@click.option("--samples", type=int, help="Use only the first N samples.")
+@_run_options(default_T=64)
 @click.option(
     "--steps",
     default="1,2,4,8,16,32,64,128,256,512,1024",
@@ -287,8 +305,6 @@ def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_
     show_default=True,
     help="Steps at which to print the accuracy (those ≤ T).",
 )
-@click.option("--x-key", default="x", show_default=True)
-@click.option("--y-key", default="y", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
 @click.option(
     "--report",
@@ -366,16 +382,7 @@ def _write_report(report, directory: str) -> None:
 
 
 @main.command()
-@click.argument("network", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy.")
-@click.option("-T", "T", default=32, show_default=True, help="Time steps.")
-@click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
-@click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Seed of the rate coding.")
-@click.option("--samples", type=int, help="Use only the first N samples.")
-@click.option("--x-key", default="x", show_default=True)
-@click.option("--y-key", default="y", show_default=True)
+@_run_options(default_T=32)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the energy report as JSON here.")
 @energy_options
 def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key, y_key, json_path, preset, costs):

@@ -36,14 +36,7 @@ def accuracy_vs_steps_png(table: dict, title: str = "") -> bytes:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for preset, row in table["presets"].items():
         ax.plot(table["steps"], [100 * a for a in row["accuracy"]], marker="o", label=preset)
-    ax.axhline(100 * table["ann_accuracy"], color="black", linestyle="--", label="ANN")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("time steps T")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
+    return _accuracy_figure(fig, ax, table["ann_accuracy"], "time steps T", "test accuracy (%)", title)
 
 
 def accuracy_per_step_png(curves: Mapping[str, Sequence[float]], ann_accuracy: float | None, title: str = "") -> bytes:
@@ -51,11 +44,16 @@ def accuracy_per_step_png(curves: Mapping[str, Sequence[float]], ann_accuracy: f
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for label, curve in curves.items():
         ax.plot(np.arange(1, len(curve) + 1), 100 * np.asarray(curve), label=label)
+    return _accuracy_figure(fig, ax, ann_accuracy, "time step t", "accuracy (%)", title)
+
+
+def _accuracy_figure(fig, ax, ann_accuracy: float | None, xlabel: str, ylabel: str, title: str) -> bytes:
+    """The ANN line, log2 time axis, labels and legend of an accuracy plot; the PNG."""
     if ann_accuracy is not None:
         ax.axhline(100 * ann_accuracy, color="black", linestyle="--", label="ANN")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
