@@ -166,6 +166,7 @@ def _conversion_options(fn):
         click.option("--ftbc-batches", type=int, help="FTBC calibration batches [default: 3]."),
         click.option("--ftbc-batch-size", type=int, help="FTBC batch size [default: 200]."),
         click.option("--seed", type=int, help="Seed of calibration sampling [default: 0]."),
+        click.option("--period", type=int, help="BSNN cycle length in steps [default: 8]."),
         click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
         click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
         input_shape_option,

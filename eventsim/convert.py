@@ -11,6 +11,9 @@ opi        model bound (clip/QCFS λ), else max            θ/2       no
 opi-opt    model bound, else max                          optimised no
 qcfs       QCFS λ (QCFS-trained models only)              θ/2       no
 ftbc       model bound, else max                          θ/2       yes (T)
+bsnn       model bound, else max; bistable neurons in     θ/2       no
+           cycles of ``period`` steps, synchronous
+           neurons (delays) on shortcuts (eventsim.bsnn)
 ========== ============================================== ========= =========
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .bsnn import insert_synchronous_neurons, node_stages
 from .calibration import (
     THRESHOLD_MODES,
     V0_MODES,
@@ -42,6 +46,7 @@ PRESETS: dict[str, dict] = {
     "opi-opt": {"threshold": "auto", "v0": "optimized", "ftbc": False},
     "qcfs": {"threshold": "qcfs", "v0": "half", "ftbc": False},
     "ftbc": {"threshold": "auto", "v0": "half", "ftbc": True},
+    "bsnn": {"threshold": "auto", "v0": "half", "ftbc": False, "bistable": True},
 }
 
 #: Options and their defaults (the authors' settings where there are any).
@@ -57,6 +62,8 @@ DEFAULTS: dict[str, object] = {
     "opi_samples": 256,
     "seed": 0,
     "batch_size": 256,
+    "bistable": False,
+    "period": 8,
 }
 
 # kept for the quick path of earlier versions: threshold "max" or "clip"
@@ -101,6 +108,8 @@ def convert(
             f"preset {preset!r} with these options needs calibration data", "pass calibration inputs (--calib FILE)"
         )
     thresholds = _thresholds(graph, calib_x, settings, progress)
+    if settings["bistable"]:
+        return _bistable_network(graph, thresholds, settings, preset, T, calib_x)
     net = make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
     # the recipe; FTBC adds what it was calibrated for (its T) under "ftbc_calibration"
     net.meta.update(
@@ -135,9 +144,41 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
         raise ValueError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
     if settings["v0"] not in V0_MODES:
         raise ValueError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
+    if settings["bistable"] and (settings["v0"] == "optimized" or settings["ftbc"]):
+        raise ValueError(
+            "bistable neurons (bsnn) combine with the threshold modes and v0 zero/half, "
+            "not with FTBC or v0 optimisation"
+        )
+    if settings["bistable"] and (not isinstance(settings["period"], (int, np.integer)) or settings["period"] < 1):
+        raise ValueError(f"the BSNN period must be a whole number of steps ≥ 1, got {settings['period']!r}")
     if (settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
         raise ValueError(f"preset {preset!r} calibrates for a number of time steps: pass T (e.g. T=16)")
     return settings
+
+
+def _bistable_network(graph: Graph, thresholds, settings: dict, preset: str, T, calib_x) -> SpikingNetwork:
+    """BSNN: synchronous neurons on the shortcuts, every activation a bistable layer at its stage."""
+    period = int(settings["period"])
+    synced, delays = insert_synchronous_neurons(graph, period)
+    stages = node_stages(synced)
+    net = make_network(synced, thresholds, "zero" if settings["v0"] == "zero" else "half")
+    for name, layer in net.layers.items():
+        layer.kind, layer.period, layer.stage = "bistable", period, stages[name]
+    net.validate()
+    net.meta.update(
+        {
+            "preset": preset,
+            "T": T,
+            "calibration_samples": 0 if calib_x is None else len(calib_x),
+            "settings": settings,
+            "bsnn": {
+                "period": period,
+                "stages": max(stages.values()),
+                "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+            },
+        }
+    )
+    return net
 
 
 def _thresholds(graph: Graph, x, settings: dict, progress) -> dict[str, np.ndarray]:

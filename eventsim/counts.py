@@ -19,6 +19,8 @@ SNN, per sample:
   ``potential_read`` + ``potential_write`` per update, one ``bias_read`` per update when the layer
   receives a constant current (bias, direct-coded input or temporal bias), and its ``spike`` count;
 - the output accumulators: one ``add`` per output per step for their constant current (bias);
+- a delay (BSNN's synchronous neurons): one ``potential_write`` and one ``potential_read`` of its
+  buffer per relayed event;
 - a max pool on spikes: one ``add`` (a comparison) per in-bounds window position of each incoming
   spike; counted in total, not per step.
 
@@ -216,7 +218,13 @@ def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:
                 )
             rows.append(CountRow(name, "activation_read", products, _steps(products, T, True), src_bytes))
             rows.append(CountRow(name, "activation_write", out, _steps(out, T, True), _size(node.shape)))
-        if name in sop_index:
+        if name in sop_index and node.op == "delay":
+            # a synchronous neuron's buffer: each relayed event is written once and read once
+            per_step = recording.sops_per_step[sop_index[name]] / n
+            events, memory = float(per_step.sum()), _size(node.shape) * node.attrs["steps"]
+            rows.append(CountRow(name, "potential_write", events, per_step, memory))
+            rows.append(CountRow(name, "potential_read", events, per_step, memory))
+        elif name in sop_index:
             k = sop_index[name]
             per_step = recording.sops_per_step[k] / n
             sops = float(per_step.sum())

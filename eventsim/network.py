@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ModelFileError, ShapeError
 from .graph import Graph
 from .io import atomic_target
-from .neurons import get_kind
+from .neurons import INTEGRATE, get_kind, phase_table
 from .serialize import graph_from_parts, graph_to_parts
 
 FORMAT = "eventsim.snn"
@@ -51,12 +51,18 @@ class NeuronLayer:
     temporal_bias : numpy.ndarray or None
         β(t), a current added in step t: shape (T_b,) per layer or (T_b, C) per channel; steps after
         T_b get none.
+    period : int
+        Steps per cycle, for kinds with a phase schedule (bistable); 0 otherwise.
+    stage : int
+        Pipeline stage (1 = fed by the input), for kinds with a phase schedule; 0 otherwise.
     """
 
     threshold: np.ndarray
     v0: np.ndarray
     kind: str = "if"
     temporal_bias: np.ndarray | None = None
+    period: int = 0
+    stage: int = 0
 
     def __post_init__(self) -> None:
         self.threshold = np.asarray(self.threshold, np.float32)
@@ -94,7 +100,9 @@ class SpikingNetwork:
             )
         for name in names:
             layer, shape = self.layers[name], self.graph.node(name).shape
-            get_kind(layer.kind)
+            kind = get_kind(layer.kind)
+            if kind.schedule is not None and (layer.period < 1 or layer.stage < 1):
+                raise ShapeError(f"layer {name!r}: a {kind.name} neuron needs a period ≥ 1 and a stage ≥ 1")
             if layer.threshold.ndim > 1:
                 raise ShapeError(f"layer {name!r}: the threshold must be a scalar or one value per channel")
             theta = per_neuron(layer.threshold, shape)
@@ -123,6 +131,43 @@ class SpikingNetwork:
             return None
         return per_neuron(bias[t], self.graph.node(name).shape)
 
+    def phases(self, T: int) -> np.ndarray:
+        """What every neuron layer does in every step (layers in graph order, T), from its kind's
+        schedule (see :func:`eventsim.neurons.phase_table`)."""
+        names = [n.name for n in self.graph.activation_nodes()]
+        layers = [self.layers[n] for n in names]
+        return phase_table([x.kind for x in layers], [x.period for x in layers], [x.stage for x in layers], T)
+
+    def output_gate(self, T: int) -> np.ndarray:
+        """Whether the output accumulates its current in each step, (T,) bool.
+
+        Always, unless the network has phased (bistable) layers: then the output integrates like a
+        neuron one stage after the deepest layer feeding it, so that its bias enters only in the
+        steps that carry that layer's spikes."""
+        phased = [x for x in self.layers.values() if get_kind(x.kind).schedule is not None]
+        if not phased:
+            return np.ones(T, bool)
+        period = phased[0].period
+        stage = self.node_stages()[self.graph.output] + 1
+        return get_kind("bistable").schedule(np.arange(T), period, stage) == INTEGRATE
+
+    def node_stages(self) -> dict[str, int]:
+        """Pipeline stage of every node's value: 0 for the input, a neuron layer's own stage (one
+        more than its input's for kinds without one), delays add their cycles, other nodes take
+        the largest stage of their inputs."""
+        stages: dict[str, int] = {}
+        periods = {x.period for x in self.layers.values() if x.period}
+        period = periods.pop() if len(periods) == 1 else 0
+        for node in self.graph.nodes:
+            before = max((stages[i] for i in node.inputs), default=0)
+            if node.name in self.layers:
+                stages[node.name] = self.layers[node.name].stage or before + 1
+            elif node.op == "delay" and period:
+                stages[node.name] = before + node.attrs["steps"] // period
+            else:
+                stages[node.name] = before
+        return stages
+
     @property
     def bias_steps(self) -> int:
         """The largest number of steps any layer has a temporal bias for (0 if none)."""
@@ -136,7 +181,7 @@ class SpikingNetwork:
         doc, arrays = graph_to_parts(self.graph)
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
         for name, layer in sorted(self.layers.items()):
-            digest.update(f"{name}:{layer.kind}".encode())
+            digest.update(f"{name}:{layer.kind}:{layer.period}:{layer.stage}".encode())
             arrays[f"layer/{name}/threshold"] = layer.threshold
             arrays[f"layer/{name}/v0"] = layer.v0
             if layer.temporal_bias is not None:
@@ -157,7 +202,12 @@ class SpikingNetwork:
             arrays[f"layer/{name}/v0"] = layer.v0
             if layer.temporal_bias is not None:
                 arrays[f"layer/{name}/temporal_bias"] = layer.temporal_bias
-            layers[name] = {"kind": layer.kind, "temporal_bias": layer.temporal_bias is not None}
+            layers[name] = {
+                "kind": layer.kind,
+                "temporal_bias": layer.temporal_bias is not None,
+                "period": layer.period,
+                "stage": layer.stage,
+            }
         meta = {"format": FORMAT, "version": VERSION, "graph": doc, "layers": layers, "meta": self.meta}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with atomic_target(path, suffix=".npz") as tmp:  # numpy keeps a name ending in .npz as it is
@@ -193,6 +243,8 @@ class SpikingNetwork:
                     arrays[f"layer/{name}/v0"],
                     info["kind"],
                     arrays[f"layer/{name}/temporal_bias"] if info["temporal_bias"] else None,
+                    int(info.get("period", 0)),
+                    int(info.get("stage", 0)),
                 )
                 for name, info in meta["layers"].items()
             }

@@ -24,6 +24,7 @@ from .program import (
     OP_AFFINE,
     OP_AVGPOOL,
     OP_CONV,
+    OP_DELAY,
     OP_DENSE,
     OP_INPUT,
     OP_MAP,
@@ -33,7 +34,17 @@ from .program import (
 )
 
 _if_update = KINDS["if"].update_jit
+_bistable_update = KINDS["bistable"].update_jit
 _KIND_IF = KINDS["if"].code
+_KIND_BISTABLE = KINDS["bistable"].code
+
+
+@njit(cache=True, inline="always")
+def _update(kind, v, current, theta, phase):
+    """The rule of neuron kind ``kind`` (one branch per kind of :data:`eventsim.neurons.KINDS`)."""
+    if kind == _KIND_BISTABLE:
+        return _bistable_update(v, current, theta, phase)
+    return _if_update(v, current, theta, phase)
 
 
 @njit(cache=True, inline="always")
@@ -82,8 +93,11 @@ def _sample(
     counts,
     raster,
     record_raster,
+    phases,
+    gate,
 ):
-    """Simulate one sample; ``program`` is the tuple of :func:`_program_arrays`."""
+    """Simulate one sample; ``program`` is the tuple of :func:`_program_arrays`; ``phases`` (layers, T)
+    is what each neuron layer does per step, ``gate`` (T,) whether the output accumulates."""
     (
         op,
         size,
@@ -210,9 +224,10 @@ def _sample(
                     if with_bias:
                         for i in range(n):
                             current[i] = st[i] + dyn[i]
-                    elif kind_code[k] == _KIND_IF:
+                    else:
+                        kind, phase = kind_code[k], phases[layer_of[k], t]
                         for i in range(n):
-                            v_new, spike = _if_update(v[i], st[i] + dyn[i], theta[i])
+                            v_new, spike = _update(kind, v[i], st[i] + dyn[i], theta[i], phase)
                             v[i] = v_new
                             current[i] = 1.0 if spike else 0.0
                 else:
@@ -223,11 +238,11 @@ def _sample(
                         channel = ipool[iptr[k] : iptr[k] + n]
                         for i in range(n):
                             current[i] = current[i] + bias[bias_ptr[k] + channel[i], t]
-                    if kind_code[k] == _KIND_IF:
-                        for i in range(n):
-                            v_new, spike = _if_update(v[i], current[i], theta[i])
-                            v[i] = v_new
-                            current[i] = 1.0 if spike else 0.0
+                    kind, phase = kind_code[k], phases[layer_of[k], t]
+                    for i in range(n):
+                        v_new, spike = _update(kind, v[i], current[i], theta[i], phase)
+                        v[i] = v_new
+                        current[i] = 1.0 if spike else 0.0
                 layer = layer_of[k]
                 offset = neuron_offset[layer]
                 fired = 0
@@ -349,6 +364,23 @@ def _sample(
                     value = ev_val[ev_ptr[j] + e] * fpool[fptr[k] + idx]
                     if value != 0:
                         n_ev = _emit(ev_idx, ev_val, base, n_ev, idx, value)
+            elif code == OP_DELAY:
+                # a ring of `steps` event lists: emit what entered `steps` steps ago, store what enters now
+                steps = geo[k, 0]
+                slot = t % steps
+                held = ib_ptr[k] + slot
+                idx0 = ib_ptr[k] + steps + slot * size[k]
+                val0 = fb_ptr[k] + slot * size[k]
+                for e in range(ibuf[held]):
+                    n_ev = _emit(ev_idx, ev_val, base, n_ev, ibuf[idx0 + e], fbuf[val0 + e])
+                j = in_idx[in_ptr[k]]
+                for e in range(ev_n[j]):
+                    ibuf[idx0 + e] = ev_idx[ev_ptr[j] + e]
+                    fbuf[val0 + e] = ev_val[ev_ptr[j] + e]
+                ibuf[held] = ev_n[j]
+                s = sop_of[k]
+                sops_sample[s] += ev_n[j]
+                sops_step[s, t] += ev_n[j]
             elif code == OP_MAP:
                 for q in range(in_ptr[k], in_ptr[k + 1]):
                     j = in_idx[q]
@@ -359,7 +391,9 @@ def _sample(
                         )
             ev_n[k] = n_ev
         # the output accumulates its static part and what spikes brought this step
-        if out_node >= 0:
+        if not gate[t]:
+            pass  # a phased network's output only integrates in its integration steps
+        elif out_node >= 0:
             if op[out_node] == OP_CONV or op[out_node] == OP_DENSE:
                 for i in range(out_size):
                     out_dyn[i] = fbuf[fb_ptr[out_node] + i]
@@ -392,6 +426,8 @@ def _batch(
     counts,
     rasters,
     raster_slot,
+    phases,
+    gate,
 ):
     for s in prange(static.shape[0]):
         tid = numba.get_thread_id()
@@ -411,6 +447,8 @@ def _batch(
             counts[tid],
             rasters[max(slot, 0)],
             slot >= 0,
+            phases,
+            gate,
         )
 
 
@@ -496,6 +534,8 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
         counts,
         rasters,
         raster_slot,
+        plan.net.phases(T),
+        plan.net.output_gate(T),
     )
     total = counts.sum(axis=0)
     neuron_counts, raster_out = {}, {i: {} for i in wanted}

@@ -18,8 +18,9 @@ from ..errors import UnsupportedError
 from ..graph import Graph, Node
 from ..network import SpikingNetwork
 
-#: Ops whose per-step work on spikes counts as synaptic events (accumulates).
-SYNAPTIC_OPS = ("conv", "dense", "avgpool")
+#: Ops whose per-step work on spikes is counted per event in the recording's synaptic events:
+#: accumulates for conv, dense and avgpool; for a delay (synchronous neurons) one relayed event each.
+SYNAPTIC_OPS = ("conv", "dense", "avgpool", "delay")
 
 
 def linear_part(node: Node) -> Node:
@@ -129,6 +130,8 @@ def fanout_counts(graph: Graph, name: str) -> np.ndarray:
     shape = graph.node(node.inputs[0]).shape
     if node.op == "dense":
         return np.full(shape, node.params["W"].shape[0], np.int64)
+    if node.op == "delay":
+        return np.ones(shape, np.int64)
     a = node.attrs
     kernel = node.params["W"].shape[2:] if node.op == "conv" else a["kernel"]
     per_target = node.params["W"].shape[0] // a["groups"] if node.op == "conv" else 1

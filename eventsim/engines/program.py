@@ -19,7 +19,7 @@ from ..ops.pooling import avgpool_divisor
 from .layout import channel_of, internal_index, to_internal
 from .plan import Plan
 
-OP_INPUT, OP_NEURON, OP_CONV, OP_DENSE, OP_AVGPOOL, OP_MAXPOOL, OP_ADD, OP_MAP, OP_AFFINE = range(9)
+OP_INPUT, OP_NEURON, OP_CONV, OP_DENSE, OP_AVGPOOL, OP_MAXPOOL, OP_ADD, OP_MAP, OP_AFFINE, OP_DELAY = range(10)
 #: Geometry row: input (C, H, W), output (C, H, W), kernel, stride, pads (top, left), dilation, groups.
 GEOMETRY = 16
 
@@ -216,6 +216,13 @@ def build_program(plan: Plan) -> Program:
             op[k] = OP_ADD
             fbuf_ptr[k], fbuf = fbuf, fbuf + size[k]
             ibuf_ptr[k], ibuf = ibuf, ibuf + 2 * size[k]
+        elif node.op == "delay":
+            op[k] = OP_DELAY
+            steps = node.attrs["steps"]
+            geometry[k, 0] = steps
+            sop_of[k] = plan.synaptic.index(node.name)
+            fbuf_ptr[k], fbuf = fbuf, fbuf + steps * size[k]  # event values per slot
+            ibuf_ptr[k], ibuf = ibuf, ibuf + steps + steps * size[k]  # event counts, then indices per slot
         elif node.op == "affine":
             op[k] = OP_AFFINE
             fparam_ptr[k] = pools.add_f(to_internal(np.broadcast_to(node.params["scale"], shape), shape))
@@ -343,6 +350,10 @@ def validate_program(p: Program) -> None:
         if p.op[k] in (OP_CONV, OP_AVGPOOL, OP_MAXPOOL):
             g = p.geometry[k]
             assert g[3] * g[4] * g[5] == p.size[k] and min(g[6:14]) >= 0 and min(g[6], g[7], g[8], g[9]) >= 1
+        if p.op[k] == OP_DELAY:
+            assert p.geometry[k, 0] >= 1 and p.in_ptr[k + 1] - p.in_ptr[k] == 1
+            j = p.in_idx[p.in_ptr[k]]
+            assert p.size[j] == p.size[k], "a delay keeps its input's events"
         if p.op[k] == OP_NEURON:
             assert p.static_ptr[k] >= 0 and p.static_ptr[k] + p.size[k] <= p.static_size
     assert p.fbuf_ptr.max(initial=0) <= p.fbuf_size and p.ibuf_ptr.max(initial=0) <= p.ibuf_size

@@ -8,6 +8,8 @@ that the event engine must reproduce.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ..coding import rate_spikes
@@ -62,6 +64,12 @@ def run_reference(
         if i < n
     }
     tapped = np.zeros((T, n) + graph.node(tap).shape, np.float32) if tap else None
+    phases, gate = net.phases(T), net.output_gate(T)
+    delayed = {
+        node.name: deque(np.zeros((n,) + node.shape, np.float32) for _ in range(node.attrs["steps"]))
+        for node in graph.nodes
+        if node.op == "delay" and plan.dynamic[node.name]
+    }
     for t in range(T):
         dyn: dict[str, np.ndarray] = {}
         for node in graph.nodes:
@@ -81,7 +89,8 @@ def run_reference(
                 bias = net.bias_at(name, t)
                 if bias is not None:
                     current = current + bias
-                state[name], spikes = get_kind(net.layers[name].kind).update(state[name], current, theta[name])
+                rule = get_kind(net.layers[name].kind).update
+                state[name], spikes = rule(state[name], current, theta[name], phases[k, t])
                 dyn[name] = (spikes * theta[name]).astype(np.float32)
                 per_sample = spikes.reshape(n, -1).sum(axis=1)
                 spikes_step[k, t] = per_sample.sum()
@@ -103,11 +112,16 @@ def run_reference(
                     per_sample = ((inputs[0] != 0) * fanout[name]).reshape(n, -1).sum(axis=1)
                     sops_step[s, t] = per_sample.sum()
                     sops_sample[:, s] += per_sample
-                dyn[name] = linear[name].spec.forward(linear[name], inputs).astype(np.float32)
+                if node.op == "delay":  # out comes what went in `steps` steps ago
+                    dyn[name] = delayed[name].popleft()
+                    delayed[name].append(inputs[0].astype(np.float32, copy=True))
+                else:
+                    dyn[name] = linear[name].spec.forward(linear[name], inputs).astype(np.float32)
         if tap:
             continue
         out = graph.output
-        acc = acc + (static[out] + dyn[out] if plan.dynamic[out] else static[out])
+        if gate[t]:  # a phased network's output only integrates in its integration steps
+            acc = acc + (static[out] + dyn[out] if plan.dynamic[out] else static[out])
         outputs[:, t] = acc.reshape(n, -1)
     if tap:
         return {"currents": tapped}

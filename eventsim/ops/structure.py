@@ -131,3 +131,23 @@ class Pad(OpSpec):
     def forward(self, node, xs):
         top, left, bottom, right = node.attrs["pads"]
         return np.pad(xs[0], ((0, 0), (0, 0), (top, bottom), (left, right)))
+
+
+@register_op
+class Delay(OpSpec):
+    """A delay of ``steps`` time steps on what a value carries in spikes (attr ``steps`` ≥ 1).
+
+    The ANN sees the identity. In a spiking network the dynamic part (spikes or the currents made of
+    them) arrives ``steps`` later; the static part is constant and unchanged. Synchronous neurons
+    (BSNN) on residual shortcuts are delays: the conversion inserts them (eventsim.bsnn).
+    """
+
+    name = "delay"
+
+    def infer_shape(self, node, in_shapes):
+        steps = node.attrs.get("steps")
+        require(isinstance(steps, int) and steps >= 1, node, f"steps must be a whole number ≥ 1, got {steps!r}")
+        return in_shapes[0]
+
+    def forward(self, node, xs):
+        return xs[0]
