@@ -2,10 +2,14 @@
 stands for.
 
 For neuron layer l, sample n and neuron i, the SNN's estimate of the ANN activation is its spike
-count over the run times the spike amplitude, divided by T: ``r = θ · count / T``. The error is the
+count over the run times the spike amplitude, divided by the steps in which the layer could fire:
+``r = θ · count / F`` (F = T for IF neurons; for bistable neurons the steps of their firing cycles). The error is the
 mean of ``|r − a|`` over neurons and samples, where ``a`` is the ANN's activation (the output of the
 activation node, so clipping and QCFS quantisation are part of ``a``). It is measured on the samples
 whose rasters the recording holds.
+
+It also counts the *spikes of inactivated neurons* (BSNN's term): spikes per sample from neurons whose
+ANN activation is 0.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from .ann import run_ann
 from .network import SpikingNetwork
+from .neurons import FIRE, INTEGRATE_AND_FIRE
 from .recording import Recording
 
 
@@ -32,12 +37,18 @@ class LayerError:
         Mean ANN activation of the layer (the scale of the error).
     relative : float
         ``mean_abs_error / mean_activation`` (NaN if the layer is silent in the ANN).
+    inactive_spikes : float
+        Spikes per sample from neurons whose ANN activation is 0.
+    inactive_fraction : float
+        Fraction of the layer's spikes that come from such neurons.
     """
 
     layer: str
     mean_abs_error: float
     mean_activation: float
     relative: float
+    inactive_spikes: float = 0.0
+    inactive_fraction: float = 0.0
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +56,8 @@ class LayerError:
             "mean_abs_error": self.mean_abs_error,
             "mean_activation": self.mean_activation,
             "relative": None if np.isnan(self.relative) else self.relative,
+            "inactive_spikes": self.inactive_spikes,
+            "inactive_fraction": self.inactive_fraction,
         }
 
 
@@ -69,12 +82,24 @@ def conversion_error(net: SpikingNetwork, recording: Recording, x: np.ndarray) -
     if not samples:
         raise ValueError("the recording holds no rasters; simulate with raster_samples=[...]")
     _, acts = run_ann(net.graph, np.asarray(x)[samples], record=list(recording.layers))
+    phases = net.phases(recording.T)
     out = []
-    for name in recording.layers:
+    for k, name in enumerate(recording.layers):
         counts = np.stack([recording.rasters[i][name].sum(axis=0) for i in samples]).astype(np.float64)
-        rate = counts * net.threshold_array(name) / recording.T
+        firing_steps = max(int(np.isin(phases[k], (FIRE, INTEGRATE_AND_FIRE)).sum()), 1)
+        rate = counts * net.threshold_array(name) / firing_steps
         a = acts[name].astype(np.float64)
         error = float(np.abs(rate - a).mean())
         scale = float(a.mean())
-        out.append(LayerError(name, error, scale, error / scale if scale > 0 else float("nan")))
+        inactive = float((counts * (a <= 0)).sum())
+        out.append(
+            LayerError(
+                name,
+                error,
+                scale,
+                error / scale if scale > 0 else float("nan"),
+                inactive / len(samples),
+                inactive / counts.sum() if counts.sum() else 0.0,
+            )
+        )
     return out

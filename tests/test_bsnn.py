@@ -204,3 +204,24 @@ def test_bsnn_preset_on_the_bundled_model(tmp_path):
     for bad in ({"ftbc": True}, {"v0": "optimized"}, {"period": 0}):
         with pytest.raises(ValueError):
             eventsim.convert(graph, data["x_calib"], "bsnn", T=8, **bad)
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(seed=st.integers(0, 2**31), period=st.integers(1, 6))
+def test_no_spikes_of_inactivated_neurons_on_a_direct_coded_layer(seed, period):
+    """With a constant input, a bistable neuron whose ANN activation is 0 (z ≤ 0) integrates P·z ≤ 0
+    per cycle and never fires; the IF layer with the same parameters is the control."""
+    rng = np.random.default_rng(seed)
+    net, name, theta, start = _one_layer(rng, period, "half")
+    x = grid(rng, (4, 6), 0.0, 1.0, 0.125)
+    T = period * 8
+    (bsnn,) = eventsim.conversion_error(net, eventsim.simulate(net, x, T, raster_samples=range(4)), x)
+    assert bsnn.inactive_spikes == 0
+    plain = SpikingNetwork(net.graph, {name: NeuronLayer(theta, start)})
+    (control,) = eventsim.conversion_error(plain, eventsim.simulate(plain, x, T, raster_samples=range(4)), x)
+    assert control.inactive_spikes == 0  # constant negative current: IF is silent too
+    # a P-level quantiser with v0 = θ/2 below θ, saturation above it
+    dense = net.graph.nodes[1]
+    z = x @ dense.params["W"].T + dense.params["b"]
+    bound = np.where(z < 0, 0.0, np.where(z <= theta, theta / (2 * period), z - theta))
+    assert bsnn.mean_abs_error <= bound.mean() + 1e-6
