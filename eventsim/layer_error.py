@@ -9,7 +9,8 @@ activation node, so clipping and QCFS quantisation are part of ``a``). It is mea
 whose rasters the recording holds.
 
 It also counts the *spikes of inactivated neurons* (BSNN's term): spikes per sample from neurons whose
-ANN activation is 0.
+ANN pre-activation (the activation's input) is ≤ 0, so that a ReLU would output 0 — for clip and QCFS
+layers too, whose quantised output can be 0 for small positive inputs.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class LayerError:
     relative : float
         ``mean_abs_error / mean_activation`` (NaN if the layer is silent in the ANN).
     inactive_spikes : float
-        Spikes per sample from neurons whose ANN activation is 0.
+        Spikes per sample from neurons whose ANN pre-activation is ≤ 0.
     inactive_fraction : float
         Fraction of the layer's spikes that come from such neurons.
     """
@@ -81,7 +82,8 @@ def conversion_error(net: SpikingNetwork, recording: Recording, x: np.ndarray) -
     samples = sorted(recording.rasters)
     if not samples:
         raise ValueError("the recording holds no rasters; simulate with raster_samples=[...]")
-    _, acts = run_ann(net.graph, np.asarray(x)[samples], record=list(recording.layers))
+    sources = {name: net.graph.node(name).inputs[0] for name in recording.layers}
+    _, acts = run_ann(net.graph, np.asarray(x)[samples], record=set(recording.layers) | set(sources.values()))
     phases = net.phases(recording.T)
     out = []
     for k, name in enumerate(recording.layers):
@@ -91,7 +93,7 @@ def conversion_error(net: SpikingNetwork, recording: Recording, x: np.ndarray) -
         a = acts[name].astype(np.float64)
         error = float(np.abs(rate - a).mean())
         scale = float(a.mean())
-        inactive = float((counts * (a <= 0)).sum())
+        inactive = float((counts * (acts[sources[name]] <= 0)).sum())
         out.append(
             LayerError(
                 name,
