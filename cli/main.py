@@ -11,6 +11,7 @@ import numpy as np
 
 import eventsim
 from eventsim.calibration import THRESHOLD_MODES, V0_MODES
+from eventsim.coding import ENCODINGS
 from eventsim.convert import PRESETS
 from eventsim.energy import energy_report, summary_text
 from eventsim.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
@@ -167,6 +168,7 @@ def _conversion_options(fn):
         click.option("--ftbc-batch-size", type=int, help="FTBC batch size [default: 200]."),
         click.option("--seed", type=int, help="Seed of calibration sampling [default: 0]."),
         click.option("--period", type=int, help="BSNN cycle length in steps [default: 8]."),
+        click.option("--window", type=int, help="TTFS window length in steps per layer [default: 8]."),
         click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
         click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
         input_shape_option,
@@ -230,7 +232,7 @@ def _range(values: np.ndarray) -> str:
 @click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
 @click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
 @click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
-@click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True)
+@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @_conversion_options
 def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_key, input_shape, **overrides) -> None:
@@ -281,7 +283,7 @@ def _run_options(default_T: int):
         ),
         click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
         click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True),
-        click.option("--encoding", type=click.Choice(["direct", "rate"]), default="direct", show_default=True),
+        click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True),
         click.option("--batch-size", default=64, show_default=True),
         click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),
         click.option("--samples", type=int, help="Use only the first N samples."),

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from .calibration import make_network
 from .graph import Graph, Node
+from .network import SpikingNetwork
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,28 @@ def insert_synchronous_neurons(graph: Graph, period: int) -> tuple[Graph, list[D
                 inputs[position] = name
         nodes.append(node.copy(inputs=tuple(inputs)) if inputs != list(node.inputs) else node)
     return Graph(nodes, graph.output, list(graph.notes), dict(graph.meta)), delays
+
+
+def bistable_network(
+    graph: Graph, thresholds: dict[str, np.ndarray], period: int, v0: str = "half"
+) -> tuple[SpikingNetwork, list[Delay]]:
+    """A BSNN: synchronous neurons on the joins, every activation a bistable layer at its stage.
+
+    Parameters
+    ----------
+    graph : Graph
+        The ANN.
+    thresholds : dict of str to array
+        θ per activation node (scalar or per channel).
+    period : int
+        Steps per cycle.
+    v0 : {"half", "zero"}
+        Initial membrane potential θ/2 or 0.
+    """
+    synced, delays = insert_synchronous_neurons(graph, period)
+    stages = node_stages(synced)
+    net = make_network(synced, thresholds, v0)
+    for name, layer in net.layers.items():
+        layer.kind, layer.period, layer.stage = "bistable", period, stages[name]
+    net.validate()
+    return net, delays

@@ -36,7 +36,8 @@ def compare(
 
     Each preset is converted once, for the largest T, and simulated once: accuracy at every t ≤ T
     comes from that one run. That is exact for FTBC too, because its bias for step t depends only on
-    steps ≤ t. Presets in :data:`PER_T_PRESETS` are converted and simulated for each T.
+    steps ≤ t. Presets in :data:`PER_T_PRESETS` are converted and simulated for each T. TTFS networks
+    always read their input with TTFS coding.
 
     Returns
     -------
@@ -61,14 +62,20 @@ def compare(
         accuracy, spikes = {}, 0.0
         for T, only in runs:
             net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
-            rec = simulate(net, x, T, engine=engine, encoding=encoding, batch_size=batch_size)
+            coding = "ttfs" if any(layer.kind == "ttfs" for layer in net.layers.values()) else encoding
+            rec = simulate(net, x, T, engine=engine, encoding=coding, batch_size=batch_size)
             curve = rec.accuracy(y)
             for t in steps if only is None else [only]:
                 accuracy[t] = float(curve[t - 1])
             spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
+            per_neuron = spikes / float(rec.neurons.sum())
             if progress:
                 progress(f"{preset}: simulated T={T}")
-        table["presets"][preset] = {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes}
+        table["presets"][preset] = {
+            "accuracy": [accuracy[t] for t in steps],
+            "spikes_per_sample": spikes,
+            "spikes_per_neuron": per_neuron,
+        }
     return table
 
 

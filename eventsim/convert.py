@@ -14,6 +14,9 @@ ftbc       model bound, else max                          θ/2       yes (T)
 bsnn       model bound, else max; bistable neurons in     θ/2       no
            cycles of ``period`` steps, synchronous
            neurons (delays) on shortcuts (eventsim.bsnn)
+ttfs       model bound, else max λ; TTFS neurons with     (closed   no
+           windows of ``window`` steps, spikes of λ/K,    form)
+           temporal decoding (Stanojevic et al.)
 ========== ============================================== ========= =========
 """
 
@@ -23,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .bsnn import insert_synchronous_neurons, node_stages
+from .bsnn import bistable_network
 from .calibration import (
     THRESHOLD_MODES,
     V0_MODES,
@@ -38,6 +41,7 @@ from .data import check_batch
 from .errors import DataError
 from .graph import Graph
 from .network import SpikingNetwork
+from .ttfs import ttfs_network
 
 PRESETS: dict[str, dict] = {
     "baseline": {"threshold": "max", "v0": "zero", "ftbc": False},
@@ -47,6 +51,7 @@ PRESETS: dict[str, dict] = {
     "qcfs": {"threshold": "qcfs", "v0": "half", "ftbc": False},
     "ftbc": {"threshold": "auto", "v0": "half", "ftbc": True},
     "bsnn": {"threshold": "auto", "v0": "half", "ftbc": False, "bistable": True},
+    "ttfs": {"threshold": "auto", "v0": "half", "ftbc": False, "ttfs": True},
 }
 
 #: Options and their defaults (the authors' settings where there are any).
@@ -64,6 +69,8 @@ DEFAULTS: dict[str, object] = {
     "batch_size": 256,
     "bistable": False,
     "period": 8,
+    "ttfs": False,
+    "window": 8,
 }
 
 # kept for the quick path of earlier versions: threshold "max" or "clip"
@@ -110,11 +117,11 @@ def convert(
     thresholds = _thresholds(graph, calib_x, settings, progress)
     if settings["bistable"]:
         return _bistable_network(graph, thresholds, settings, preset, T, calib_x)
+    if settings["ttfs"]:
+        return _ttfs_network(graph, thresholds, settings, preset, T, calib_x)
     net = make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
     # the recipe; FTBC adds what it was calibrated for (its T) under "ftbc_calibration"
-    net.meta.update(
-        {"preset": preset, "T": T, "calibration_samples": 0 if calib_x is None else len(calib_x), "settings": settings}
-    )
+    net.meta.update(_recipe(preset, T, calib_x, settings))
     if settings["v0"] == "optimized":
         subset = calib_x[: int(settings["opi_samples"])]
         optimize_v0(net, subset, int(T), per_channel=bool(settings["per_channel"]), progress=progress)
@@ -144,6 +151,10 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
         raise ValueError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
     if settings["v0"] not in V0_MODES:
         raise ValueError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
+    if settings["ttfs"] and (settings["v0"] != "half" or settings["ftbc"] or settings["bistable"]):
+        raise ValueError("TTFS neurons (ttfs) combine with the threshold modes only: their v0 follows from the mapping")
+    if settings["ttfs"] and (not isinstance(settings["window"], (int, np.integer)) or settings["window"] < 1):
+        raise ValueError(f"the TTFS window must be a whole number of steps ≥ 1, got {settings['window']!r}")
     if settings["bistable"] and (settings["v0"] == "optimized" or settings["ftbc"]):
         raise ValueError(
             "bistable neurons (bsnn) combine with the threshold modes and v0 zero/half, "
@@ -157,28 +168,38 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
 
 
 def _bistable_network(graph: Graph, thresholds, settings: dict, preset: str, T, calib_x) -> SpikingNetwork:
-    """BSNN: synchronous neurons on the shortcuts, every activation a bistable layer at its stage."""
-    period = int(settings["period"])
-    synced, delays = insert_synchronous_neurons(graph, period)
-    stages = node_stages(synced)
-    net = make_network(synced, thresholds, "zero" if settings["v0"] == "zero" else "half")
-    for name, layer in net.layers.items():
-        layer.kind, layer.period, layer.stage = "bistable", period, stages[name]
-    net.validate()
-    net.meta.update(
-        {
-            "preset": preset,
-            "T": T,
-            "calibration_samples": 0 if calib_x is None else len(calib_x),
-            "settings": settings,
-            "bsnn": {
-                "period": period,
-                "stages": max(stages.values()),
-                "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
-            },
-        }
-    )
+    net, delays = bistable_network(graph, thresholds, int(settings["period"]), settings["v0"])
+    net.meta.update(_recipe(preset, T, calib_x, settings))
+    net.meta["bsnn"] = {
+        "period": int(settings["period"]),
+        "stages": max(layer.stage for layer in net.layers.values()),
+        "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+    }
     return net
+
+
+def _ttfs_network(graph: Graph, thresholds, settings: dict, preset: str, T, calib_x) -> SpikingNetwork:
+    window = int(settings["window"])
+    net, delays = ttfs_network(graph, thresholds, window)
+    deepest = max(layer.stage for layer in net.layers.values())
+    net.meta.update(_recipe(preset, T, calib_x, settings))
+    net.meta["ttfs"] = {
+        "window": window,
+        "stages": deepest,
+        "steps": window * (deepest + 1),
+        "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+    }
+    return net
+
+
+def _recipe(preset: str, T, calib_x, settings: dict) -> dict:
+    """What a network's metadata says about how it was made."""
+    return {
+        "preset": preset,
+        "T": T,
+        "calibration_samples": 0 if calib_x is None else len(calib_x),
+        "settings": settings,
+    }
 
 
 def _thresholds(graph: Graph, x, settings: dict, progress) -> dict[str, np.ndarray]:

@@ -15,7 +15,8 @@ SNN, per sample:
 - a node computed once per sample from the direct-coded input (e.g. the first conv): ``mac`` per
   in-bounds product, one ``weight_read`` and one ``activation_read`` per mac, one
   ``activation_write`` per output (the stored current that later steps re-read as ``bias_read``);
-- a neuron layer: ``neuron_update`` per neuron per step (add the current, compare, reset), one
+- a neuron layer: ``neuron_update`` per neuron per step that is not idle in its kind's schedule
+  (IF: every step; bistable and TTFS layers wait for their cycle or window), one
   ``potential_read`` + ``potential_write`` per update, one ``bias_read`` per update when the layer
   receives a constant current (bias, direct-coded input or temporal bias), and its ``spike`` count;
 - the output accumulators: one ``add`` per output per step for their constant current (bias);
@@ -44,6 +45,7 @@ import numpy as np
 from .engines.plan import SYNAPTIC_OPS, Plan, fanout_counts
 from .graph import Graph, Node
 from .network import SpikingNetwork
+from .neurons import IDLE
 from .recording import Recording
 
 #: Bytes of one stored value (weights, potentials, activations) when sizing memories.
@@ -201,6 +203,7 @@ def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:
         raise ValueError("the recording was not made with this network")
     n, T = max(recording.samples, 1), recording.T
     shared = plan.shared_static_names()
+    phases = net.phases(T)
     rows: list[CountRow] = []
     sop_index = {name: k for k, name in enumerate(recording.synaptic_nodes)}
     layer_index = {name: k for k, name in enumerate(recording.layers)}
@@ -235,8 +238,8 @@ def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:
             rows.append(CountRow(name, "potential_write", sops, per_step, _size(node.shape)))
         if name in layer_index:
             k = layer_index[name]
-            updates = out * T
-            per_step = np.full(T, float(out))
+            per_step = float(out) * (phases[k] != IDLE)  # idle phases (bistable, TTFS) update nothing
+            updates = float(per_step.sum())
             rows.append(CountRow(name, "neuron_update", updates, per_step))
             rows.append(CountRow(name, "potential_read", updates, per_step, _size(node.shape)))
             rows.append(CountRow(name, "potential_write", updates, per_step, _size(node.shape)))

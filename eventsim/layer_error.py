@@ -1,9 +1,11 @@
 """Per-layer conversion error: how far each neuron layer's spike rate is from the ANN activation it
 stands for.
 
-For neuron layer l, sample n and neuron i, the SNN's estimate of the ANN activation is its spike
-count over the run times the spike amplitude, divided by the steps in which the layer could fire:
-``r = θ · count / F`` (F = T for IF neurons; for bistable neurons the steps of their firing cycles). The error is the
+For neuron layer l, sample n and neuron i, the SNN's estimate of the ANN activation is what its spike
+train stands for (:func:`eventsim.neurons.readout_weights`): for rate kinds the spike count times the
+amplitude over the steps in which the layer could fire, ``r = θ · count / F`` (F = T for IF neurons;
+the steps of their firing cycles for bistable neurons); for TTFS neurons the value of its spike time,
+θ·(K + 1 − k) for a spike k steps into its window. The error is the
 mean of ``|r − a|`` over neurons and samples, where ``a`` is the ANN's activation (the output of the
 activation node, so clipping and QCFS quantisation are part of ``a``). It is measured on the samples
 whose rasters the recording holds.
@@ -21,7 +23,7 @@ import numpy as np
 
 from .ann import run_ann
 from .network import SpikingNetwork
-from .neurons import FIRE, INTEGRATE_AND_FIRE
+from .neurons import readout_weights
 from .recording import Recording
 
 
@@ -87,9 +89,10 @@ def conversion_error(net: SpikingNetwork, recording: Recording, x: np.ndarray) -
     phases = net.phases(recording.T)
     out = []
     for k, name in enumerate(recording.layers):
-        counts = np.stack([recording.rasters[i][name].sum(axis=0) for i in samples]).astype(np.float64)
-        firing_steps = max(int(np.isin(phases[k], (FIRE, INTEGRATE_AND_FIRE)).sum()), 1)
-        rate = counts * net.threshold_array(name) / firing_steps
+        trains = np.stack([recording.rasters[i][name] for i in samples]).astype(np.float64)  # (n, T) + shape
+        counts = trains.sum(axis=1)
+        weights = readout_weights(net.layers[name].kind, phases[k])
+        rate = np.tensordot(weights, trains, axes=([0], [1])) * net.threshold_array(name)
         a = acts[name].astype(np.float64)
         error = float(np.abs(rate - a).mean())
         scale = float(a.mean())

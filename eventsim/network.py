@@ -23,6 +23,8 @@ from .neurons import INTEGRATE, get_kind, phase_table
 from .serialize import graph_from_parts, graph_to_parts
 
 FORMAT = "eventsim.snn"
+#: How a network's output may be read (see SpikingNetwork.output_weights).
+DECODINGS = ("sum", "temporal")
 VERSION = 1
 
 
@@ -82,11 +84,19 @@ class SpikingNetwork:
         One entry per activation node of the graph, keyed by node name.
     meta : dict
         How the network was made (conversion method, calibration T, source model).
+    decoding : {"sum", "temporal"}
+        How the output is read (DESIGN.md): ``sum`` accumulates ``o(t) = Σ_{τ≤t} I_out(τ)``;
+        ``temporal`` weights the spike-borne part of every step, ``o(t) = b + Σ_{τ≤t} w_τ (I_out(τ) − b)``
+        with the bias b (the static part) once — see :meth:`output_weights`.
+    decode_weights : numpy.ndarray or None
+        With ``temporal``: w_τ for τ = 1..len (steps after get 0); None for the default weights.
     """
 
     graph: Graph
     layers: dict[str, NeuronLayer]
     meta: dict[str, Any] = field(default_factory=dict)
+    decoding: str = "sum"
+    decode_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -114,6 +124,12 @@ class SpikingNetwork:
             bias = layer.temporal_bias
             if bias is not None and not (bias.ndim == 1 or (bias.ndim == 2 and bias.shape[1] == shape[0])):
                 raise ShapeError(f"layer {name!r}: temporal bias must be (T,) or (T, {shape[0]}), got {bias.shape}")
+        if self.decoding not in DECODINGS:
+            raise ShapeError(f"unknown decoding {self.decoding!r}; use one of {', '.join(DECODINGS)}")
+        if self.decode_weights is not None:
+            self.decode_weights = np.asarray(self.decode_weights, np.float32)
+            if self.decode_weights.ndim != 1 or not np.all(np.isfinite(self.decode_weights)):
+                raise ShapeError("decode_weights must be a finite 1-D array, one weight per step")
 
     # -- derived per-neuron arrays (graph layout) ---------------------------------------------
     def threshold_array(self, name: str) -> np.ndarray:
@@ -138,18 +154,37 @@ class SpikingNetwork:
         layers = [self.layers[n] for n in names]
         return phase_table([x.kind for x in layers], [x.period for x in layers], [x.stage for x in layers], T)
 
-    def output_gate(self, T: int) -> np.ndarray:
-        """Whether the output accumulates its current in each step, (T,) bool.
+    def output_weights(self, T: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step weights (static, dynamic), float32 (T,) each, with which the output accumulates:
+        ``o(t) = Σ_{τ≤t} static_w(τ)·b + dynamic_w(τ)·(I_out(τ) − b)``, b the output's static part.
 
-        Always, unless the network has phased (bistable) layers: then the output integrates like a
-        neuron one stage after the deepest layer feeding it, so that its bias enters only in the
-        steps that carry that layer's spikes."""
-        phased = [x for x in self.layers.values() if get_kind(x.kind).schedule is not None]
-        if not phased:
-            return np.ones(T, bool)
-        period = phased[0].period
+        - ``sum``: ones; for a network with bistable layers, both are 1 only in the steps in which the
+          output integrates like a neuron one stage after the deepest layer feeding it (so its bias
+          enters only with the spikes of that layer), 0 otherwise;
+        - ``temporal``: the static part once (step 1); the dynamic part weighted by ``decode_weights``
+          or by default: for a TTFS network the output integrates like a TTFS neuron one stage after
+          the deepest layer (weight g = steps left in its window: exact), otherwise w_τ = T − τ + 1,
+          both favouring early outputs.
+        """
+        ones = np.ones(T, np.float32)
+        scheduled = {get_kind(x.kind).name: x for x in self.layers.values() if get_kind(x.kind).schedule is not None}
         stage = self.node_stages()[self.graph.output] + 1
-        return get_kind("bistable").schedule(np.arange(T), period, stage) == INTEGRATE
+        if self.decoding == "sum":
+            if "bistable" not in scheduled:
+                return ones, ones
+            gate = get_kind("bistable").schedule(np.arange(T), scheduled["bistable"].period, stage) == INTEGRATE
+            return gate.astype(np.float32), gate.astype(np.float32)
+        once = np.zeros(T, np.float32)
+        once[0] = 1
+        if self.decode_weights is not None:
+            weights = np.zeros(T, np.float32)
+            weights[: min(T, len(self.decode_weights))] = self.decode_weights[:T]
+        elif "ttfs" in scheduled:
+            phase = get_kind("ttfs").schedule(np.arange(T), scheduled["ttfs"].period, stage)
+            weights = np.maximum(phase, 0).astype(np.float32)
+        else:
+            weights = np.arange(T, 0, -1).astype(np.float32)
+        return once, weights
 
     def node_stages(self) -> dict[str, int]:
         """Pipeline stage of every node's value: 0 for the input, a neuron layer's own stage (one
@@ -186,6 +221,9 @@ class SpikingNetwork:
             arrays[f"layer/{name}/v0"] = layer.v0
             if layer.temporal_bias is not None:
                 arrays[f"layer/{name}/temporal_bias"] = layer.temporal_bias
+        digest.update(f"decoding:{self.decoding}".encode())
+        if self.decode_weights is not None:
+            arrays["decode_weights"] = self.decode_weights
         for key in sorted(arrays):
             value = np.ascontiguousarray(arrays[key])
             digest.update(f"{key}{value.dtype.str}{value.shape}".encode())
@@ -208,7 +246,16 @@ class SpikingNetwork:
                 "period": layer.period,
                 "stage": layer.stage,
             }
-        meta = {"format": FORMAT, "version": VERSION, "graph": doc, "layers": layers, "meta": self.meta}
+        if self.decode_weights is not None:
+            arrays["decode_weights"] = self.decode_weights
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "graph": doc,
+            "layers": layers,
+            "meta": self.meta,
+            "decoding": self.decoding,
+        }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         with atomic_target(path, suffix=".npz") as tmp:  # numpy keeps a name ending in .npz as it is
             np.savez_compressed(tmp, **arrays)
@@ -248,7 +295,8 @@ class SpikingNetwork:
                 )
                 for name, info in meta["layers"].items()
             }
-            return cls(graph, layers, meta.get("meta", {}))
+            weights = arrays.get("decode_weights")
+            return cls(graph, layers, meta.get("meta", {}), meta.get("decoding", "sum"), weights)
         except ModelFileError:
             raise
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, TypeError) as exc:

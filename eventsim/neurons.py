@@ -22,6 +22,23 @@ So the spikes a neuron emits in a firing cycle are ``min(period, floor(V/θ))`` 
 had after integrating a whole cycle: a neuron whose net input over the cycle is ≤ 0 (with v ≤ 0 left
 over) emits nothing, whatever the order in which its positive and negative inputs arrived — the
 "spikes of inactivated neurons" the paper removes. The residue below θ carries to the next cycle.
+
+Time-to-first-spike neurons (TTFS) follow the exact mapping of a ReLU network to single-spike neurons
+of Stanojevic et al. ("An exact mapping from ReLU networks to spiking neural networks", Neural
+Networks 2023; "High-performance deep spiking neural networks with 0.3 spikes per neuron", Nature
+Communications 2024: the constant-slope mapping), in discrete time (docs/ttfs.md):
+
+- time is cut into windows of K = ``period`` steps; a layer at stage n integrates in window n − 1 and
+  may fire only in window n; its spikes carry δ = θ (the layer's resolution, λ/K for a bound λ);
+- integrating, at the step that is ``g`` steps before the window's end (g = K .. 1): ``v ← v + g·I(t)``
+  — a spike that arrives with g steps left keeps charging for g steps (the linear post-synaptic
+  potential of the paper, integrated exactly);
+- firing: ``v ← v + θ`` per step (the constant slope), one spike when ``v ≥ K·θ``, then never again:
+  the membrane is set to −v (≤ −Kθ), which the remaining ramp of the window cannot lift to Kθ;
+- so a neuron whose window ends with ``v = z − θ/2`` fires ``K + 1 − m`` steps into window n with
+  ``m = clip(floor(z/θ + 1/2), 0, K)``: earlier for larger z, never for z < θ/2 (every z ≤ 0).
+
+The phase of a TTFS layer encodes this: 0 idle, g > 0 integrate with weight g, −K fire.
 """
 
 from __future__ import annotations
@@ -60,6 +77,27 @@ def bistable_update(v, current, theta, phase):
     m = v + current * (phase == INTEGRATE)
     spike = (m >= theta) & (phase == FIRE)
     return m - spike * theta, spike
+
+
+def ttfs_update(v, current, theta, phase):
+    """TTFS neuron (module docstring): ``phase`` 0 idle, g > 0 integrate ``g·I``, −K fire with ramp θ.
+
+    Written without literals so that NumPy and Numba compute it in float32 alike (``phase`` is a
+    float32 from :func:`phase_table`)."""
+    integrate = phase > 0
+    fire = phase < 0
+    m = v + current * (phase * integrate) + theta * fire
+    spike = fire & (m >= -phase * theta)
+    return m - spike * (m + m), spike
+
+
+def ttfs_phase(t: np.ndarray, period: int, stage: int) -> np.ndarray:
+    """Phase of a TTFS layer at ``stage`` in 0-based steps ``t``: the integration weight g (steps left
+    in window stage − 1), −period in window stage, 0 otherwise."""
+    t = np.asarray(t)
+    window = t // period
+    left = period - t % period
+    return np.where(window == stage - 1, left, np.where(window == stage, -period, 0)).astype(np.int64)
 
 
 def bistable_phase(t: np.ndarray, period: int, stage: int) -> np.ndarray:
@@ -102,6 +140,14 @@ KINDS: dict[str, NeuronKind] = {
         "BSNN bistable neuron: integrates for one cycle, then fires for one cycle (reset by subtraction)",
         bistable_phase,
     ),
+    "ttfs": NeuronKind(
+        "ttfs",
+        2,
+        ttfs_update,
+        _jit(ttfs_update),
+        "time-to-first-spike neuron (Stanojevic et al.): integrates one window, fires at most once in the next",
+        ttfs_phase,
+    ),
 }
 
 
@@ -113,9 +159,26 @@ def get_kind(name: str) -> NeuronKind:
         raise ValueError(f"unknown neuron kind {name!r}; known kinds: {', '.join(KINDS)}") from None
 
 
+def readout_weights(kind: str, phases: np.ndarray) -> np.ndarray:
+    """Per-step weights (T,) that turn a neuron's spike train into the value it stands for, in units
+    of its spike amplitude θ: ``value = θ · Σ_t w_t s(t)``.
+
+    Rate kinds (IF, bistable): 1/F for each of the F steps in which the layer can fire. TTFS: a spike at
+    the k-th step of its firing window stands for K + 1 − k."""
+    firing = np.isin(phases, (FIRE, INTEGRATE_AND_FIRE)) if kind != "ttfs" else phases < 0
+    if kind != "ttfs":
+        return firing / max(int(firing.sum()), 1)
+    weights = np.zeros(len(phases))
+    period = -phases[firing]
+    position = np.cumsum(firing)[firing] - 1  # how many firing steps came before, within the window
+    weights[firing] = period - position % period
+    return weights
+
+
 def phase_table(kinds: list[str], periods: list[int], stages: list[int], T: int) -> np.ndarray:
-    """Phase of every layer in every step, (layers, T) int64: what both engines pass to the rules."""
-    table = np.full((len(kinds), T), INTEGRATE_AND_FIRE, np.int64)
+    """Phase of every layer in every step, (layers, T) float32 (small whole numbers): what both engines
+    pass to the rules, as float32 so that the rules' arithmetic stays in float32."""
+    table = np.full((len(kinds), T), INTEGRATE_AND_FIRE, np.float32)
     steps = np.arange(T)
     for k, (kind, period, stage) in enumerate(zip(kinds, periods, stages)):
         schedule = get_kind(kind).schedule
@@ -131,7 +194,10 @@ __all__ = [
     "if_update",
     "bistable_update",
     "bistable_phase",
+    "ttfs_update",
+    "ttfs_phase",
     "phase_table",
+    "readout_weights",
     "IDLE",
     "INTEGRATE",
     "FIRE",

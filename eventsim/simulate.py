@@ -29,7 +29,7 @@ def _available_bytes() -> int:
 def _check_memory(n: int, T: int, net: SpikingNetwork, neurons: int, batch: int, encoding: str, rasters: int) -> None:
     """Refuse runs whose recording (or per-batch buffers) would not fit in half the memory."""
     outputs = n * T * int(np.prod(net.graph.output_shape)) * 4
-    spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding == "rate" else 0
+    spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding in ("rate", "ttfs") else 0
     raster = rasters * T * neurons
     need = outputs + spikes_in + raster
     if need > _available_bytes() // 2:
@@ -75,8 +75,8 @@ def simulate(
         Number of time steps (≥ 1); accuracy at every t ≤ T comes from this one run.
     engine : {"event", "reference"}
         ``event``: Numba, propagates only spikes; ``reference``: dense NumPy ground truth.
-    encoding : {"direct", "rate"}
-        Input coding (see :mod:`eventsim.coding`).
+    encoding : {"direct", "rate", "ttfs"}
+        Input coding (see :mod:`eventsim.coding`); networks of TTFS neurons need ``ttfs``.
     seed : int
         Seed of the rate coding.
     batch_size : int
@@ -95,6 +95,11 @@ def simulate(
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise DataError(f"T must be a positive whole number of steps, got {T!r}")
     x = check_batch(x, net.graph.input_shape)
+    if encoding != "ttfs" and any(layer.kind == "ttfs" for layer in net.layers.values()):
+        raise DataError(
+            f"a network of TTFS neurons reads its input as single spikes, not with {encoding} coding",
+            "simulate with encoding='ttfs' (--encoding ttfs)",
+        )
     plan = Plan.build(net, encoding)
     neurons = np.array([int(np.prod(net.graph.node(name).shape)) for name in plan.layers], np.int64)
     batch_size = max(1, int(batch_size))

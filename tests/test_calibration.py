@@ -172,7 +172,7 @@ def test_ftbc_biases_have_one_row_per_step(digits):
 def test_presets_and_their_errors(digits):
     graph, data = digits
     x = data["x_calib"]
-    assert set(PRESETS) == {"baseline", "robust", "opi", "opi-opt", "qcfs", "ftbc", "bsnn"}
+    assert set(PRESETS) == {"baseline", "robust", "opi", "opi-opt", "qcfs", "ftbc", "bsnn", "ttfs"}
     base = eventsim.convert(graph, x, "baseline")
     assert all(float(layer.v0.max()) == 0 for layer in base.layers.values())
     opi = eventsim.convert(graph, x, "opi")

@@ -15,7 +15,6 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..coding import rate_spikes
 from ..neurons import KINDS
 from .layout import to_graph, to_internal
 from .plan import Plan
@@ -37,6 +36,8 @@ _if_update = KINDS["if"].update_jit
 _bistable_update = KINDS["bistable"].update_jit
 _KIND_IF = KINDS["if"].code
 _KIND_BISTABLE = KINDS["bistable"].code
+_ttfs_update = KINDS["ttfs"].update_jit
+_KIND_TTFS = KINDS["ttfs"].code
 
 
 @njit(cache=True, inline="always")
@@ -44,6 +45,8 @@ def _update(kind, v, current, theta, phase):
     """The rule of neuron kind ``kind`` (one branch per kind of :data:`eventsim.neurons.KINDS`)."""
     if kind == _KIND_BISTABLE:
         return _bistable_update(v, current, theta, phase)
+    if kind == _KIND_TTFS:
+        return _ttfs_update(v, current, theta, phase)
     return _if_update(v, current, theta, phase)
 
 
@@ -94,10 +97,12 @@ def _sample(
     raster,
     record_raster,
     phases,
-    gate,
+    static_w,
+    dynamic_w,
 ):
     """Simulate one sample; ``program`` is the tuple of :func:`_program_arrays`; ``phases`` (layers, T)
-    is what each neuron layer does per step, ``gate`` (T,) whether the output accumulates."""
+    is what each neuron layer does per step, ``static_w``/``dynamic_w`` (T,) how the output
+    accumulates (SpikingNetwork.output_weights)."""
     (
         op,
         size,
@@ -391,9 +396,8 @@ def _sample(
                         )
             ev_n[k] = n_ev
         # the output accumulates its static part and what spikes brought this step
-        if not gate[t]:
-            pass  # a phased network's output only integrates in its integration steps
-        elif out_node >= 0:
+        ws, wd = static_w[t], dynamic_w[t]
+        if out_node >= 0:
             if op[out_node] == OP_CONV or op[out_node] == OP_DENSE:
                 for i in range(out_size):
                     out_dyn[i] = fbuf[fb_ptr[out_node] + i]
@@ -401,11 +405,11 @@ def _sample(
                 for e in range(ev_n[out_node]):
                     out_dyn[ev_idx[ev_ptr[out_node] + e]] += ev_val[ev_ptr[out_node] + e]
             for i in range(out_size):
-                out_acc[i] = out_acc[i] + (static[out_static + i] + out_dyn[i])
+                out_acc[i] = out_acc[i] + (ws * static[out_static + i] + wd * out_dyn[i])
                 out_dyn[i] = 0.0
         else:
             for i in range(out_size):
-                out_acc[i] = out_acc[i] + static[out_static + i]
+                out_acc[i] = out_acc[i] + ws * static[out_static + i]
         for g in range(out_size):
             outputs[t, g] = out_acc[out_order[g]]
 
@@ -427,7 +431,8 @@ def _batch(
     rasters,
     raster_slot,
     phases,
-    gate,
+    static_w,
+    dynamic_w,
 ):
     for s in prange(static.shape[0]):
         tid = numba.get_thread_id()
@@ -448,7 +453,8 @@ def _batch(
             rasters[max(slot, 0)],
             slot >= 0,
             phases,
-            gate,
+            static_w,
+            dynamic_w,
         )
 
 
@@ -489,7 +495,7 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
     """Simulate a batch; returns the raw recording fields (see :class:`~eventsim.recording.Recording`)."""
     p = plan.cache.get("program")
     if p is None:  # compiled once per simulate() call, reused by every batch
-        p = plan.cache["program"] = build_program(plan)
+        p = plan.cache["program"] = build_program(plan, T)
     graph = plan.graph
     n = len(x)
     values = plan.static(x)
@@ -503,8 +509,9 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
         else:
             parts.append(to_internal(values[name], shape))
     static = np.concatenate(parts, axis=1)
-    rate = plan.encoding == "rate"
-    spikes_in = rate_spikes(x, T, seed, first_index).reshape(n, T, -1) if rate else np.zeros((n, 1, 1), np.bool_)
+    coded = plan.input_spikes(x, T, seed, first_index)
+    rate = coded is not None  # the input arrives as spikes (rate or TTFS coding)
+    spikes_in = coded.reshape(n, T, -1) if rate else np.zeros((n, 1, 1), np.bool_)
     threads = numba.get_num_threads()
     layers, synaptic = len(plan.layers), len(plan.synaptic)
     outputs = np.zeros((n, T, p.output_size), np.float32)
@@ -535,7 +542,7 @@ def run_event(plan: Plan, x: np.ndarray, T: int, seed: int, first_index: int, ra
         rasters,
         raster_slot,
         plan.net.phases(T),
-        plan.net.output_gate(T),
+        *plan.net.output_weights(T),
     )
     total = counts.sum(axis=0)
     neuron_counts, raster_out = {}, {i: {} for i in wanted}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..coding import rate_spikes, ttfs_spikes
 from ..errors import UnsupportedError
 from ..graph import Graph, Node
 from ..network import SpikingNetwork
@@ -63,7 +64,7 @@ class Plan:
         dynamic: dict[str, bool] = {}
         for node in graph.nodes:
             if node.op == "input":
-                dynamic[node.name] = encoding == "rate"
+                dynamic[node.name] = encoding in ("rate", "ttfs")
             elif node.spec.role == "activation":
                 dynamic[node.name] = True
             else:
@@ -71,6 +72,24 @@ class Plan:
         layers = [n.name for n in graph.activation_nodes()]
         synaptic = [n.name for n in graph.nodes if n.op in SYNAPTIC_OPS and dynamic[n.name]]
         return cls(net, graph, encoding, dynamic, layers, synaptic)
+
+    @property
+    def input_window(self) -> int | None:
+        """Steps of the TTFS input window: the network's TTFS window (None: the run's T)."""
+        periods = {x.period for x in self.net.layers.values() if x.kind == "ttfs"}
+        return periods.pop() if len(periods) == 1 else None
+
+    def input_amplitude(self, T: int) -> float:
+        """What one input spike carries before the input normalisation."""
+        return 1.0 / (self.input_window or T) if self.encoding == "ttfs" else 1.0
+
+    def input_spikes(self, x: np.ndarray, T: int, seed: int, first_index: int) -> np.ndarray | None:
+        """The spike-coded input of a batch, bool (N, T) + input shape; None for direct coding."""
+        if self.encoding == "rate":
+            return rate_spikes(x, T, seed, first_index)
+        if self.encoding == "ttfs":
+            return ttfs_spikes(x, T, self.input_window or T)
+        return None
 
     def static(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Static part of every node's value for a batch (N,) + node shape, float32.
@@ -92,6 +111,10 @@ class Plan:
             values[node.name] = values[node.name].astype(np.float32, copy=False)
         return values
 
+    def shared_static(self) -> dict[str, np.ndarray]:
+        """Static parts that are the same for every sample, (1,) + shape per node."""
+        return self._shared_static()
+
     def shared_static_names(self) -> set[str]:
         """Nodes whose static part is the same for every sample."""
         return set(self._shared_static())
@@ -104,7 +127,7 @@ class Plan:
         shared: dict[str, np.ndarray] = {}
         for node in self.graph.nodes:
             if node.op == "input":
-                if self.encoding == "rate":  # no spike: the normalisation's shift alone
+                if self.dynamic[node.name]:  # spike-coded input without a spike: the normalisation's shift
                     shared[node.name] = node.spec.forward(node, [np.zeros((1,) + self.graph.input_shape, np.float32)])
             elif node.spec.role == "activation":
                 shared[node.name] = np.zeros((1,) + node.shape, np.float32)

@@ -90,8 +90,8 @@ def _map_between(src_shape, dst_shape, graph_dst_of_src: np.ndarray) -> np.ndarr
     return internal_index(dst_shape)[graph_dst_of_src[src_graph_of_internal]]
 
 
-def build_program(plan: Plan) -> Program:
-    """Compile the dynamic part of ``plan``'s network for the event engine."""
+def build_program(plan: Plan, T: int) -> Program:
+    """Compile the dynamic part of ``plan``'s network for the event engine (for runs of T steps)."""
     graph, net = plan.graph, plan.net
     nodes = [n for n in graph.nodes if plan.dynamic[n.name]]
     index = {n.name: k for k, n in enumerate(nodes)}
@@ -121,7 +121,9 @@ def build_program(plan: Plan) -> Program:
         in_lists.append(ins)
         if node.op == "input":
             op[k] = OP_INPUT
-            scale = np.broadcast_to(node.params["scale"], shape)
+            # what an input spike adds: its amplitude times the normalisation's scale
+            amplitude = np.float32(plan.input_amplitude(T))
+            scale = np.broadcast_to(amplitude * node.params["scale"], shape)
             fparam_ptr[k] = pools.add_f(to_internal(scale, shape))
             # source (data-layout) position → engine position of the permuted input
             perm = tuple(node.attrs["perm"])

@@ -12,7 +12,6 @@ from collections import deque
 
 import numpy as np
 
-from ..coding import rate_spikes
 from ..neurons import get_kind
 from .plan import Plan, fanout_counts, linear_part
 
@@ -35,7 +34,8 @@ def run_reference(
     net, graph = plan.net, plan.graph
     n = len(x)
     static = plan.static(x)
-    spikes_in = rate_spikes(x, T, seed, first_index) if plan.encoding == "rate" else None
+    spikes_in = plan.input_spikes(x, T, seed, first_index)
+    amplitude = np.float32(plan.input_amplitude(T))
     if "linear" not in plan.cache:  # derived once per simulate() call
         plan.cache["linear"] = {node.name: linear_part(node) for node in graph.nodes}
         plan.cache["fanout"] = {name: fanout_counts(graph, name) for name in plan.synaptic}
@@ -64,7 +64,7 @@ def run_reference(
         if i < n
     }
     tapped = np.zeros((T, n) + graph.node(tap).shape, np.float32) if tap else None
-    phases, gate = net.phases(T), net.output_gate(T)
+    phases, (static_w, dynamic_w) = net.phases(T), net.output_weights(T)
     delayed = {
         node.name: deque(np.zeros((n,) + node.shape, np.float32) for _ in range(node.attrs["steps"]))
         for node in graph.nodes
@@ -81,7 +81,7 @@ def run_reference(
             if not plan.dynamic[name]:
                 continue
             if node.op == "input":
-                dyn[name] = linear[name].spec.forward(linear[name], [spikes_in[:, t].astype(np.float32)])
+                dyn[name] = linear[name].spec.forward(linear[name], [spikes_in[:, t] * amplitude])
             elif node.spec.role == "activation":
                 k = plan.layers.index(name)
                 source = node.inputs[0]
@@ -120,8 +120,11 @@ def run_reference(
         if tap:
             continue
         out = graph.output
-        if gate[t]:  # a phased network's output only integrates in its integration steps
-            acc = acc + (static[out] + dyn[out] if plan.dynamic[out] else static[out])
+        # the output's weights per step: see SpikingNetwork.output_weights
+        if plan.dynamic[out]:
+            acc = acc + (static_w[t] * static[out] + dynamic_w[t] * dyn[out])
+        else:
+            acc = acc + static_w[t] * static[out]
         outputs[:, t] = acc.reshape(n, -1)
     if tap:
         return {"currents": tapped}
