@@ -1,5 +1,5 @@
 """BSNN against the rate-coded presets on the bundled models: time steps to come within 1 % of the
-ANN, and spikes of inactivated neurons (spikes from neurons whose ANN activation is 0).
+ANN, and spikes of inactivated neurons (spikes from neurons whose ANN pre-activation is ≤ 0).
 
 The baseline/opi/ftbc accuracies come from the accuracy table (bench/accuracy_table.py's JSON, same
 test samples); BSNN is converted and simulated here for each period, on the same samples, up to
@@ -99,8 +99,8 @@ def markdown(rows: list[dict], periods: list[int], args) -> str:
         lines.append(f"| {r['model']} | {100 * r['ann']:.1f} | " + " | ".join(r["within_1pct"][k] for k in keys) + " |")
     lines += [
         "",
-        f"Spikes of inactivated neurons (ANN activation 0) per sample at T = {args.sin_T}, and their share of all",
-        f"spikes ({args.sin_samples} samples):",
+        f"Spikes of inactivated neurons (ANN pre-activation ≤ 0) per sample at T = {args.sin_T}, and their share",
+        f"of all spikes ({args.sin_samples} samples):",
         "",
         "| model | " + " | ".join(["opi"] + [f"bsnn P={p}" for p in periods]) + " |",
         "|---|" + "---|" * (1 + len(periods)),

@@ -56,6 +56,9 @@ input_shape_option = click.option(
 )
 
 
+#: Presets the demo looks at in detail (all three are in its comparison).
+DEMO_PRESETS = ("opi", "ftbc", "ttfs")
+
 #: Samples whose rasters a report keeps (raster plot and per-layer conversion error).
 REPORT_RASTERS = 32
 
@@ -494,7 +497,7 @@ def _simulation_report(net, rec, x, y, steps) -> dict:
 @click.option("--samples", type=int, help="Use only the first N test samples (default: all 300).")
 def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
-    check it against onnxruntime, convert it with the opi and ftbc presets, simulate event by event,
+    check it against onnxruntime, convert it with the opi, ftbc and ttfs presets, simulate event by event,
     and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
     from eventsim.compare import compare as run_compare
     from eventsim.compare import steps_to_reach, table_csv, table_json, table_text
@@ -515,16 +518,25 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
     ann_accuracy = float(np.mean(ann_pred == y))
     click.echo(f"\n== ANN test accuracy (eventsim executor): {ann_accuracy:.2%}")
 
-    click.echo("\n== accuracy (%) per preset and time step (one simulation per preset, event engine, direct coding)")
-    table = run_compare(graph, data["x_calib"], x, y, ["baseline", "opi", "ftbc"], steps)
+    click.echo(
+        "\n== accuracy (%) per preset and time step (one simulation per preset, event engine, "
+        "direct coding; ttfs: TTFS coding)"
+    )
+    table = run_compare(graph, data["x_calib"], x, y, ["baseline", "opi", "ftbc", "ttfs"], steps)
     click.echo(table_text(table))
 
     rows, reports = [], {}
-    for preset in ("opi", "ftbc"):
+    for preset in DEMO_PRESETS:
         steps_needed = T or steps_to_reach(table, preset) or steps[-1]
         net = eventsim.convert(graph, data["x_calib"], preset, T=steps_needed)
         net.meta["source_model"] = path.name
-        rec = eventsim.simulate(net, x, steps_needed, raster_samples=range(min(len(x), REPORT_RASTERS)))
+        rec = eventsim.simulate(
+            net,
+            x,
+            steps_needed,
+            encoding="ttfs" if preset == "ttfs" else "direct",
+            raster_samples=range(min(len(x), REPORT_RASTERS)),
+        )
         report = build_report(
             net, rec, x, y, presets=_report_presets(get_cost_table(DEFAULT_PRESET)), compare_table=table
         )
@@ -532,7 +544,7 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
         lat = latency(rec, y, ann_pred)
         rows.append((preset, rec, lat, report))
     click.echo(
-        "\n== opi and ftbc in detail, each at "
+        "\n== opi, ftbc and ttfs in detail, each at "
         + (f"T = {T}" if T else "the first T of the comparison from which it stays within 1 % of the ANN")
     )
     click.echo(
