@@ -529,6 +529,11 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
     for preset in DEMO_PRESETS:
         steps_needed = T or steps_to_reach(table, preset) or steps[-1]
         net = eventsim.convert(graph, data["x_calib"], preset, T=steps_needed)
+        full = net.meta.get("ttfs", {}).get("steps", 0)
+        if steps_needed < full:
+            click.echo(
+                f"note: ttfs shows its full result from T = {full} (its layers' windows); T = {steps_needed} is less"
+            )
         net.meta["source_model"] = path.name
         rec = eventsim.simulate(
             net,

@@ -99,14 +99,19 @@ def test_conversion_error_needs_rasters(digits):
 
 
 def test_demo_writes_valid_reports(tmp_path):
-    result = run("demo", "--out", tmp_path, "--samples", "60", "-T", "8", "--steps", "1,4,8")
+    result = run("demo", "--out", tmp_path, "--samples", "60", "--steps", "1,4,8,32")
     assert result.exit_code == 0, result.output
     for text in ("OK", "baseline", "ftbc", "energy per sample", "not counted", "conversion error", "ANN/SNN"):
         assert text in result.output
-    for preset in ("opi", "ftbc"):
+    for preset in ("opi", "ftbc", "ttfs"):
         doc = check_report_dir(tmp_path / preset)
-        assert doc["run"]["samples"] == 60 and doc["compare"]["steps"] == [1, 4, 8]
+        assert doc["run"]["samples"] == 60 and doc["compare"]["steps"] == [1, 4, 8, 32]
         assert doc["run"]["network_meta"]["preset"] == preset
+    ttfs = json.loads((tmp_path / "ttfs" / "report.json").read_text())
+    assert ttfs["run"]["encoding"] == "ttfs" and all(layer["kind"] == "ttfs" for layer in ttfs["layers"])
+    assert max(max(layer["spikes_per_step"]) for layer in ttfs["layers"]) > 0
+    neurons = sum(layer["neurons"] for layer in ttfs["layers"])
+    assert sum(layer["spikes_per_sample"] for layer in ttfs["layers"]) <= neurons  # one spike per neuron at most
     assert json.loads((tmp_path / "verify.json").read_text())["max_abs_error"] < 1e-4
     assert (tmp_path / "compare.csv").read_text().startswith("preset")
 
