@@ -17,7 +17,7 @@ from eventsim.energy import energy_report, summary_text
 from eventsim.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
 from eventsim.energy_presets import PRESETS as ENERGY_PRESETS
 from eventsim.errors import EventsimError
-from eventsim.io import atomic_write_bytes, atomic_write_text
+from eventsim.io import atomic_write_bytes, atomic_write_text, file_sha256
 from eventsim.report import build_report
 
 
@@ -205,6 +205,7 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
         net = eventsim.convert(graph, x, preset, T=T, progress=lambda text: bar.update(1), **options)
     net.meta["source_model"] = str(model)
+    net.meta["source_sha256"] = file_sha256(model)
     net.save(output)
     acts = eventsim.run_ann(graph, x, record=True)[1] if x is not None else {}
     click.echo(
@@ -535,6 +536,7 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
                 f"note: ttfs shows its full result from T = {full} (its layers' windows); T = {steps_needed} is less"
             )
         net.meta["source_model"] = path.name
+        net.meta["source_sha256"] = file_sha256(path)
         rec = eventsim.simulate(
             net,
             x,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -44,3 +45,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, so a failure leaves no partial file."""
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (reports name the model file a network came from by it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

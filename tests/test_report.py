@@ -17,6 +17,7 @@ from snn_builders import grid, single_layer
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
+from eventsim.io import file_sha256
 from eventsim.layer_error import conversion_error
 from eventsim.report import build_report
 
@@ -107,6 +108,7 @@ def test_demo_writes_valid_reports(tmp_path):
         doc = check_report_dir(tmp_path / preset)
         assert doc["run"]["samples"] == 60 and doc["compare"]["steps"] == [1, 4, 8, 32]
         assert doc["run"]["network_meta"]["preset"] == preset
+        assert doc["run"]["network_meta"]["source_sha256"] == file_sha256(example_model_path())
     ttfs = json.loads((tmp_path / "ttfs" / "report.json").read_text())
     assert ttfs["run"]["encoding"] == "ttfs" and all(layer["kind"] == "ttfs" for layer in ttfs["layers"])
     assert max(max(layer["spikes_per_step"]) for layer in ttfs["layers"]) > 0
