@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from _tables import write_table
+
 import eventsim
 from eventsim.compare import compare, steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, load_example_data
@@ -79,12 +81,7 @@ def main() -> None:
         }
         rows.append(row)
         print(f"{name}: {row['within_1pct']}  SIN {sin}  ({row['seconds']:.0f} s)", flush=True)
-    text = markdown(rows, periods, args)
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "bsnn_table.md").write_text(text + "\n")
-        (args.out / "bsnn_table.json").write_text(json.dumps(rows, indent=2))
+    write_table(args.out, "bsnn_table", markdown(rows, periods, args), rows)
 
 
 def markdown(rows: list[dict], periods: list[int], args) -> str:

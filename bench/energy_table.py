@@ -16,6 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from _tables import write_table
+
 import eventsim
 from eventsim.compare import steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, load_example_data
@@ -81,12 +83,7 @@ def main() -> None:
             start = time.perf_counter()
             rows.append(row(name, preset, T, args.samples))
             print(f"{name}/{preset} at T={T}: {time.perf_counter() - start:.0f} s", flush=True)
-    text = markdown(rows)
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "energy_table.md").write_text(text + "\n")
-        (args.out / "energy_table.json").write_text(json.dumps(rows, indent=2))
+    write_table(args.out, "energy_table", markdown(rows), rows)
 
 
 if __name__ == "__main__":

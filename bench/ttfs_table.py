@@ -12,11 +12,11 @@ fp32 and memory-aware presets. Prints markdown; ``--out`` writes ttfs_table.md a
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from _tables import write_table
 
 import eventsim
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
@@ -60,12 +60,7 @@ def main() -> None:
                 row[preset] = measure(eventsim.convert(graph, data["x_calib"], preset, T=T), x, y, T, "direct")
             rows.append(row)
             print(f"{name} K={window} T={T}: {time.perf_counter() - start:.0f} s", flush=True)
-    text = markdown(rows)
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "ttfs_table.md").write_text(text + "\n")
-        (args.out / "ttfs_table.json").write_text(json.dumps(rows, indent=2))
+    write_table(args.out, "ttfs_table", markdown(rows), rows)
 
 
 def markdown(rows: list[dict]) -> str:
