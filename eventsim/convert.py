@@ -38,7 +38,7 @@ from .calibration import (
     optimize_v0,
 )
 from .data import check_batch
-from .errors import DataError
+from .errors import DataError, OptionError
 from .graph import Graph
 from .network import SpikingNetwork
 from .ttfs import ttfs_network
@@ -142,28 +142,33 @@ def convert(
 def resolve(preset: str, T: int | None = None, **options) -> dict:
     """The full settings of ``preset`` with ``options`` applied; invalid combinations are errors."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        raise OptionError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
     unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown conversion options {unknown}; valid options: {', '.join(DEFAULTS)}")
+        raise OptionError(f"unknown conversion options {unknown}; valid options: {', '.join(DEFAULTS)}")
     settings = {**DEFAULTS, **PRESETS[preset], **{k: v for k, v in options.items() if v is not None}}
     if settings["threshold"] not in THRESHOLD_MODES:
-        raise ValueError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
+        raise OptionError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
     if settings["v0"] not in V0_MODES:
-        raise ValueError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
+        raise OptionError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
     if settings["ttfs"] and (settings["v0"] != "half" or settings["ftbc"] or settings["bistable"]):
-        raise ValueError("TTFS neurons (ttfs) combine with the threshold modes only: their v0 follows from the mapping")
+        raise OptionError(
+            "TTFS neurons (ttfs) combine with the threshold modes only: their v0 follows from the mapping"
+        )
     if settings["ttfs"] and (not isinstance(settings["window"], (int, np.integer)) or settings["window"] < 1):
-        raise ValueError(f"the TTFS window must be a whole number of steps ≥ 1, got {settings['window']!r}")
+        raise OptionError(f"the TTFS window must be a whole number of steps ≥ 1, got {settings['window']!r}")
     if settings["bistable"] and (settings["v0"] == "optimized" or settings["ftbc"]):
-        raise ValueError(
+        raise OptionError(
             "bistable neurons (bsnn) combine with the threshold modes and v0 zero/half, "
             "not with FTBC or v0 optimisation"
         )
     if settings["bistable"] and (not isinstance(settings["period"], (int, np.integer)) or settings["period"] < 1):
-        raise ValueError(f"the BSNN period must be a whole number of steps ≥ 1, got {settings['period']!r}")
+        raise OptionError(f"the BSNN period must be a whole number of steps ≥ 1, got {settings['period']!r}")
     if (settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
-        raise ValueError(f"preset {preset!r} calibrates for a number of time steps: pass T (e.g. T=16)")
+        raise OptionError(
+            f"preset {preset!r} calibrates for a number of time steps",
+            "pass T (T=16 in Python, -T 16 on the command line)",
+        )
     return settings
 
 

@@ -38,3 +38,7 @@ class ShapeError(EventsimError):
 
 class DataError(EventsimError):
     """An input array that is missing, of the wrong shape or dtype, or not finite."""
+
+
+class OptionError(EventsimError, ValueError):
+    """An option, or a combination of options, that is not valid (also a ValueError for API callers)."""

@@ -230,3 +230,51 @@ def test_simulate_refuses_bad_files(tmp_path):
         "T must be",
     )
     assert not (tmp_path / "r.json").exists()
+
+
+def test_bsnn_and_ttfs_from_the_command_line(tmp_path):
+    data = eventsim.examples.load_example_data()
+    np.savez(tmp_path / "calib.npz", x=data["x_calib"])
+    np.savez(tmp_path / "test.npz", x=data["x_test"][:40], y=data["y_test"][:40])
+    for preset, extra in (("bsnn", ["--period", "4"]), ("ttfs", ["--window", "4"])):
+        out = tmp_path / f"{preset}.npz"
+        result = run(
+            "convert", example_model_path(), "--calib", tmp_path / "calib.npz", "--preset", preset, *extra, "-o", out
+        )
+        assert result.exit_code == 0, result.output
+        net = eventsim.SpikingNetwork.load(out)
+        assert {layer.kind for layer in net.layers.values()} == {"bistable" if preset == "bsnn" else "ttfs"}
+    result = run("simulate", tmp_path / "ttfs.npz", "--data", tmp_path / "test.npz", "-T", "16", "--encoding", "ttfs")
+    assert result.exit_code == 0, result.output
+    assert_user_error(
+        run(
+            "simulate",
+            tmp_path / "ttfs.npz",
+            "--data",
+            tmp_path / "test.npz",
+            "-T",
+            "16",
+            "--json",
+            tmp_path / "r.json",
+        ),
+        "--encoding ttfs",
+    )
+    assert not (tmp_path / "r.json").exists()
+    result = run(
+        "compare", example_model_path(), "--calib", tmp_path / "calib.npz", "--data", tmp_path / "test.npz",
+        "--presets", "opi,bsnn,ttfs", "-T", "8,16,32",
+    )  # fmt: skip
+    assert result.exit_code == 0 and "ttfs" in result.output and "bsnn" in result.output, result.output
+    result = run(
+        "convert",
+        example_model_path(),
+        "--calib",
+        tmp_path / "calib.npz",
+        "--preset",
+        "ttfs",
+        "--window",
+        "0",
+        "-o",
+        tmp_path / "x.npz",
+    )
+    assert result.exit_code != 0 and not (tmp_path / "x.npz").exists()
