@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..neurons import KINDS
+from ..neurons import IDLE, KINDS
 from .layout import to_graph, to_internal
 from .plan import Plan
 from .program import (
@@ -209,6 +209,8 @@ def _sample(
                     for i in range(size[k]):
                         if fbuf[acc0 + i] != 0:
                             n_ev = _emit(ev_idx, ev_val, base, n_ev, i, fbuf[acc0 + i])
+            elif code == OP_NEURON and kind_code[k] != _KIND_IF and phases[layer_of[k], t] == IDLE:
+                pass  # a waiting bistable/TTFS layer: its rule changes nothing and it cannot spike
             elif code == OP_NEURON:
                 n = size[k]
                 v = fbuf[fb_ptr[k] : fb_ptr[k] + n]
