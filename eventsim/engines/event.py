@@ -138,6 +138,7 @@ def _sample(
     ev_idx = np.empty(ev_size, np.int64)
     ev_val = np.empty(ev_size, np.float32)
     ev_n = np.zeros(n_nodes, np.int64)
+    dirty = np.zeros(n_nodes, np.bool_)  # whether a conv/dense accumulator may hold non-zeros
     out_acc = np.zeros(out_size, np.float32)
     out_dyn = np.zeros(out_size, np.float32)
     bias_steps = bias.shape[1]
@@ -158,11 +159,14 @@ def _sample(
                             value = fpool[fptr[k] + dst]
                             if value != 0:
                                 n_ev = _emit(ev_idx, ev_val, base, n_ev, dst, value)
+            elif (code == OP_CONV or code == OP_DENSE) and ev_n[in_idx[in_ptr[k]]] == 0 and not dirty[k]:
+                pass  # no events and a clear accumulator: nothing to add, nothing to emit
             elif code == OP_CONV or code == OP_DENSE:
                 acc0 = fb_ptr[k]
                 acc = fbuf[acc0 : acc0 + size[k]]
                 acc[:] = 0.0
                 j = in_idx[in_ptr[k]]
+                dirty[k] = ev_n[j] > 0
                 w0 = fptr[k]
                 sops = 0
                 # rows of 2-D views: the inner loops become plain contiguous vector adds
