@@ -1,0 +1,49 @@
+"""Event engine against the reference engine for each neuron kind, on the bundled mnist_lenet.
+
+Converts the model with opi (IF neurons), bsnn (bistable, period 8) and ttfs (window 8), simulates
+256 test samples with both engines in the same run (best of three for the event engine, after a
+warm-up that compiles), and prints images per second, the ratio and spikes per neuron.
+
+    python bench/bench_kinds.py [--samples 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import eventsim
+from eventsim.examples import example_model_path, load_example_data
+
+RUNS = (("opi", {}, "direct", 32), ("bsnn", {"period": 8}, "direct", 40), ("ttfs", {"window": 8}, "ttfs", None))
+
+
+def rate(net, x, T: int, engine: str, encoding: str, repeats: int) -> tuple[float, eventsim.Recording]:
+    best, rec = 0.0, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        rec = eventsim.simulate(net, x, T, engine=engine, encoding=encoding)
+        best = max(best, len(x) / (time.perf_counter() - start))
+    return best, rec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=256)
+    args = parser.parse_args()
+    graph = eventsim.load_onnx(example_model_path("mnist_lenet"))
+    data = load_example_data("mnist")
+    x = data["x_test"][: args.samples]
+    print(f"{'preset':6s} {'T':>4s} {'event img/s':>12s} {'reference img/s':>16s} {'ratio':>6s} {'spikes/neuron':>14s}")
+    for preset, options, encoding, T in RUNS:
+        net = eventsim.convert(graph, data["x_calib"], preset, T=T, **options)
+        T = T or net.meta["ttfs"]["steps"]
+        eventsim.simulate(net, x[:8], T, encoding=encoding)  # compile
+        event, rec = rate(net, x, T, "event", encoding, 3)
+        reference, _ = rate(net, x, T, "reference", encoding, 1)
+        per_neuron = rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum()
+        print(f"{preset:6s} {T:4d} {event:12.0f} {reference:16.0f} {event / reference:6.1f} {per_neuron:14.2f}")
+
+
+if __name__ == "__main__":
+    main()
