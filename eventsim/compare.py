@@ -91,11 +91,13 @@ def steps_to_reach(table: dict, preset: str, margin: float = 0.01) -> int | None
 
 
 def table_text(table: dict) -> str:
-    """The comparison as an aligned text table (accuracy in %)."""
+    """The comparison as an aligned text table (accuracy in %; spikes per neuron per sample at the
+    largest T)."""
     steps = table["steps"]
-    lines = [f"{'preset':10s} " + " ".join(f"{'T=' + str(t):>7s}" for t in steps)]
+    lines = [f"{'preset':10s} " + " ".join(f"{'T=' + str(t):>7s}" for t in steps) + "  spikes/neuron"]
     for preset, row in table["presets"].items():
-        lines.append(f"{preset:10s} " + " ".join(f"{100 * a:7.2f}" for a in row["accuracy"]))
+        per_neuron = f"  {row['spikes_per_neuron']:13.2f}" if "spikes_per_neuron" in row else ""
+        lines.append(f"{preset:10s} " + " ".join(f"{100 * a:7.2f}" for a in row["accuracy"]) + per_neuron)
     lines.append(f"{'ANN':10s} {100 * table['ann_accuracy']:7.2f}")
     return "\n".join(lines)
 
