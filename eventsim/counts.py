@@ -183,7 +183,7 @@ def _constant_current(plan: Plan, layer: str) -> bool:
     if net.layers[layer].temporal_bias is not None and np.any(net.layers[layer].temporal_bias != 0):
         return True
     source = graph.node(layer).inputs[0]
-    shared = plan._shared_static()
+    shared = plan.shared_static()
     return source not in shared or bool(np.any(shared[source] != 0))
 
 
@@ -251,7 +251,7 @@ def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:
             rows += _maxpool_rows(graph, node, recording, n)
     output = graph.node(graph.output)
     if output.spec.role != "activation" and plan.dynamic[output.name]:
-        source_static = plan._shared_static().get(output.name)
+        source_static = plan.shared_static().get(output.name)
         if source_static is None or np.any(source_static != 0):
             k = int(np.prod(output.shape))
             per_step = np.full(T, float(k))
