@@ -25,7 +25,7 @@ import numpy as np
 
 from .calibration import make_network
 from .graph import Graph, Node
-from .network import SpikingNetwork
+from .network import SpikingNetwork, pipeline_stages
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,6 @@ class Delay:
     source: str
     target: str
     steps: int
-
-
-def node_stages(graph: Graph) -> dict[str, int]:
-    """Pipeline stage of every node: 0 for the input, 1 + its input's for a neuron layer, the largest
-    of its inputs' for everything else."""
-    stages: dict[str, int] = {}
-    for node in graph.nodes:
-        before = max((stages[i] for i in node.inputs), default=0)
-        stages[node.name] = before + 1 if node.spec.role == "activation" else before
-    return stages
 
 
 def _delay_edge(graph: Graph, join: Node, source: str) -> tuple[str, str]:
@@ -75,7 +65,7 @@ def insert_synchronous_neurons(graph: Graph, period: int) -> tuple[Graph, list[D
     (Graph, list of Delay)
         The new graph (the ANN it computes is unchanged: a delay is the identity) and the delays.
     """
-    stages = node_stages(graph)
+    stages = pipeline_stages(graph)
     plan: dict[tuple[str, str], int] = {}  # (from, to) edge → delay steps
     for node in graph.nodes:
         if len(node.inputs) < 2:
@@ -124,7 +114,7 @@ def bistable_network(
         Initial membrane potential θ/2 or 0.
     """
     synced, delays = insert_synchronous_neurons(graph, period)
-    stages = node_stages(synced)
+    stages = pipeline_stages(synced, period)
     net = make_network(synced, thresholds, v0)
     for name, layer in net.layers.items():
         layer.kind, layer.period, layer.stage = "bistable", period, stages[name]

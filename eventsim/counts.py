@@ -136,10 +136,10 @@ def in_bounds_products(graph: Graph, node: Node) -> int:
     return int(fanout_counts(graph, node.name).sum())
 
 
-def _steps(value: float, T: int, first_only: bool = False) -> np.ndarray:
-    per_step = np.zeros(T) if first_only else np.full(T, value)
-    if first_only:
-        per_step[0] = value
+def _first_step(value: float, T: int) -> np.ndarray:
+    """Per-step counts of work done once per sample, in step 1."""
+    per_step = np.zeros(T)
+    per_step[0] = value
     return per_step
 
 
@@ -214,13 +214,13 @@ def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:
             products = in_bounds_products(graph, node)
             term = "mac" if node.op != "avgpool" else "add"
             src_bytes = _size(graph.node(node.inputs[0]).shape)
-            rows.append(CountRow(name, term, products, _steps(products, T, True)))
+            rows.append(CountRow(name, term, products, _first_step(products, T)))
             if node.op != "avgpool":
                 rows.append(
-                    CountRow(name, "weight_read", products, _steps(products, T, True), _size(node.params["W"].shape))
+                    CountRow(name, "weight_read", products, _first_step(products, T), _size(node.params["W"].shape))
                 )
-            rows.append(CountRow(name, "activation_read", products, _steps(products, T, True), src_bytes))
-            rows.append(CountRow(name, "activation_write", out, _steps(out, T, True), _size(node.shape)))
+            rows.append(CountRow(name, "activation_read", products, _first_step(products, T), src_bytes))
+            rows.append(CountRow(name, "activation_write", out, _first_step(out, T), _size(node.shape)))
         if name in sop_index and node.op == "delay":
             # a synchronous neuron's buffer: each relayed event is written once and read once
             per_step = recording.sops_per_step[sop_index[name]] / n

@@ -28,6 +28,24 @@ DECODINGS = ("sum", "temporal")
 VERSION = 1
 
 
+def pipeline_stages(graph: Graph, period: int = 0, layer_stages: dict[str, int] | None = None) -> dict[str, int]:
+    """Pipeline stage of every node's value: 0 for the input; for a neuron layer its stage in
+    ``layer_stages`` or one more than its input's; a delay adds its cycles (``steps // period``, with a
+    ``period``); any other node takes the largest stage of its inputs. BSNN's cycles and TTFS's windows
+    run on these stages."""
+    layer_stages = layer_stages or {}
+    stages: dict[str, int] = {}
+    for node in graph.nodes:
+        before = max((stages[i] for i in node.inputs), default=0)
+        if node.spec.role == "activation":
+            stages[node.name] = layer_stages.get(node.name, before + 1)
+        elif node.op == "delay" and period:
+            stages[node.name] = before + node.attrs["steps"] // period
+        else:
+            stages[node.name] = before
+    return stages
+
+
 def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Expand a scalar, per-channel (C,) or per-neuron parameter to the full neuron ``shape``."""
     param = np.asarray(param, np.float32)
@@ -187,21 +205,11 @@ class SpikingNetwork:
         return once, weights
 
     def node_stages(self) -> dict[str, int]:
-        """Pipeline stage of every node's value: 0 for the input, a neuron layer's own stage (one
-        more than its input's for kinds without one), delays add their cycles, other nodes take
-        the largest stage of their inputs."""
-        stages: dict[str, int] = {}
+        """Pipeline stage of every node's value (:func:`pipeline_stages` with this network's layer
+        stages and cycle length)."""
         periods = {x.period for x in self.layers.values() if x.period}
         period = periods.pop() if len(periods) == 1 else 0
-        for node in self.graph.nodes:
-            before = max((stages[i] for i in node.inputs), default=0)
-            if node.name in self.layers:
-                stages[node.name] = self.layers[node.name].stage or before + 1
-            elif node.op == "delay" and period:
-                stages[node.name] = before + node.attrs["steps"] // period
-            else:
-                stages[node.name] = before
-        return stages
+        return pipeline_stages(self.graph, period, {name: x.stage for name, x in self.layers.items() if x.stage})
 
     @property
     def bias_steps(self) -> int:

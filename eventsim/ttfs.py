@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bsnn import Delay, insert_synchronous_neurons, node_stages
+from .bsnn import Delay, insert_synchronous_neurons
 from .calibration import make_network
 from .engines.plan import Plan
 from .graph import Graph
-from .network import SpikingNetwork
+from .network import SpikingNetwork, pipeline_stages
 
 
 def ttfs_network(graph: Graph, bounds: dict[str, np.ndarray], window: int) -> tuple[SpikingNetwork, list[Delay]]:
@@ -51,7 +51,7 @@ def ttfs_network(graph: Graph, bounds: dict[str, np.ndarray], window: int) -> tu
     (SpikingNetwork, list of Delay)
     """
     synced, delays = insert_synchronous_neurons(graph, window)
-    stages = node_stages(synced)
+    stages = pipeline_stages(synced, window)
     delta = {name: np.asarray(bound, np.float32) / np.float32(window) for name, bound in bounds.items()}
     net = make_network(synced, delta, "zero")
     for name, layer in net.layers.items():

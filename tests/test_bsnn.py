@@ -12,10 +12,10 @@ from test_engines import assert_identical
 
 import eventsim
 from eventsim import Graph, Node
-from eventsim.bsnn import insert_synchronous_neurons, node_stages
+from eventsim.bsnn import insert_synchronous_neurons
 from eventsim.coding import rate_spikes
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.network import NeuronLayer, SpikingNetwork
+from eventsim.network import NeuronLayer, SpikingNetwork, pipeline_stages
 from eventsim.neurons import FIRE, IDLE, INTEGRATE, bistable_phase
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -24,7 +24,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 def bistable(graph: Graph, rng, period: int, v0: str) -> SpikingNetwork:
     """Grid thresholds, bistable layers at their stages, synchronous delays on the joins."""
     synced, _ = insert_synchronous_neurons(graph, period)
-    stages = node_stages(synced)
+    stages = pipeline_stages(synced, period)
     layers = {}
     for node in synced.activation_nodes():
         theta = grid(rng, (node.shape[0],) if rng.random() < 0.5 else (), 0.25, 2.0, 0.25)
@@ -177,7 +177,7 @@ def test_synchronous_neurons_are_found_on_residual_networks(path):
     adds = [n for n in graph.nodes if n.op == "add"]
     assert adds and len(delays) >= len(adds)
     net = bistable(graph, np.random.default_rng(0), 5, "half")
-    stages = net.node_stages()
+    stages = net.node_stages()  # with the delays counted in cycles
     for node in synced.nodes:  # every join sees its inputs at the same stage
         if len(node.inputs) > 1:
             assert len({stages[i] for i in node.inputs}) == 1, node.name
