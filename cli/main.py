@@ -541,7 +541,7 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
             net,
             x,
             steps_needed,
-            encoding="ttfs" if preset == "ttfs" else "direct",
+            encoding=net.required_encoding or "direct",
             raster_samples=range(min(len(x), REPORT_RASTERS)),
         )
         report = build_report(

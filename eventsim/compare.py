@@ -62,7 +62,7 @@ def compare(
         accuracy, spikes = {}, 0.0
         for T, only in runs:
             net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
-            coding = "ttfs" if any(layer.kind == "ttfs" for layer in net.layers.values()) else encoding
+            coding = net.required_encoding or encoding
             rec = simulate(net, x, T, engine=engine, encoding=coding, batch_size=batch_size)
             curve = rec.accuracy(y)
             for t in steps if only is None else [only]:

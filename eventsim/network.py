@@ -165,6 +165,11 @@ class SpikingNetwork:
             return None
         return per_neuron(bias[t], self.graph.node(name).shape)
 
+    @property
+    def required_encoding(self) -> str | None:
+        """The input coding the network's neurons need, if any: TTFS neurons read single input spikes."""
+        return "ttfs" if any(x.kind == "ttfs" for x in self.layers.values()) else None
+
     def phases(self, T: int) -> np.ndarray:
         """What every neuron layer does in every step (layers in graph order, T), from its kind's
         schedule (see :func:`eventsim.neurons.phase_table`)."""

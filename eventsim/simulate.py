@@ -95,7 +95,7 @@ def simulate(
     if not isinstance(T, (int, np.integer)) or T < 1:
         raise DataError(f"T must be a positive whole number of steps, got {T!r}")
     x = check_batch(x, net.graph.input_shape)
-    if encoding != "ttfs" and any(layer.kind == "ttfs" for layer in net.layers.values()):
+    if net.required_encoding not in (None, encoding):
         raise DataError(
             f"a network of TTFS neurons reads its input as single spikes, not with {encoding} coding",
             "simulate with encoding='ttfs' (--encoding ttfs)",
