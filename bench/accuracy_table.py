@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import eventsim
-from eventsim.compare import compare, steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+from eventsim.measure.compare import compare, steps_to_reach
 
 #: opi-opt is calibrated and simulated once per T, which is slow; add it with --presets.
 PRESETS = ["baseline", "robust", "opi", "ftbc"]

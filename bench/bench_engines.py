@@ -26,8 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 import eventsim
-from eventsim import Graph, Node
-from eventsim.network import NeuronLayer, SpikingNetwork
+from eventsim import Graph, NeuronLayer, Node, SpikingNetwork
 
 
 def conv(name, src, c_in, c_out, rng):

@@ -20,8 +20,8 @@ from pathlib import Path
 from _tables import write_table
 
 import eventsim
-from eventsim.compare import compare, steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, load_example_data
+from eventsim.measure.compare import compare, steps_to_reach
 
 
 def _first_within(table: dict, preset: str) -> str:

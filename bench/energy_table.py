@@ -19,8 +19,8 @@ from pathlib import Path
 from _tables import write_table
 
 import eventsim
-from eventsim.compare import steps_to_reach
 from eventsim.examples import example_data_name, example_model_path, load_example_data
+from eventsim.measure.compare import steps_to_reach
 
 ENERGY = ("fp32-45nm", "int8-45nm", "memory-aware-45nm", "loihi")
 

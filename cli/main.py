@@ -10,15 +10,14 @@ import click
 import numpy as np
 
 import eventsim
-from eventsim.calibration import THRESHOLD_MODES, V0_MODES
-from eventsim.coding import ENCODINGS
-from eventsim.convert import PRESETS
-from eventsim.energy import energy_report, summary_text
-from eventsim.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
-from eventsim.energy_presets import PRESETS as ENERGY_PRESETS
+from eventsim.conversion import PRESETS, THRESHOLD_MODES, V0_MODES
 from eventsim.errors import EventsimError
 from eventsim.io import atomic_write_bytes, atomic_write_text, file_sha256
-from eventsim.report import build_report
+from eventsim.measure.energy import energy_report, summary_text
+from eventsim.measure.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
+from eventsim.measure.energy_presets import PRESETS as ENERGY_PRESETS
+from eventsim.measure.report import build_report
+from eventsim.snn.coding import ENCODINGS
 
 
 class _Group(click.Group):
@@ -241,9 +240,9 @@ def _range(values: np.ndarray) -> str:
 @_conversion_options
 def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_key, input_shape, **overrides) -> None:
     """Accuracy of several presets at several time steps (one simulation per preset)."""
-    from eventsim.compare import compare as run_compare
-    from eventsim.compare import table_csv, table_json, table_text
-    from eventsim.plots import accuracy_vs_steps_png
+    from eventsim.measure.compare import compare as run_compare
+    from eventsim.measure.compare import table_csv, table_json, table_text
+    from eventsim.measure.plots import accuracy_vs_steps_png
 
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     if not calib:
@@ -500,10 +499,10 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
     check it against onnxruntime, convert it with the opi, ftbc and ttfs presets, simulate event by event,
     and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
-    from eventsim.compare import compare as run_compare
-    from eventsim.compare import steps_to_reach, table_csv, table_json, table_text
     from eventsim.examples import example_info, example_model_path, load_example_data
-    from eventsim.latency import latency
+    from eventsim.measure.compare import compare as run_compare
+    from eventsim.measure.compare import steps_to_reach, table_csv, table_json, table_text
+    from eventsim.measure.latency import latency
 
     path = example_model_path()
     info = example_info()

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .ann import run_ann
-from .convert import convert
+from .conversion import convert
 from .data import load_data_file
-from .energy import energy_report
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
-from .graph import Graph, Node
-from .latency import Latency, latency
-from .layer_error import conversion_error
-from .network import NeuronLayer, SpikingNetwork
-from .recording import Recording
-from .report import build_report
-from .simulate import simulate
+from .ir import Graph, Node, run_ann
+from .measure.energy import energy_report
+from .measure.latency import Latency, latency
+from .measure.layer_error import conversion_error
+from .measure.report import build_report
+from .simulation import Recording, simulate
+from .snn import NeuronLayer, SpikingNetwork
 
 try:
     __version__ = version("eventsim")

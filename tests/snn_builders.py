@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from eventsim import Graph, Node
-from eventsim.network import NeuronLayer, SpikingNetwork
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 
 def grid(rng: np.random.Generator, shape, lo: float, hi: float, step: float) -> np.ndarray:

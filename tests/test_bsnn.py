@@ -12,11 +12,12 @@ from test_engines import assert_identical
 
 import eventsim
 from eventsim import Graph, Node
-from eventsim.bsnn import insert_synchronous_neurons
-from eventsim.coding import rate_spikes
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.network import NeuronLayer, SpikingNetwork, pipeline_stages
-from eventsim.neurons import FIRE, IDLE, INTEGRATE, bistable_phase
+from eventsim.ir.stages import pipeline_stages
+from eventsim.passes.synchronous import insert_synchronous_neurons
+from eventsim.snn.coding import rate_spikes
+from eventsim.snn.kinds import FIRE, IDLE, INTEGRATE, bistable_phase
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

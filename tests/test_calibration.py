@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from snn_builders import NetBuilder
 
 import eventsim
-from eventsim.calibration import data_thresholds
-from eventsim.convert import PRESETS
+from eventsim.conversion import PRESETS
+from eventsim.conversion.thresholds import data_thresholds
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
-from eventsim.network import NeuronLayer, SpikingNetwork
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

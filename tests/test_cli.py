@@ -14,8 +14,8 @@ from eventsim.cli.main import main
 from onnx import TensorProto, helper
 
 import eventsim
-from eventsim.compare import steps_to_reach
 from eventsim.examples import example_info, example_model_path
+from eventsim.measure.compare import steps_to_reach
 
 
 def run(*args: str):

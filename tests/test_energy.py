@@ -14,12 +14,12 @@ from snn_builders import random_networks
 
 import eventsim
 from eventsim import Node
-from eventsim.coding import rate_spikes
-from eventsim.counts import MEMORY_TERMS, TERMS, ann_counts, snn_counts
-from eventsim.energy import energy_report, price_counts
-from eventsim.energy_presets import PRESETS, CostTable, load_cost_table, sram_access_pj
 from eventsim.errors import DataError, ModelFileError
 from eventsim.examples import example_model_path, load_example_data
+from eventsim.measure.counts import MEMORY_TERMS, TERMS, ann_counts, snn_counts
+from eventsim.measure.energy import energy_report, price_counts
+from eventsim.measure.energy_presets import PRESETS, CostTable, load_cost_table, sram_access_pj
+from eventsim.snn.coding import rate_spikes
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from snn_builders import NetBuilder, exact_network, grid, random_networks, single_layer
 
 import eventsim
-from eventsim.network import NeuronLayer, SpikingNetwork
-from eventsim.neurons import if_update
-from eventsim.simulate import simulate
+from eventsim import simulate
+from eventsim.snn.kinds import INTEGRATE_AND_FIRE, if_rule
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -56,7 +56,7 @@ def test_telescoping_identity(z, theta, start):
     v = np.float32(start / 16) * theta
     v_start, fired = v, 0
     for value in z:
-        v, spike = if_update(v, np.float32(value / 8), theta)
+        v, spike = if_rule(v, np.float32(value / 8), theta, INTEGRATE_AND_FIRE)
         fired += int(spike)
     assert theta * fired == pytest.approx(sum(value / 8 for value in z) + v_start - v, abs=1e-5)
 

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.latency import latency
-from eventsim.recording import Recording
+from eventsim.measure.latency import latency
+from eventsim.simulation.recording import Recording
 
 
 def recording_from_predictions(pred: np.ndarray, classes: int = 3) -> Recording:

@@ -18,8 +18,8 @@ from snn_builders import grid, single_layer
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
 from eventsim.io import file_sha256
-from eventsim.layer_error import conversion_error
-from eventsim.report import build_report
+from eventsim.measure.layer_error import conversion_error
+from eventsim.measure.report import build_report
 
 SCHEMA = json.loads(files("eventsim").joinpath("data/report.schema.json").read_text())
 PNG = b"\x89PNG\r\n\x1a\n"

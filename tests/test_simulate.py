@@ -15,8 +15,8 @@ from test_engines import assert_identical
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.network import NeuronLayer, SpikingNetwork
-from eventsim.ops import qcfs
+from eventsim.ir.ops.qcfs import qcfs
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

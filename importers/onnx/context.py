@@ -16,11 +16,8 @@ import onnx
 from onnx import helper
 
 from eventsim.errors import ShapeError, UnsupportedError
-from eventsim.graph import Node
-from eventsim.ops import get_op
-
-#: Graph ops that act element by element, so a layout permutation commutes with them.
-_ELEMENTWISE = ("affine", "relu", "clip", "floor")
+from eventsim.ir.graph import Node
+from eventsim.ir.ops import get_op
 
 #: Stands for the batch size in constants computed from ``Shape`` of a data tensor.
 BATCH = 1_000_003
@@ -155,7 +152,7 @@ class ImportContext:
         is_input_chain = (
             value.flat_order is None
             and value.node == chain[-1].name
-            and all(n.op in _ELEMENTWISE and n.inputs == (prev.name,) for prev, n in zip(chain, chain[1:]))
+            and all(n.spec.elementwise and n.inputs == (prev.name,) for prev, n in zip(chain, chain[1:]))
         )
         if not is_input_chain:
             raise UnsupportedError(

@@ -1,4 +1,4 @@
-"""Reading an ONNX file and turning it into a canonical :class:`~eventsim.graph.Graph`."""
+"""Reading an ONNX file and turning it into a canonical :class:`~eventsim.ir.graph.Graph`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from eventsim.errors import ModelFileError, ShapeError, UnsupportedError
-from eventsim.graph import Graph
+from eventsim.io import file_sha256
+from eventsim.ir.graph import Graph
 from eventsim.passes import canonicalize
 
 from . import ops_elementwise, ops_linear, ops_pool, ops_shape  # noqa: F401  (register the handlers)
@@ -209,8 +210,11 @@ def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, 
             f"the model output {out_name!r} is a transposed or reordered view of a layer",
             "end the model with the layer itself (e.g. no Transpose/Flatten after the last layer)",
         )
+    from_file = not isinstance(source, onnx.ModelProto)
     meta = {
-        "source": str(source) if not isinstance(source, onnx.ModelProto) else "<ModelProto>",
+        "source": str(source) if from_file else "<ModelProto>",
+        # networks converted from this graph record the file they came from (see eventsim.convert)
+        "source_sha256": file_sha256(source) if from_file else None,
         "format": "onnx",
         "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "opset": ctx.opset,

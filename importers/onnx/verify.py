@@ -10,9 +10,8 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from eventsim.ann import run_ann
 from eventsim.data import check_batch
-from eventsim.graph import Graph
+from eventsim.ir import Graph, run_ann
 
 from .loader import load_onnx, read_model
 

@@ -1,0 +1,77 @@
+"""OPI (Bu, Ding, Yu and Huang, AAAI 2022): initial membrane potentials that minimise the rate error.
+
+Thresholds come from the clip bound or from data; the initial potential is θ/2 (the optimum when
+z/θ is uniform) or, optimised here, per layer or channel the v0 ∈ [0, θ] with the least squared
+rate error at the target T on calibration data (docs/methods.md, "OPI").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..ir.executor import run_ann
+from ..ir.graph import Node
+from ..snn.network import SpikingNetwork, per_neuron
+from .currents import layer_currents
+from .thresholds import channel_axes
+
+Progress = Callable[[str], None] | None
+
+
+def channel_mean(values: np.ndarray, node: Node, per_channel: bool) -> np.ndarray:
+    """Mean over samples and positions, per channel (C,) or for the whole layer ()."""
+    return values.mean(axis=channel_axes(node)) if per_channel else np.asarray(values.mean())
+
+
+def _rate_errors(net: SpikingNetwork, node: Node, currents, target, fractions, T: int, per_channel: bool):
+    """Mean squared error of the rate θ·N_T/T against the ANN activation, for v0 = f·θ per fraction
+    f, simulated with the layer's own rule on its recorded input currents: (fractions,) or (fractions, C)."""
+    layer = net.layers[node.name]
+    theta = net.threshold_array(node.name)
+    phases = net.phases(T)[net.layer_names.index(node.name)]
+    errors = []
+    for f in fractions:
+        v = np.broadcast_to(f * theta, currents.shape[1:]).astype(np.float32)
+        count = np.zeros(currents.shape[1:], np.float32)
+        for t in range(T):
+            v, spike = layer.spec.rule(v, currents[t], theta, phases[t])
+            count += spike
+        errors.append(channel_mean((theta * count / T - target) ** 2, node, per_channel))
+    return np.stack(errors)
+
+
+def optimize_v0(
+    net: SpikingNetwork,
+    x: np.ndarray,
+    T: int,
+    per_channel: bool = False,
+    grid: int = 65,
+    progress: Progress = None,
+) -> None:
+    """OPI: set each layer's v0 to the value in [0, θ] with the least squared rate error at T.
+
+    Layer by layer from the input, each with the layers before it already set: the layer's input
+    currents over T steps are recorded, every candidate v0 on a grid of ``grid`` points is
+    simulated on them, and the candidate with the least mean squared difference between the rate
+    θ·N_T/T and the ANN activation wins (ties: the one nearest θ/2, the optimum under the uniform
+    assumption). Modifies ``net`` in place.
+    """
+    _, acts = run_ann(net.graph, x, record=True)
+    fractions = np.linspace(0.0, 1.0, grid, dtype=np.float32)
+    for node in net.graph.activation_nodes():
+        layer = net.layers[node.name]
+        currents = layer_currents(net, x, T, node.name)
+        errors = _rate_errors(net, node, currents, acts[node.name], fractions, T, per_channel)
+        best = np.min(errors, axis=0)
+        # among the minimisers, the one closest to θ/2
+        distance = np.abs(fractions - 0.5).reshape((-1,) + (1,) * (errors.ndim - 1))
+        fraction = fractions[np.argmin(np.where(errors <= best, distance, np.inf), axis=0)]
+        if per_channel:
+            channels = per_neuron(layer.threshold, node.shape).reshape(node.shape[0], -1)[:, 0]
+            layer.v0 = (fraction * channels).astype(np.float32)
+        else:
+            layer.v0 = (np.float32(fraction) * layer.threshold).astype(np.float32)
+        if progress:
+            progress(f"OPI v0: layer {node.name}")

@@ -1,0 +1,90 @@
+"""Conversion presets and options: named recipes, what each option means, and which combinations
+are valid.
+
+========== ============================================== ========= ========= ==========
+preset     thresholds                                     v0        FTBC      neuron kind
+========== ============================================== ========= ========= ==========
+baseline   max activation per layer (Diehl 2015)          0         no        if
+robust     99.99th percentile per layer (Rueckauer 2017)  0         no        if
+opi        model bound (clip/QCFS λ), else max            θ/2       no        if
+opi-opt    model bound, else max                          optimised no        if
+qcfs       QCFS λ (QCFS-trained models only)              θ/2       no        if
+ftbc       model bound, else max                          θ/2       yes (T)   if
+bsnn       model bound, else max                          θ/2       no        bistable, cycles of
+                                                                              ``period`` steps, with
+                                                                              synchronous neurons
+ttfs       model bound, else max λ; spikes of λ/K         (closed   no        ttfs, windows of
+                                                          form)               ``window`` steps
+========== ============================================== ========= ========= ==========
+"""
+
+from __future__ import annotations
+
+from ..errors import OptionError
+from ..snn.kinds import KINDS, get_kind
+from .thresholds import THRESHOLD_MODES
+
+V0_MODES = ("zero", "half", "optimized")
+
+PRESETS: dict[str, dict] = {
+    "baseline": {"threshold": "max", "v0": "zero", "ftbc": False},
+    "robust": {"threshold": "percentile", "v0": "zero", "ftbc": False},
+    "opi": {"threshold": "auto", "v0": "half", "ftbc": False},
+    "opi-opt": {"threshold": "auto", "v0": "optimized", "ftbc": False},
+    "qcfs": {"threshold": "qcfs", "v0": "half", "ftbc": False},
+    "ftbc": {"threshold": "auto", "v0": "half", "ftbc": True},
+    "bsnn": {"threshold": "auto", "v0": "half", "ftbc": False, "kind": "bistable"},
+    "ttfs": {"threshold": "auto", "v0": "half", "ftbc": False, "kind": "ttfs"},
+}
+
+#: Options and their defaults (the authors' settings where there are any), then what each neuron
+#: kind reads (``period`` of bistable neurons, ``window`` of TTFS neurons).
+DEFAULTS: dict[str, object] = {
+    "kind": "if",
+    "threshold": "auto",
+    "per_channel": False,
+    "percentile": 99.99,
+    "v0": "half",
+    "ftbc": False,
+    "alpha": 0.4,
+    "ftbc_batches": 3,
+    "ftbc_batch_size": 200,
+    "opi_samples": 256,
+    "seed": 0,
+    "batch_size": 256,
+    **{option: default for kind in KINDS.values() for option, default in kind.options.items()},
+}
+
+
+def resolve(preset: str, T: int | None = None, **options) -> dict:
+    """The full settings of ``preset`` with ``options`` applied; invalid combinations are errors."""
+    if preset not in PRESETS:
+        raise OptionError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise OptionError(f"unknown conversion options {unknown}; valid options: {', '.join(DEFAULTS)}")
+    settings = {**DEFAULTS, **PRESETS[preset], **{k: v for k, v in options.items() if v is not None}}
+    if settings["kind"] not in KINDS:
+        raise OptionError(f"unknown neuron kind {settings['kind']!r}; valid: {', '.join(KINDS)}")
+    if settings["threshold"] not in THRESHOLD_MODES:
+        raise OptionError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
+    if settings["v0"] not in V0_MODES:
+        raise OptionError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
+    problem = get_kind(settings["kind"]).check_settings(settings)
+    if problem:
+        raise OptionError(problem)
+    if (settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
+        raise OptionError(
+            f"preset {preset!r} calibrates for a number of time steps",
+            "pass T (T=16 in Python, -T 16 on the command line)",
+        )
+    return settings
+
+
+def needs_data(settings: dict, graph) -> bool:
+    """Whether the settings need calibration data for ``graph``: thresholds from data (also where
+    ``auto`` finds a layer without a bound of its own), optimised v0 or FTBC."""
+    thresholds = settings["threshold"] in ("max", "percentile") or (
+        settings["threshold"] == "auto" and any(n.spec.bound(n) is None for n in graph.activation_nodes())
+    )
+    return thresholds or settings["v0"] == "optimized" or bool(settings["ftbc"])

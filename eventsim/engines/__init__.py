@@ -1,1 +1,0 @@
-"""Simulation engines: ``reference`` (dense NumPy, the ground truth) and ``event`` (Numba)."""

@@ -1,0 +1,41 @@
+"""``add``: the sum of two or more values (residual connections)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import OpSpec, register_op, require
+from .counting import Count, nbytes
+from .lowering import EventLowering
+
+
+@register_op
+class Add(OpSpec):
+    """Sum of two or more inputs of equal shape. On spikes, events of its inputs at the same position
+    and step merge into one event of their sum (none if they cancel)."""
+
+    name = "add"
+    min_inputs = 2
+    max_inputs = None
+
+    def infer_shape(self, node, in_shapes):
+        require(all(s == in_shapes[0] for s in in_shapes), node, f"inputs must have equal shapes, got {in_shapes}")
+        return in_shapes[0]
+
+    def forward(self, node, xs):
+        out = xs[0] + xs[1]
+        for x in xs[2:]:
+            out = out + x
+        return out
+
+    def ann_counts(self, node, graph):
+        out = int(np.prod(node.shape))
+        return [
+            Count("add", out * (len(node.inputs) - 1)),
+            Count("activation_read", out * len(node.inputs), memory_bytes=nbytes(node.shape)),
+            Count("activation_write", out, memory_bytes=nbytes(node.shape)),
+        ]
+
+    def lower_event(self, node, ctx):
+        size = int(np.prod(node.shape))
+        return EventLowering("add", float_work=size, int_work=2 * size)

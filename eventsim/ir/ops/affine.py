@@ -1,0 +1,65 @@
+"""``affine``: element-wise ``scale * x + shift``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import OpSpec, broadcast_param_ok, per_channel, register_op, require
+from .lowering import EventLowering
+
+
+@register_op
+class Affine(OpSpec):
+    """Element-wise ``y = scale * x + shift``; params broadcast to the input shape (e.g. (C, 1, 1)).
+
+    BatchNorm that cannot be folded into a conv/dense, and constant Mul/Add/Sub/Div, become this.
+    On spikes the shift is static and each event is scaled.
+    """
+
+    name = "affine"
+    elementwise = True
+
+    def infer_shape(self, node, in_shapes):
+        (shape,) = in_shapes
+        for key in ("scale", "shift"):
+            require(
+                broadcast_param_ok(node.params[key], shape),
+                node,
+                f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
+            )
+        return shape
+
+    def forward(self, node, xs):
+        return xs[0] * node.params["scale"] + node.params["shift"]
+
+    def describe(self, node):
+        scale, shift = node.params["scale"], node.params["shift"]
+        if scale.size == 1 and shift.size == 1:
+            return f"scale={float(scale.flat[0]):g} shift={float(shift.flat[0]):g}"
+        return f"scale{list(scale.shape)} shift{list(shift.shape)}"
+
+    def is_identity(self, node, in_shapes):
+        return bool(np.all(node.params["scale"] == 1) and np.all(node.params["shift"] == 0))
+
+    def chain_link(self, node):
+        return node.params["scale"].size == 1 and node.params["shift"].size == 1
+
+    def params_before_reshape(self, node, src, dst):
+        """Scalar params move as they are; per-channel ones when the reshape keeps the channels."""
+        params = {}
+        for key, param in node.params.items():
+            if param.size == 1:
+                params[key] = param.reshape(())
+                continue
+            channels = per_channel(param, dst) if src[0] == dst[0] else None
+            if channels is None:
+                return None
+            params[key] = channels.reshape((-1,) + (1,) * (len(src) - 1))
+        return params
+
+    def without_constant(self, node):
+        return node.copy(params={"scale": node.params["scale"], "shift": np.zeros_like(node.params["shift"])})
+
+    def lower_event(self, node, ctx):
+        scale = np.broadcast_to(node.params["scale"], node.shape)
+        return EventLowering("affine", floats=ctx.engine_layout(scale, node.shape))

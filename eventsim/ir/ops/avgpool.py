@@ -1,0 +1,79 @@
+"""``avgpool``: average pooling (a global average pool is one)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import register_op
+from .counting import computed_once, per_event
+from .lowering import EventLowering
+from .pooling import PoolOp
+from .windows import spatial_output_shape, window_reduce
+
+
+def avgpool_divisor(node, hw: tuple[int, int]) -> np.ndarray:
+    """The count each average-pooling window's sum is divided by, (Ho, Wo), float32.
+
+    With ``count_include_pad`` padded zeros count, window parts that ceil mode pushes past the
+    padding do not; without it only input elements count.
+    """
+    a = node.attrs
+    out_hw = spatial_output_shape(hw, a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
+    if a["count_include_pad"]:
+        pads = a["pads"]
+        mask = np.ones((1, 1, hw[0] + pads[0] + pads[2], hw[1] + pads[1] + pads[3]), np.float32)
+        count = window_reduce(mask, a["kernel"], a["stride"], (0, 0, 0, 0), a["dilation"], out_hw, 0.0, np.add)
+    else:
+        count = window_reduce(
+            np.ones((1, 1) + tuple(hw), np.float32),
+            a["kernel"],
+            a["stride"],
+            a["pads"],
+            a["dilation"],
+            out_hw,
+            0.0,
+            np.add,
+        )
+    return count[0, 0]
+
+
+@register_op
+class AvgPool(PoolOp):
+    """Average pooling. Attrs ``kernel``, ``stride``, ``pads`` (t, l, b, r), ``dilation``,
+    ``ceil_mode``, ``count_include_pad`` (whether padded zeros count in the divisor; the divisor
+    never counts window parts beyond the padded input, which ceil mode can create).
+
+    On spikes it is linear: each event adds to every window that holds it (one synaptic event per
+    window, no weight read), and the sums of a step are divided once, as the executor divides.
+    """
+
+    name = "avgpool"
+    synaptic_events = True
+
+    def forward(self, node, xs):
+        (x,) = xs
+        return self.reduce(node, x, 0.0, np.add) / avgpool_divisor(node, x.shape[2:])
+
+    def absorb_previous(self, node, previous):
+        """Fold a zero ``pad`` into the pool's padding when padded zeros count in the average."""
+        if previous.op != "pad" or not node.attrs["count_include_pad"]:
+            return None
+        merged = node.copy(inputs=previous.inputs)
+        merged.attrs["pads"] = tuple(a + b for a, b in zip(previous.attrs["pads"], node.attrs["pads"]))
+        return merged
+
+    def snn_counts(self, node, ctx):
+        rows = []
+        if ctx.once_per_sample:
+            rows += computed_once(ctx, "add", self.products(node, ctx.in_shapes), None, node.shape)
+        if ctx.events_per_step is not None:
+            rows += per_event(ctx.events_per_step, None, node.shape)
+        return rows
+
+    def lower_event(self, node, ctx):
+        # window sums are divided by the count at the end, as the executor does (multiplying by
+        # 1/count would round differently)
+        divisor = np.broadcast_to(avgpool_divisor(node, ctx.shape(node.inputs[0])[1:]), node.shape)
+        size = int(np.prod(node.shape))
+        floats = ctx.engine_layout(divisor, node.shape)
+        return EventLowering("avgpool", self.geometry(node, ctx), floats, float_work=size, int_work=2 * size)

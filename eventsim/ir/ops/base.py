@@ -1,0 +1,234 @@
+"""The op spec: everything one canonical op means, in one class that every stage asks.
+
+An :class:`OpSpec` holds two facets of its op.
+
+The ANN facet: how many inputs a node takes, how its per-sample output shape follows from its
+inputs and attributes (with the checks that make a node valid), how the executor computes it on a
+batch, its multiply-accumulates, and the rewrites the canonicalising passes may apply to it.
+
+The spiking facet (docs/architecture.md, "Static and dynamic parts"): in a spiking network every
+value is a *static* part, the same in every step, plus a *dynamic* part carried by spikes. The spec
+says how the static part follows from its inputs' static parts, what one step does to the dynamic
+part (the dense reference semantics both engines obey), how many synaptic targets one input event
+reaches (its fan-out), what it costs in the operation counts of the SNN and of the ANN, and how it
+lowers into the event engine (a kernel name plus its parameters).
+
+The importers, the executor, the passes, the engines, the counts and the exporters look an op up
+here and never test its name, so adding an op is adding one module to :mod:`eventsim.ir.ops`
+(docs/architecture.md shows how).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ...errors import ShapeError, UnsupportedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..graph import Graph, Node
+    from .counting import Count, SnnCountContext
+    from .lowering import EventLowering, LoweringContext
+
+Shape = tuple[int, ...]
+
+#: Roles an op can play in the spiking network it becomes.
+ROLES = ("input", "synaptic", "activation", "transient")
+
+
+class OpSpec(ABC):
+    """Behaviour of one canonical op; subclasses are registered with :func:`register_op`.
+
+    Attributes
+    ----------
+    name : str
+        The op's name in the graph (``node.op``).
+    role : str
+        ``"input"``; ``"synaptic"`` for ops on the path that carries events between neuron layers;
+        ``"activation"`` for ops that become neuron layers; ``"transient"`` for ops that exist only
+        between import and the canonicalising passes (they must be fused away).
+    min_inputs, max_inputs : int, int or None
+        How many inputs a node of this op takes (``None``: no upper bound).
+    quiet : dict
+        Attribute values that summaries leave out because they change nothing.
+    elementwise : bool
+        Acts on every element alone (commutes with any permutation of the layout).
+    monotone : bool
+        Element-wise and non-decreasing (commutes with max pooling).
+    rearranges : bool
+        Only rearranges the values of its one input (element-wise ops commute with it).
+    synaptic_events : bool
+        Each event reaching the op is counted in synaptic events, one per target (its fan-out).
+    """
+
+    name: ClassVar[str] = ""
+    role: ClassVar[str] = "synaptic"
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    quiet: ClassVar[dict[str, object]] = {}
+    elementwise: ClassVar[bool] = False
+    monotone: ClassVar[bool] = False
+    rearranges: ClassVar[bool] = False
+    synaptic_events: ClassVar[bool] = False
+
+    # -- ANN facet ---------------------------------------------------------------------------
+    def infer_shape(self, node: Node, in_shapes: list[Shape]) -> Shape:
+        """Return the per-sample output shape, raising :class:`ShapeError` if the node is invalid."""
+        return in_shapes[0]
+
+    @abstractmethod
+    def forward(self, node: Node, xs: list[np.ndarray]) -> np.ndarray:
+        """Compute the op on batched float32 inputs (batch axis first)."""
+
+    def macs(self, node: Node, in_shapes: list[Shape]) -> int:
+        """Conventional multiply-accumulates per sample, products with padded zeros included (what
+        graph summaries show); 0 for ops without weights."""
+        return 0
+
+    def products(self, node: Node, in_shapes: list[Shape]) -> int:
+        """Products (or window additions) per sample with a real, not padded, input element: what the
+        operation counts price. The sum of :meth:`fanout` for ops that have one."""
+        return 0
+
+    def describe(self, node: Node) -> str:
+        """A short text of the node's attributes for summaries."""
+        parts = []
+        for key, value in node.attrs.items():
+            if key in self.quiet and value == self.quiet[key]:
+                continue
+            if isinstance(value, float):
+                value = f"{value:g}"
+            elif isinstance(value, tuple):
+                value = "x".join(str(v) for v in value) if value else "()"
+            parts.append(f"{key}={value}")
+        return " ".join(parts)
+
+    # -- rewrites the canonicalising passes may apply ------------------------------------------
+    def is_identity(self, node: Node, in_shapes: list[Shape]) -> bool:
+        """Whether the node passes its (only) input through unchanged."""
+        return False
+
+    def chain_link(self, node: Node) -> bool:
+        """Whether the node may be part of an element-wise activation chain that the passes fuse
+        into one activation (relu/clip runs, QCFS: Div → Clip → Mul → Add → Floor → Div → Mul)."""
+        return False
+
+    def clip_bounds(self, node: Node) -> tuple[float, float] | None:
+        """(lo, hi) if the node clamps its input to [lo, hi], else None."""
+        return None
+
+    def params_before_reshape(self, node: Node, src: Shape, dst: Shape) -> dict | None:
+        """The node's params for acting on a reshape's input of shape ``src`` instead of its output
+        of shape ``dst``, or None if it cannot move in front of the reshape."""
+        return {} if self.elementwise and not node.params else None
+
+    def absorb_previous(self, node: Node, previous: Node) -> Node | None:
+        """``node`` doing the work of ``previous`` (whose only consumer it is) too, or None."""
+        return None
+
+    def absorb_next(self, node: Node, following: Node) -> Node | None:
+        """``node`` doing the work of ``following`` (its only consumer) too, or None."""
+        return None
+
+    def commutes_with(self, node: Node, following: Node) -> bool:
+        """Whether ``node → following`` may be rewritten as ``following → node``."""
+        return False
+
+    # -- spiking facet --------------------------------------------------------------------------
+    def static_part(self, node: Node, static_inputs: list[np.ndarray]) -> np.ndarray:
+        """Static part of the output, from the static parts of the inputs (batched). The default,
+        the ANN forward, is right for ops that are linear in their inputs or act on static values."""
+        return self.forward(node, static_inputs)
+
+    def shared_static(self, node: Node, inputs: list[np.ndarray | None], dynamic: bool) -> np.ndarray | None:
+        """The static part when it is the same for every sample, (1,) + shape, from the inputs' shared
+        static parts (None for an input whose static part depends on the sample); None if it depends
+        on the sample."""
+        if any(v is None for v in inputs):
+            return None
+        return self.static_part(node, inputs)
+
+    def without_constant(self, node: Node) -> Node:
+        """The node without its constant term (bias, shift): what it does to a dynamic part."""
+        return node
+
+    def spike_state(self, node: Node, batch: int, in_shapes: list[Shape]) -> Any:
+        """State the op keeps between steps in the reference semantics (None if it keeps none)."""
+        return None
+
+    def spike_step(self, node: Node, dynamic_inputs: list[np.ndarray], state: Any) -> np.ndarray:
+        """Dynamic part of the output in one step, from the inputs' dynamic parts (zeros for inputs
+        without one): the dense reference semantics that every engine reproduces."""
+        return self.forward(self.without_constant(node), dynamic_inputs)
+
+    def fanout(self, node: Node, in_shape: Shape) -> np.ndarray:
+        """Targets one unit event at each position of the (first) input reaches, int64, shaped like
+        the input (in-bounds targets only)."""
+        raise UnsupportedError(f"op {self.name!r} has no fan-out")
+
+    def stage_delay(self, node: Node, period: int) -> int:
+        """Pipeline stages (cycles of ``period`` steps) the node adds to what passes through it."""
+        return 0
+
+    def ann_counts(self, node: Node, graph: Graph) -> list[Count]:
+        """Per-sample operation counts of the ANN computation of the node."""
+        return []
+
+    def snn_counts(self, node: Node, ctx: SnnCountContext) -> list[Count]:
+        """Per-sample operation counts of the node in a simulated spiking network."""
+        return []
+
+    def lower_event(self, node: Node, ctx: LoweringContext) -> EventLowering:
+        """How a node with a dynamic part runs in the event engine."""
+        raise UnsupportedError(f"the event engine cannot simulate op {self.name!r} (node {node.name!r})")
+
+
+OPS: dict[str, OpSpec] = {}
+
+
+def register_op(cls: type[OpSpec]) -> type[OpSpec]:
+    """Class decorator: register an op spec under ``cls.name`` (refusing duplicates)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no op name")
+    if cls.name in OPS:
+        raise ValueError(f"op {cls.name!r} is registered twice ({type(OPS[cls.name]).__name__}, {cls.__name__})")
+    if cls.role not in ROLES:
+        raise ValueError(f"op {cls.name!r} has unknown role {cls.role!r}")
+    OPS[cls.name] = cls()
+    return cls
+
+
+def get_op(name: str) -> OpSpec:
+    """Return the spec of op ``name``; an unknown op is an :class:`UnsupportedError`."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise UnsupportedError(
+            f"unknown graph op {name!r}", f"use one of the canonical ops: {', '.join(sorted(OPS))}"
+        ) from None
+
+
+def require(condition: bool, node: Node, problem: str, fix: str | None = None) -> None:
+    """Raise a :class:`ShapeError` about ``node`` unless ``condition`` holds."""
+    if not condition:
+        raise ShapeError(f"node {node.name!r} ({node.op}): {problem}", fix)
+
+
+def broadcast_param_ok(param: np.ndarray, shape: Shape) -> bool:
+    """Whether ``param`` broadcasts to ``shape`` without enlarging it."""
+    try:
+        return np.broadcast_shapes(param.shape, shape) == tuple(shape)
+    except ValueError:
+        return False
+
+
+def per_channel(param: np.ndarray, shape: Shape) -> np.ndarray | None:
+    """``param`` as one value per channel (axis 0 of ``shape``) if it is constant over the other
+    axes, else None."""
+    full = np.broadcast_to(param, shape)
+    rows = full.reshape(shape[0], -1)
+    if not np.all(rows == rows[:, :1]):
+        return None
+    return rows[:, 0]

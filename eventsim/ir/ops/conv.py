@@ -1,0 +1,107 @@
+"""``conv``: 2-D convolution (grouped, dilated, strided, zero-padded), NCHW."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import register_op, require
+from .lowering import EventLowering, window_geometry
+from .weighted import WeightedOp
+from .windows import padded_windows, spatial_output_shape, window_fanout
+
+
+@register_op
+class Conv(WeightedOp):
+    """2-D convolution, NCHW: ``y = W * x + b``.
+
+    Params ``W`` (C_out, C_in/groups, kh, kw) and ``b`` (C_out,); attrs ``stride`` (sh, sw),
+    ``pads`` (top, left, bottom, right; zero padding), ``dilation`` (dh, dw), ``groups``.
+
+    On spikes: an event at input (c, y, x) adds, for every kernel tap whose window holds it, the
+    C_out/groups weights of its group to that window's output position; taps that would land on
+    padding reach nothing, so the fan-out counts in-bounds targets only.
+    """
+
+    name = "conv"
+    quiet = {"pads": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1}
+
+    def infer_shape(self, node, in_shapes):
+        (shape,) = in_shapes
+        w, b = node.params["W"], node.params["b"]
+        require(len(shape) == 3, node, f"input must be (C, H, W), got {shape}")
+        require(w.ndim == 4, node, f"weight must be 4-D (C_out, C_in/groups, kh, kw), got {w.shape}")
+        groups = node.attrs["groups"]
+        require(
+            groups >= 1 and shape[0] % groups == 0 and w.shape[0] % groups == 0,
+            node,
+            f"groups={groups} must divide input channels {shape[0]} and output channels {w.shape[0]}",
+        )
+        require(
+            w.shape[1] * groups == shape[0],
+            node,
+            f"weight expects {w.shape[1] * groups} input channels, input has {shape[0]}",
+        )
+        require(b.shape == (w.shape[0],), node, f"bias must have shape ({w.shape[0]},), got {b.shape}")
+        require(
+            min(node.attrs["stride"]) >= 1 and min(node.attrs["dilation"]) >= 1,
+            node,
+            "stride and dilation must be >= 1",
+        )
+        require(min(node.attrs["pads"]) >= 0, node, "pads must be >= 0")
+        ho, wo = spatial_output_shape(
+            shape[1:], w.shape[2:], node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"]
+        )
+        require(ho >= 1 and wo >= 1, node, f"kernel {w.shape[2:]} does not fit the padded input {shape}")
+        return (w.shape[0], ho, wo)
+
+    def forward(self, node, xs):
+        (x,) = xs
+        w, b = node.params["W"], node.params["b"]
+        c_out, c_g, kh, kw = w.shape
+        groups = node.attrs["groups"]
+        n = x.shape[0]
+        ho, wo = spatial_output_shape(
+            x.shape[2:], (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"]
+        )
+        cols = padded_windows(
+            x, (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"], (ho, wo), 0.0
+        )
+        # im2col per group, then one batched BLAS matmul over the groups
+        cols = cols.reshape(n, groups, c_g, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
+        cols = cols.reshape(groups, n * ho * wo, c_g * kh * kw)
+        wmat = w.reshape(groups, c_out // groups, c_g * kh * kw).transpose(0, 2, 1)
+        y = np.matmul(cols, wmat).reshape(groups, n, ho, wo, c_out // groups)
+        y = y.transpose(1, 0, 4, 2, 3).reshape(n, c_out, ho, wo)
+        return np.add(y, b[:, None, None], out=np.empty(y.shape, np.float32))  # contiguous NCHW
+
+    def describe(self, node):
+        kh, kw = node.params["W"].shape[2:]
+        return f"kernel={kh}x{kw} " + super().describe(node)
+
+    def macs(self, node, in_shapes):
+        return int(np.prod(node.shape) * np.prod(node.params["W"].shape[1:]))
+
+    def absorb_previous(self, node, previous):
+        """Fold a zero ``pad`` into the convolution's own padding."""
+        if previous.op != "pad":
+            return None
+        merged = node.copy(inputs=previous.inputs)
+        merged.attrs["pads"] = tuple(a + b for a, b in zip(previous.attrs["pads"], node.attrs["pads"]))
+        return merged
+
+    def fanout(self, node, in_shape):
+        a, w = node.attrs, node.params["W"]
+        per_position = window_fanout(in_shape[1:], node.shape[1:], w.shape[2:], a["stride"], a["pads"], a["dilation"])
+        return np.broadcast_to(per_position * (w.shape[0] // a["groups"]), in_shape).copy()
+
+    def lower_event(self, node, ctx):
+        groups = node.attrs["groups"]
+        c_out, c_g, kh, kw = node.params["W"].shape
+        # (groups, kh, kw, C_in/groups, C_out/groups): an event adds contiguous rows of C_out/groups
+        layout = node.params["W"].reshape(groups, c_out // groups, c_g, kh, kw).transpose(0, 3, 4, 2, 1)
+        a = node.attrs
+        geometry = window_geometry(
+            ctx.shape(node.inputs[0]), node.shape, (kh, kw), a["stride"], a["pads"], a["dilation"], groups
+        )
+        size = int(np.prod(node.shape))
+        return EventLowering("conv", geometry, layout, float_work=size, dense_output=True)

@@ -1,0 +1,41 @@
+"""``dense``: a fully connected layer on a flat input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import register_op, require
+from .lowering import EventLowering
+from .weighted import WeightedOp
+
+
+@register_op
+class Dense(WeightedOp):
+    """Fully connected layer on a flat input: ``y = W x + b``; params ``W`` (out, in), ``b`` (out,).
+
+    On spikes: an event at input i adds column i of W (a contiguous row of Wᵀ) to every output.
+    """
+
+    name = "dense"
+
+    def infer_shape(self, node, in_shapes):
+        (shape,) = in_shapes
+        w, b = node.params["W"], node.params["b"]
+        require(len(shape) == 1, node, f"input must be flat (F,), got {shape}", "flatten it first")
+        require(w.ndim == 2 and w.shape[1] == shape[0], node, f"weight {w.shape} does not match input size {shape[0]}")
+        require(b.shape == (w.shape[0],), node, f"bias must have shape ({w.shape[0]},), got {b.shape}")
+        return (w.shape[0],)
+
+    def forward(self, node, xs):
+        return xs[0] @ node.params["W"].T + node.params["b"]
+
+    def macs(self, node, in_shapes):
+        return int(node.params["W"].size)
+
+    def fanout(self, node, in_shape):
+        return np.full(in_shape, node.params["W"].shape[0], np.int64)
+
+    def lower_event(self, node, ctx):
+        w = node.params["W"]
+        geometry = (w.shape[1], 0, 0, w.shape[0])
+        return EventLowering("dense", geometry, w.T, float_work=w.shape[0], dense_output=True)

@@ -1,0 +1,67 @@
+"""``maxpool``: max pooling; on spikes it acts on cumulative counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedError
+from .base import register_op
+from .counting import Count, computed_once
+from .lowering import EventLowering
+from .pooling import PoolOp
+
+
+@register_op
+class MaxPool(PoolOp):
+    """Max pooling (padding never wins). Attrs ``kernel``, ``stride``, ``pads`` (t, l, b, r),
+    ``dilation``, ``ceil_mode``.
+
+    On spikes it acts on cumulative counts: ``C_out(t) = max_{j ∈ window} C_j(t)`` of the summed
+    input, and the pool emits the growth of ``C_out`` as its event. That has no event-driven form when
+    the input also has a static part, so such a pool is refused; the passes move max pooling behind
+    the activation, where its input is spikes alone.
+    """
+
+    name = "maxpool"
+
+    def forward(self, node, xs):
+        return self.reduce(node, xs[0], -np.inf, np.maximum)
+
+    def commutes_with(self, node, following):
+        """maxpool → f equals f → maxpool for a monotone non-decreasing f: max pooling acts on spikes."""
+        return following.spec.monotone
+
+    def shared_static(self, node, inputs, dynamic):
+        if not dynamic:
+            return super().shared_static(node, inputs, dynamic)
+        if inputs[0] is None or np.any(inputs[0] != 0):
+            raise UnsupportedError(
+                f"max pool {node.name!r} receives spikes and a constant input (a bias or the direct-coded "
+                "input) at once, which has no event-driven form",
+                "put the max pool directly after an activation",
+            )
+        return np.zeros((1,) + node.shape, np.float32)
+
+    def spike_state(self, node, batch, in_shapes):
+        # the cumulative input, and its pooled value up to the previous step
+        return [np.zeros((batch,) + in_shapes[0], np.float32), np.zeros((batch,) + node.shape, np.float32)]
+
+    def spike_step(self, node, dynamic_inputs, state):
+        cumulative, previous = state
+        cumulative += dynamic_inputs[0]
+        pooled = self.forward(node, [cumulative])
+        state[1] = pooled
+        return pooled - previous
+
+    def snn_counts(self, node, ctx):
+        if ctx.once_per_sample:
+            return computed_once(ctx, "add", self.products(node, ctx.in_shapes), None, node.shape)
+        if ctx.input_spikes is None:
+            return []  # fed through a reshape or concat: no per-position counts (documented as not counted)
+        # one comparison per in-bounds window position of each incoming spike; only the total is known
+        return [Count("add", float((ctx.input_spikes * self.fanout(node, ctx.in_shapes[0])).sum()))]
+
+    def lower_event(self, node, ctx):
+        size, src = int(np.prod(node.shape)), int(np.prod(ctx.shape(node.inputs[0])))
+        # cumulative input and pooled value; touched flags and list
+        return EventLowering("maxpool", self.geometry(node, ctx), float_work=src + size, int_work=2 * size)

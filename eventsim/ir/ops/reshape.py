@@ -1,0 +1,39 @@
+"""``reshape``: a row-major reshape of the per-sample value (flatten is one)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import OpSpec, register_op, require
+from .lowering import map_lowering
+
+
+@register_op
+class Reshape(OpSpec):
+    """Row-major reshape to the per-sample ``shape`` (flatten is a reshape to (F,)). On spikes, events
+    keep their row-major position."""
+
+    name = "reshape"
+    rearranges = True
+
+    def infer_shape(self, node, in_shapes):
+        shape = tuple(node.attrs["shape"])
+        require(
+            all(d >= 1 for d in shape) and int(np.prod(shape)) == int(np.prod(in_shapes[0])),
+            node,
+            f"cannot reshape {in_shapes[0]} to {shape}",
+        )
+        return shape
+
+    def forward(self, node, xs):
+        return xs[0].reshape((xs[0].shape[0],) + tuple(node.attrs["shape"]))
+
+    def is_identity(self, node, in_shapes):
+        return tuple(node.attrs["shape"]) == tuple(in_shapes[0])
+
+    def absorb_previous(self, node, previous):
+        """reshape → reshape is the second reshape alone."""
+        return node.copy(inputs=previous.inputs) if previous.op == "reshape" else None
+
+    def lower_event(self, node, ctx):
+        return map_lowering(node, ctx, [np.arange(int(np.prod(node.shape)), dtype=np.int64)])

@@ -1,0 +1,206 @@
+"""The run report: every measurement of one simulation in one JSON document, plus its figures.
+
+The document follows the schema in ``eventsim/data/report.schema.json`` (format "eventsim.report",
+version 1, described in ``docs/report.md``): the run's parameters (network fingerprint, engine,
+encoding, T, seed, versions), accuracy and agreement with the ANN at every step, latency, spikes and
+synaptic events per layer, per-layer conversion error, operation counts and the energy estimate under
+each requested cost table, and the data behind every figure. Two reports can be compared field by
+field.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_write_bytes, atomic_write_text
+from ..ir.executor import run_ann
+from ..simulation.recording import Recording
+from ..snn.network import SpikingNetwork
+from .energy import EnergyReport, energy_report
+from .energy_presets import DEFAULT_PRESET, CostTable
+from .latency import latency
+from .layer_error import conversion_error
+
+FORMAT = "eventsim.report"
+VERSION = 1
+
+#: Figures a report writes, by file name.
+FIGURES = (
+    "accuracy.png",
+    "firing_rates.png",
+    "raster.png",
+    "latency.png",
+    "energy.png",
+    "conversion_error.png",
+)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover - always installed with eventsim
+        return None
+
+
+def _versions() -> dict:
+    out = {name: _version(name) for name in ("eventsim", "numpy", "numba")}
+    out["python"] = sys.version.split()[0]
+    out["platform"] = platform.platform()
+    return out
+
+
+@dataclass
+class Report:
+    """A run report: ``data`` (the JSON document) and ``figures`` (file name → PNG bytes)."""
+
+    data: dict
+    figures: dict[str, bytes] = field(default_factory=dict)
+    energies: dict[str, EnergyReport] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2)
+
+    def write(self, directory: str | Path) -> list[Path]:
+        """Write ``report.json`` and the figures into ``directory`` (each file atomically).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        directory = Path(directory)
+        written = [directory / "report.json"]
+        atomic_write_text(written[0], self.to_json())
+        for name, png in self.figures.items():
+            atomic_write_bytes(directory / name, png)
+            written.append(directory / name)
+        return written
+
+
+def build_report(
+    net: SpikingNetwork,
+    recording: Recording,
+    x: np.ndarray,
+    labels: np.ndarray | None = None,
+    presets: tuple[str | CostTable, ...] = (DEFAULT_PRESET,),
+    compare_table: dict | None = None,
+    figures: bool = True,
+) -> Report:
+    """Everything measurable about one run, as a :class:`Report`.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+        The simulated network.
+    recording : Recording
+        Its recording; the conversion error and the raster need ``raster_samples`` in the run.
+    x : numpy.ndarray
+        The inputs simulated (for the ANN's predictions and activations).
+    labels : numpy.ndarray, optional
+        True classes, for accuracy.
+    presets : tuple of str or CostTable
+        Cost tables to estimate energy with; the first is the one the figures show.
+    compare_table : dict, optional
+        A :func:`eventsim.compare.compare` table to include (and plot).
+    figures : bool
+        Whether to draw the figures.
+    """
+    x = np.asarray(x)
+    ann = np.argmax(run_ann(net.graph, x).reshape(len(x), -1), axis=1)
+    lat = latency(recording, labels, ann)
+    agreement = recording.agreement(ann)
+    accuracy = recording.accuracy(labels) if labels is not None else None
+    ann_accuracy = float(np.mean(ann == labels)) if labels is not None else None
+    rates = recording.firing_rates()
+    spikes = recording.spikes_per_sample.mean(axis=0)
+    first = None if recording.first_spike is None else recording.first_spike.mean(axis=0)
+    energies = [energy_report(net, recording, p) for p in presets]
+    errors = conversion_error(net, recording, x) if recording.rasters else []
+    raster_sample = min(recording.rasters) if recording.rasters else None
+    points = recording.raster_points(raster_sample) if raster_sample is not None else None
+    data = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run": {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "network_sha256": net.fingerprint(),
+            "network_meta": net.meta,
+            "T": recording.T,
+            "samples": recording.samples,
+            "engine": recording.settings.get("engine"),
+            "encoding": recording.settings.get("encoding"),
+            "seed": recording.settings.get("seed"),
+            "batch_size": recording.settings.get("batch_size"),
+            "bias_steps": recording.settings.get("bias_steps"),
+            "wall_seconds": recording.wall_seconds,
+            "versions": _versions(),
+        },
+        "accuracy": {
+            "ann": ann_accuracy,
+            "snn_per_step": None if accuracy is None else accuracy.tolist(),
+            "agreement_with_ann_per_step": agreement.tolist(),
+        },
+        "latency": lat.summary(),
+        "layers": [
+            {
+                "name": name,
+                "neurons": int(recording.neurons[k]),
+                "kind": net.layers[name].kind,
+                "spikes_per_sample": float(spikes[k]),
+                "firing_rate": float(rates[k]),
+                "first_spike_mean": None if first is None else float(first[k]),
+                "spikes_per_step": (recording.spikes_per_step[k] / max(recording.samples, 1)).tolist(),
+            }
+            for k, name in enumerate(recording.layers)
+        ],
+        "synaptic": [
+            {
+                "name": name,
+                "sops_per_sample": float(recording.sops_per_sample[:, k].mean()),
+                "sops_per_step": (recording.sops_per_step[k] / max(recording.samples, 1)).tolist(),
+            }
+            for k, name in enumerate(recording.synaptic_nodes)
+        ],
+        "conversion_error": [e.to_dict() for e in errors],
+        "energy": {e.table.name: e.to_dict() for e in energies},
+        "raster": None if points is None else {"sample": raster_sample, "layers": points},
+        "compare": compare_table,
+        "figures": [],
+    }
+    report = Report(data, energies={e.table.name: e for e in energies})
+    if figures:
+        report.figures = _figures(data, recording, lat, energies[0], compare_table)
+        data["figures"] = list(report.figures)
+    return report
+
+
+def _figures(data: dict, recording: Recording, lat, energy, compare_table: dict | None) -> dict[str, bytes]:
+    from . import plots  # matplotlib is loaded only when figures are drawn
+
+    accuracy = data["accuracy"]
+    curves = {"SNN = ANN (agreement)": accuracy["agreement_with_ann_per_step"]}
+    if accuracy["snn_per_step"] is not None:
+        curves = {"SNN accuracy": accuracy["snn_per_step"], **curves}
+    out = {
+        "accuracy.png": plots.accuracy_per_step_png(curves, accuracy["ann"], "accuracy at every step"),
+        "firing_rates.png": plots.firing_rates_png(recording.layers, recording.firing_rates()),
+        "latency.png": plots.latency_histogram_png(lat.decision, lat.T, lat.first_ann_match),
+        "energy.png": plots.energy_breakdown_png(energy.to_dict()),
+    }
+    if data["raster"] is not None:
+        out["raster.png"] = plots.raster_png(
+            data["raster"]["layers"], recording.T, f"spike raster, sample {data['raster']['sample']}"
+        )
+    if data["conversion_error"]:
+        out["conversion_error.png"] = plots.conversion_error_png(data["conversion_error"])
+    if compare_table is not None:
+        out["compare.png"] = plots.accuracy_vs_steps_png(compare_table, "accuracy per preset")
+    return out

@@ -1,0 +1,97 @@
+"""Passes that simplify the structure of a graph without changing what it computes: drop no-ops,
+move element-wise ops in front of reshapes, let ops absorb their neighbours (reshape chains, zero
+padding, affines after a conv/dense or the input) and swap pairs that commute so that max pooling
+acts on spikes. Each op's spec decides what it can absorb or swap with."""
+
+from __future__ import annotations
+
+from ..ir.graph import Graph, Node
+from .rewrite import fixed_point, rebuild, replace, single_consumer, swap
+
+
+def remove_noops(graph: Graph) -> Graph:
+    """Drop nodes that pass their input through unchanged (identity affines, reshapes to the same
+    shape, empty pads)."""
+    nodes, renames = [], {}
+    for node in graph.nodes:
+        if node.inputs and node.spec.is_identity(node, [graph.node(i).shape for i in node.inputs]):
+            renames[node.name] = node.inputs[0]
+            _pass_source(graph, node, node.inputs[0], nodes)
+        else:
+            nodes.append(node.copy())
+    return rebuild(graph, nodes, renames)
+
+
+def _pass_source(graph: Graph, removed: Node, target: str, new_nodes: list[Node]) -> None:
+    """Let the node that now produces ``removed``'s value carry its source tensor name."""
+    for n in new_nodes:
+        if n.name == target and removed.source and len(graph.consumers(target)) == 1:
+            n.source = removed.source
+
+
+def hoist_elementwise_over_reshape(graph: Graph) -> Graph:
+    """Rewrite reshape → element-wise op as element-wise op → reshape (activations, scalar or
+    per-channel affines; any op that only rearranges one input's values), so that they act on the
+    conv/pool output itself."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = single_consumer(graph, node.name) if node.spec.rearranges else None
+        if nxt is None:
+            return None
+        params = nxt.spec.params_before_reshape(nxt, graph.node(node.inputs[0]).shape, node.shape)
+        if params is None:
+            return None
+        moved = nxt.copy(name=node.name, inputs=node.inputs, params=params, source=None)
+        return swap(graph, node, nxt, moved, node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source))
+
+    return fixed_point(graph, rewrite)
+
+
+def absorb_into_next(graph: Graph) -> Graph:
+    """Let a node take over the work of its input when that node has no other consumer (reshape →
+    reshape is one reshape; a zero pad joins the padding of the conv or average pool after it)."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        for name in node.inputs:
+            previous = graph.node(name)
+            if single_consumer(graph, name) is node:
+                merged = node.spec.absorb_previous(node, previous)
+                if merged is not None:
+                    return replace(graph, node, merged, previous)
+        return None
+
+    return fixed_point(graph, rewrite)
+
+
+def absorb_into_previous(graph: Graph) -> Graph:
+    """Let a node take over the work of its only consumer (a per-channel affine — BatchNorm, bias
+    adds, scalings — folds into the conv/dense before it; affines after the input become the input
+    normalisation)."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = single_consumer(graph, node.name)
+        merged = None if nxt is None else node.spec.absorb_next(node, nxt)
+        if merged is None:
+            return None
+        return replace(graph, node, merged, nxt, {nxt.name: node.name})
+
+    return fixed_point(graph, rewrite)
+
+
+def swap_commuting(graph: Graph) -> Graph:
+    """Rewrite ``a → b`` as ``b → a`` where ``a``'s op says they commute: maxpool → activation becomes
+    activation → maxpool (valid for monotone activations), so that max pooling acts on spikes."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        nxt = single_consumer(graph, node.name)
+        if nxt is None or not node.spec.commutes_with(node, nxt):
+            return None
+        return swap(
+            graph,
+            node,
+            nxt,
+            nxt.copy(name=node.name, inputs=node.inputs, source=None),
+            node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source),
+        )
+
+    return fixed_point(graph, rewrite)

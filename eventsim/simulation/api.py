@@ -1,0 +1,126 @@
+"""``simulate``: run a spiking network on a batch of inputs for T steps with a chosen engine."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..data import check_batch
+from ..errors import DataError
+from ..snn.coding import check_encoding
+from ..snn.network import SpikingNetwork
+from .engines import get_engine
+from .plan import Batch, SimulationPlan
+from .recording import Recording
+
+
+def _available_bytes() -> int:
+    """Physical memory of the machine (a bound on what a run may allocate)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def _check_memory(net: SpikingNetwork, T: int, encoding: str, n: int, batch: int, rasters: int) -> None:
+    """Refuse runs whose recording (or per-batch buffers, or per-step tables) would not fit in half
+    the memory; checked before anything of size T is made."""
+    neurons = sum(int(np.prod(net.graph.node(name).shape)) for name in net.layer_names)
+    outputs = n * T * int(np.prod(net.graph.output_shape)) * 4
+    spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding != "direct" else 0
+    raster = rasters * T * neurons
+    tables = T * (len(net.layers) + 2) * 4  # phases per layer, output weights
+    need = outputs + spikes_in + raster + tables
+    if need > _available_bytes() // 2:
+        raise DataError(
+            f"simulating {n} samples for T={T} needs about {need / 2**30:.1f} GiB "
+            f"(output per step {outputs / 2**30:.1f}, input spikes {spikes_in / 2**30:.1f}, "
+            f"rasters {raster / 2**30:.1f}), more than half of this machine's memory",
+            "use a smaller T, fewer samples per call, a smaller batch or fewer raster samples",
+        )
+
+
+def _check_run(net: SpikingNetwork, T, encoding: str) -> None:
+    check_encoding(encoding)
+    if not isinstance(T, (int, np.integer)) or T < 1:
+        raise DataError(f"T must be a positive whole number of steps, got {T!r}")
+    needed = net.required_encoding
+    if needed not in (None, encoding):
+        kind = next(x.spec for x in net.layers.values() if x.spec.coding == needed)
+        raise DataError(
+            f"a network of {kind.name} neurons reads its input with {needed} coding, not with {encoding} coding",
+            f"simulate with encoding={needed!r} (--encoding {needed})",
+        )
+
+
+def simulate(
+    net: SpikingNetwork,
+    x: np.ndarray,
+    T: int,
+    engine: str = "event",
+    encoding: str = "direct",
+    seed: int = 0,
+    batch_size: int = 64,
+    raster_samples: Sequence[int] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> Recording:
+    """Simulate ``net`` on inputs ``x`` for ``T`` time steps.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+    x : numpy.ndarray
+        Inputs (N,) + ``net.graph.input_shape``.
+    T : int
+        Number of time steps (≥ 1); accuracy at every t ≤ T comes from this one run.
+    engine : str
+        A registered engine (:mod:`eventsim.simulation.engines`): ``event`` (Numba, propagates only
+        spikes) or ``reference`` (dense NumPy ground truth).
+    encoding : {"direct", "rate", "ttfs"}
+        Input coding (see :mod:`eventsim.snn.coding`); networks of TTFS neurons need ``ttfs``.
+    seed : int
+        Seed of the rate coding.
+    batch_size : int
+        Samples simulated together.
+    raster_samples : sequence of int
+        Indices of samples whose full spike rasters are recorded.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each batch.
+
+    Returns
+    -------
+    Recording
+    """
+    _check_run(net, T, encoding)
+    engine_class = get_engine(engine)
+    x = check_batch(x, net.graph.input_shape)
+    if not len(x):
+        raise DataError("no samples to simulate", "pass at least one sample")
+    batch_size = max(1, int(batch_size))
+    _check_memory(net, int(T), encoding, len(x), batch_size, len(raster_samples))
+    plan = SimulationPlan.build(net, int(T), encoding, int(seed))
+    runner = engine_class(plan)
+    parts = []
+    start = time.perf_counter()
+    for first in range(0, len(x), batch_size):
+        chunk = x[first : first + batch_size]
+        wanted = tuple(i - first for i in raster_samples if first <= i < first + len(chunk))
+        began = time.perf_counter()
+        part = runner.run(Batch(chunk, first, wanted))
+        part.wall_seconds = time.perf_counter() - began
+        parts.append(part)
+        if progress is not None:
+            progress(first + len(chunk), len(x))
+    recording = Recording.merge(parts)
+    recording.wall_seconds = time.perf_counter() - start
+    recording.settings = {
+        "engine": engine,
+        "encoding": encoding,
+        "seed": int(seed),
+        "batch_size": batch_size,
+        "bias_steps": net.bias_steps,
+    }
+    return recording

@@ -1,0 +1,94 @@
+"""Neuron layers: add the static current (computed once per sample), the dynamic current of the step
+and the temporal bias, apply the kind's rule to every neuron, and emit the spikes. This and the
+accumulator clears are the engine's only dense work."""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ....snn.kinds.base import IDLE
+from ..kinds import update
+from .events import emit
+
+
+@njit(cache=True, inline="always")
+def _dynamic_current(p, ws, k, current):
+    """The step's dynamic input current of layer k: the dense accumulator of its input node, or its
+    input's events added into ``current`` (which is zero between steps)."""
+    j = p.in_idx[p.in_ptr[k]]
+    if p.dense_output[j]:
+        return ws.fbuf[p.fbuf_ptr[j] : p.fbuf_ptr[j] + p.size[k]]
+    ev_idx, ev_val, first = ws.ev_idx, ws.ev_val, p.ev_ptr[j]
+    for e in range(ws.ev_n[j]):
+        current[ev_idx[first + e]] += ev_val[first + e]
+    return current
+
+
+@njit(cache=True, inline="always")
+def _fire_sum(kind, v, static, dynamic, theta, phase, spikes):
+    """The rule on every neuron with input static + dynamic; spike indicators into ``spikes``."""
+    for i in range(v.shape[0]):
+        v_new, spike = update(kind, v[i], static[i] + dynamic[i], theta[i], phase)
+        v[i] = v_new
+        spikes[i] = 1.0 if spike else 0.0
+
+
+@njit(cache=True, inline="always")
+def _fire(kind, v, current, theta, phase, spikes):
+    """The rule on every neuron with input ``current``; spike indicators into ``spikes``."""
+    for i in range(v.shape[0]):
+        v_new, spike = update(kind, v[i], current[i], theta[i], phase)
+        v[i] = v_new
+        spikes[i] = 1.0 if spike else 0.0
+
+
+@njit(cache=True, inline="always")
+def _emit_spikes(p, ws, rec, k, t, theta, spikes):
+    """Emit a spike (carrying θ) for every neuron marked in ``spikes``, count it, clear the mark."""
+    ev_idx, ev_val, counts, raster, record_raster = ws.ev_idx, ws.ev_val, rec.counts, rec.raster, rec.record_raster
+    layer, n = p.layer_of[k], p.size[k]
+    offset, base = p.neuron_offset[layer], p.ev_ptr[k]
+    fired = 0
+    for i in range(n):
+        if spikes[i] != 0:
+            fired = emit(ev_idx, ev_val, base, fired, i, theta[i])
+            counts[offset + i] += 1
+            if record_raster:
+                raster[t, offset + i] = True
+            spikes[i] = 0.0
+    rec.spikes_sample[layer] += fired
+    rec.spikes_step[layer, t] += fired
+    if fired > 0 and rec.first_spike[layer] > rec.outputs.shape[0]:  # T + 1 (outputs: T rows): not yet
+        rec.first_spike[layer] = t + 1
+    return fired
+
+
+@njit(cache=True)
+def neuron_step(p, ws, rec, run, k, t):
+    """One step of neuron layer k; returns the number of spikes (events) it emits."""
+    phase = run.phases[p.layer_of[k], t]
+    if phase == IDLE:
+        return 0  # a waiting layer: its rule changes nothing and it cannot spike
+    n, b0 = p.size[k], p.fbuf_ptr[k]
+    v = ws.fbuf[b0 : b0 + n]
+    current = ws.fbuf[b0 + n : b0 + 2 * n]  # the input current, then the spike indicators
+    theta = p.fpool[p.fparam_ptr[k] : p.fparam_ptr[k] + n]
+    static = run.static[p.static_ptr[k] : p.static_ptr[k] + n]
+    kind = p.kind_code[k]
+    with_bias = p.bias_ptr[k] >= 0 and t < p.bias.shape[1]
+    if p.in_ptr[k + 1] > p.in_ptr[k]:
+        dynamic = _dynamic_current(p, ws, k, current)
+        if not with_bias:  # one vectorisable pass: static + dynamic through the rule
+            _fire_sum(kind, v, static, dynamic, theta, phase, current)
+            return _emit_spikes(p, ws, rec, k, t, theta, current)
+        for i in range(n):
+            current[i] = static[i] + dynamic[i]
+    else:
+        current[:] = static
+    if with_bias:
+        bias, ipool = p.bias, p.ipool
+        channel0, bias0 = ipool[p.iparam_ptr[k]], p.bias_ptr[k]
+        for i in range(n):
+            current[i] = current[i] + bias[bias0 + ipool[channel0 + i], t]
+    _fire(kind, v, current, theta, phase, current)
+    return _emit_spikes(p, ws, rec, k, t, theta, current)

@@ -1,0 +1,40 @@
+"""The event engine's table of neuron kinds: each kind's rule compiled for the kernels, and its code.
+
+The rules themselves live with their kinds (:mod:`eventsim.snn.kinds`) and hold no engine code; this
+table is the one place where the engine compiles them. A new kind that fits the rule shape takes one
+entry in :data:`RULES` and one branch in :func:`update` (Numba cannot index a tuple of functions
+with a value known only at run time without its experimental first-class functions).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ...errors import UnsupportedError
+from ...snn.kinds import get_kind
+
+
+def _compiled(name: str):
+    return njit(cache=True, inline="always")(get_kind(name).rule)
+
+
+#: Kind name → code the kernels dispatch on, in the order of the branches of :func:`update`.
+RULES = ("if", "bistable", "ttfs")
+_if, _bistable, _ttfs = (_compiled(name) for name in RULES)
+
+
+@njit(cache=True, inline="always")
+def update(kind, v, current, theta, phase):
+    """The rule of the kind with code ``kind`` (its position in :data:`RULES`)."""
+    if kind == 1:
+        return _bistable(v, current, theta, phase)
+    if kind == 2:
+        return _ttfs(v, current, theta, phase)
+    return _if(v, current, theta, phase)
+
+
+def kind_code(name: str) -> int:
+    """The code of neuron kind ``name``; a kind without an entry is refused by name."""
+    if name not in RULES:
+        raise UnsupportedError(f"the event engine has no rule for neuron kind {name!r}", "use engine='reference'")
+    return RULES.index(name)

@@ -1,0 +1,325 @@
+"""Compilation of a simulation plan into the flat arrays that the event kernels read.
+
+Only nodes with a dynamic part take part in the per-step work. Each asks its op how it lowers
+(``OpSpec.lower_event``; neuron layers are lowered here from their :class:`NeuronLayer`) and gets a
+kernel code, its dynamic inputs, a geometry row, and offsets into shared pools of float parameters,
+integer index maps, per-sample float/integer workspaces and event lists (one slot per element: the
+events of a node are unique per index, so its size bounds them). Everything is checked here,
+before a kernel ever indexes with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ...errors import UnsupportedError
+from ...ir.graph import Node
+from ...ir.ops.lowering import GEOMETRY, EventLowering
+from ..plan import SimulationPlan
+from .kernels.codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, KERNEL_CODES, MAP, MAXPOOL, NEURON
+from .kinds import kind_code
+from .layout import channel_of, internal_index, position_map, to_internal
+
+
+class ProgramArrays(NamedTuple):
+    """What the kernels read, per dynamic node k of the program (in graph order).
+
+        ``kernel[k]`` code of its kernel; ``size[k]`` elements; ``in_idx[in_ptr[k]:in_ptr[k+1]]`` its
+        dynamic inputs; ``geometry[k]`` its geometry row; float parameters from ``fpool[fparam_ptr[k]]``;
+        index map i from ``ipool[ipool[iparam_ptr[k] + i]]``; workspaces from ``fbuf_ptr[k]`` /
+        ``ibuf_ptr[k]`` (of ``fbuf_size`` / ``ibuf_size`` per sample); its events at ``ev_ptr[k]``;
+        ``dense_output[k]`` whether its kernel leaves its output in a dense accumulator (its
+    workspace) and ``needs_events[k]`` whether it must emit events too; neuron layers:
+        ``layer_of``, ``kind_code``, their neurons from ``neuron_offset[layer]``, the static part of
+        their input from ``static[static_ptr[k]]``, temporal bias rows from ``bias[bias_ptr[k]]``;
+        ``sop_of[k]`` index among the nodes that count synaptic events; the output: its node (-1 if it
+        has no dynamic part), static part, size and graph order."""
+
+    kernel: np.ndarray
+    size: np.ndarray
+    in_ptr: np.ndarray
+    in_idx: np.ndarray
+    geometry: np.ndarray
+    fparam_ptr: np.ndarray
+    fpool: np.ndarray
+    iparam_ptr: np.ndarray
+    ipool: np.ndarray
+    fbuf_ptr: np.ndarray
+    fbuf_size: int
+    ibuf_ptr: np.ndarray
+    ibuf_size: int
+    ev_ptr: np.ndarray
+    ev_size: int
+    needs_events: np.ndarray
+    dense_output: np.ndarray
+    layer_of: np.ndarray
+    kind_code: np.ndarray
+    neuron_offset: np.ndarray
+    sop_of: np.ndarray
+    static_ptr: np.ndarray
+    bias: np.ndarray
+    bias_ptr: np.ndarray
+    output_node: int
+    output_static: int
+    output_size: int
+    output_order: np.ndarray
+
+
+@dataclass
+class Program:
+    """A compiled plan: the kernels' arrays and what the host needs to feed and read them."""
+
+    arrays: ProgramArrays
+    names: list[str]
+    static_nodes: list[str]
+    static_shapes: list[tuple[int, ...]]
+    static_size: int
+    total_neurons: int
+
+
+class _Context:
+    """The :class:`~eventsim.ir.ops.lowering.LoweringContext` of a plan."""
+
+    def __init__(self, plan: SimulationPlan) -> None:
+        self.plan = plan
+        self.input_amplitude = plan.amplitude
+
+    def dynamic(self, name: str) -> bool:
+        return bool(self.plan.dynamic[name])
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.plan.graph.node(name).shape
+
+    def engine_layout(self, values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return to_internal(values, shape)
+
+    def engine_positions(self, shape: tuple[int, ...]) -> np.ndarray:
+        return internal_index(shape)
+
+    def position_map(self, src, dst, graph_map):
+        return position_map(src, dst, graph_map)
+
+
+def _bias_table(plan: SimulationPlan, name: str, steps: int) -> np.ndarray:
+    """Temporal bias per channel (C, steps), zero after the layer's own bias steps."""
+    shape = plan.graph.node(name).shape
+    table = np.zeros((shape[0], steps), np.float32)
+    bias = plan.net.layers[name].temporal_bias
+    if bias is not None:
+        table[:, : len(bias)] = np.broadcast_to(bias.reshape(len(bias), -1), (len(bias), shape[0])).T
+    return table
+
+
+def _neuron_lowering(plan: SimulationPlan, node: Node) -> EventLowering:
+    """A neuron layer: θ and v0 per neuron, the channel of each neuron (for temporal biases), and its
+    membrane and current buffers."""
+    net, shape = plan.net, node.shape
+    floats = np.concatenate(
+        [to_internal(net.threshold_array(node.name), shape), to_internal(net.v0_array(node.name), shape)]
+    )
+    size = int(np.prod(shape))
+    return EventLowering("neuron", floats=floats, index_maps=(channel_of(shape),), float_work=2 * size)
+
+
+class _Builder:
+    """Places the lowerings of the program's nodes into the shared arrays."""
+
+    def __init__(self, plan: SimulationPlan, nodes: list[Node]) -> None:
+        self.plan, self.nodes = plan, nodes
+        self.index = {n.name: k for k, n in enumerate(nodes)}
+        count = len(nodes)
+        self.kernel = np.zeros(count, np.int64)
+        self.geometry = np.zeros((count, GEOMETRY), np.int64)
+        self.fparam_ptr = np.full(count, -1, np.int64)
+        self.iparam_ptr = np.full(count, -1, np.int64)
+        self.fbuf_ptr = np.zeros(count, np.int64)
+        self.ibuf_ptr = np.zeros(count, np.int64)
+        self.layer_of = np.full(count, -1, np.int64)
+        self.kind_code = np.zeros(count, np.int64)
+        self.sop_of = np.full(count, -1, np.int64)
+        self.static_ptr = np.full(count, -1, np.int64)
+        self.bias_ptr = np.full(count, -1, np.int64)
+        self.dense_output = np.zeros(count, np.bool_)
+        self.neuron_offset = np.zeros(len(plan.layers) + 1, np.int64)
+        self.floats: list[np.ndarray] = []
+        self.ints: list[np.ndarray] = []
+        self.f_len = self.i_len = self.fbuf = self.ibuf = 0
+        self.static_nodes: list[str] = []
+        self.bias_rows: list[np.ndarray] = []
+
+    def _add_floats(self, array: np.ndarray) -> int:
+        start, flat = self.f_len, np.ascontiguousarray(array, np.float32).ravel()
+        self.floats.append(flat)
+        self.f_len += flat.size
+        return start
+
+    def _add_ints(self, array: np.ndarray) -> int:
+        start, flat = self.i_len, np.ascontiguousarray(array, np.int64).ravel()
+        self.ints.append(flat)
+        self.i_len += flat.size
+        return start
+
+    def place(self, k: int, node: Node, lowering: EventLowering) -> None:
+        """Put node ``k``'s lowering into the arrays."""
+        if lowering.kernel not in KERNEL_CODES:
+            raise UnsupportedError(f"op {node.op!r} lowers to an unknown event kernel {lowering.kernel!r}")
+        self.kernel[k] = KERNEL_CODES[lowering.kernel]
+        self.geometry[k, : len(lowering.geometry)] = lowering.geometry
+        if lowering.floats is not None:
+            self.fparam_ptr[k] = self._add_floats(lowering.floats)
+        if lowering.index_maps:
+            self.iparam_ptr[k] = self._add_ints(np.array([self._add_ints(m) for m in lowering.index_maps]))
+        self.fbuf_ptr[k], self.fbuf = self.fbuf, self.fbuf + lowering.float_work
+        self.ibuf_ptr[k], self.ibuf = self.ibuf, self.ibuf + lowering.int_work
+        self.dense_output[k] = lowering.dense_output
+        if node.spec.synaptic_events:
+            self.sop_of[k] = self.plan.synaptic.index(node.name)
+
+    def place_neurons(self, k: int, node: Node) -> None:
+        """The neuron-layer parts of node ``k``: its layer, kind, static input and temporal bias."""
+        plan = self.plan
+        layer = plan.layers.index(node.name)
+        self.layer_of[k] = layer
+        self.kind_code[k] = kind_code(plan.net.layers[node.name].kind)
+        self.neuron_offset[layer + 1] = self.neuron_offset[layer] + int(np.prod(node.shape))
+        self.static_ptr[k] = len(self.static_nodes)  # an index until finish() makes it an offset
+        self.static_nodes.append(node.inputs[0])
+        if plan.net.bias_steps:
+            self.bias_ptr[k] = sum(len(b) for b in self.bias_rows)
+            self.bias_rows.append(_bias_table(plan, node.name, plan.net.bias_steps))
+
+    def finish(self) -> Program:
+        """The program, with offsets resolved and every index checked."""
+        graph, plan = self.plan.graph, self.plan
+        out_name = graph.output
+        static_nodes = self.static_nodes + [out_name]
+        static_shapes = [graph.node(s).shape for s in static_nodes]
+        offsets = np.cumsum([0] + [int(np.prod(s)) for s in static_shapes]).astype(np.int64)
+        static_ptr = np.where(self.static_ptr >= 0, offsets[np.maximum(self.static_ptr, 0)], -1)
+        in_lists = [[self.index[i] for i in node.inputs if plan.dynamic[i]] for node in self.nodes]
+        needs_events = np.zeros(len(self.nodes), np.bool_)
+        for k, ins in enumerate(in_lists):
+            for j in ins:  # a neuron layer reads a dense accumulator directly; everyone else reads events
+                needs_events[j] |= not (self.kernel[k] == NEURON and self.dense_output[j])
+        size = np.array([int(np.prod(n.shape)) for n in self.nodes], np.int64)
+        ev_ptr = np.cumsum(np.concatenate([[0], size])).astype(np.int64)
+        bias = np.concatenate(self.bias_rows) if self.bias_rows else np.zeros((0, 1), np.float32)
+        out_shape = graph.node(out_name).shape
+        arrays = ProgramArrays(
+            kernel=self.kernel,
+            size=size,
+            in_ptr=np.cumsum([0] + [len(ins) for ins in in_lists]).astype(np.int64),
+            in_idx=np.array([j for ins in in_lists for j in ins], np.int64),
+            geometry=self.geometry,
+            fparam_ptr=self.fparam_ptr,
+            fpool=np.concatenate(self.floats) if self.floats else np.zeros(1, np.float32),
+            iparam_ptr=self.iparam_ptr,
+            ipool=np.concatenate(self.ints) if self.ints else np.zeros(1, np.int64),
+            fbuf_ptr=self.fbuf_ptr,
+            fbuf_size=int(self.fbuf),
+            ibuf_ptr=self.ibuf_ptr,
+            ibuf_size=int(self.ibuf),
+            ev_ptr=ev_ptr[:-1].copy(),
+            ev_size=int(ev_ptr[-1]),
+            needs_events=needs_events,
+            dense_output=self.dense_output,
+            layer_of=self.layer_of,
+            kind_code=self.kind_code,
+            neuron_offset=self.neuron_offset,
+            sop_of=self.sop_of,
+            static_ptr=static_ptr.astype(np.int64),
+            bias=np.ascontiguousarray(bias, np.float32),
+            bias_ptr=self.bias_ptr,
+            output_node=self.index.get(out_name, -1),
+            output_static=int(offsets[-2]),
+            output_size=int(np.prod(out_shape)),
+            output_order=internal_index(out_shape),
+        )
+        names = [n.name for n in self.nodes]
+        program = Program(arrays, names, static_nodes, static_shapes, int(offsets[-1]), int(self.neuron_offset[-1]))
+        validate_program(program, int(np.prod(graph.input_shape)))
+        return program
+
+
+def build_program(plan: SimulationPlan) -> Program:
+    """Compile the dynamic part of ``plan``'s network for the event kernels."""
+    nodes = [n for n in plan.graph.nodes if plan.dynamic[n.name]]
+    builder, ctx = _Builder(plan, nodes), _Context(plan)
+    for k, node in enumerate(nodes):
+        if node.spec.role == "activation":
+            builder.place(k, node, _neuron_lowering(plan, node))
+            builder.place_neurons(k, node)
+        else:
+            builder.place(k, node, node.spec.lower_event(node, ctx))
+    return builder.finish()
+
+
+def _index_map(p: ProgramArrays, k: int, i: int, length: int) -> np.ndarray:
+    """Index map ``i`` of node ``k`` (``length`` entries), checked to lie inside the pool."""
+    assert p.iparam_ptr[k] >= 0 and 0 <= p.ipool[p.iparam_ptr[k] + i] <= p.ipool.size - length
+    start = p.ipool[p.iparam_ptr[k] + i]
+    return p.ipool[start : start + length]
+
+
+def _needs(p: ProgramArrays, k: int, inputs: np.ndarray) -> tuple[int, int, int]:
+    """What node k's kernel reads: float parameters, float workspace and integer workspace."""
+    code, size, g = p.kernel[k], int(p.size[k]), p.geometry[k]
+    if code == CONV:
+        return int(g[6] * g[7] * g[0] * (g[3] // g[14])), size, 0
+    if code == DENSE:
+        return int(g[0]) * size, size, 0
+    if code == AVGPOOL:
+        return size, size, 2 * size
+    if code == ADD:
+        return 0, size, 2 * size
+    if code == MAXPOOL:
+        return 0, int(p.size[inputs[0]]) + size, 2 * size
+    if code == DELAY:
+        return 0, int(g[0]) * size, int(g[0]) * (1 + size)
+    if code == NEURON:
+        return 2 * size, 2 * size, 0
+    return (size, 0, 0) if code in (INPUT, AFFINE) else (0, 0, 0)
+
+
+def validate_program(program: Program, input_size: int) -> None:
+    """Check every offset and index map against the buffers it addresses (a bad index in a kernel
+    would be a crash, not an exception)."""
+    p = program.arrays
+    n = len(p.kernel)
+    assert p.in_ptr.shape == (n + 1,) and (p.in_idx.size == 0 or (p.in_idx.min() >= 0 and p.in_idx.max() < n))
+    fbuf_end = np.append(p.fbuf_ptr[1:], p.fbuf_size)
+    ibuf_end = np.append(p.ibuf_ptr[1:], p.ibuf_size)
+    for k in range(n):
+        inputs = p.in_idx[p.in_ptr[k] : p.in_ptr[k + 1]]
+        assert np.all(inputs < k), "inputs must come earlier"
+        assert 0 <= p.ev_ptr[k] and p.ev_ptr[k] + p.size[k] <= p.ev_size
+        params, floats, ints = _needs(p, k, inputs)
+        assert params == 0 or (p.fparam_ptr[k] >= 0 and p.fparam_ptr[k] + params <= p.fpool.size)
+        assert fbuf_end[k] - p.fbuf_ptr[k] >= floats and ibuf_end[k] - p.ibuf_ptr[k] >= ints
+        code = p.kernel[k]
+        if code == MAP:
+            for i, j in enumerate(inputs):
+                m = _index_map(p, k, i, p.size[j])
+                assert m.min(initial=0) >= 0 and m.max(initial=0) < p.size[k]
+        if code == INPUT:
+            m = _index_map(p, k, 0, input_size)
+            assert m.min() >= 0 and m.max() < p.size[k]
+        if code in (CONV, AVGPOOL, MAXPOOL):
+            g = p.geometry[k]
+            assert g[3] * g[4] * g[5] == p.size[k] and min(g[6:14]) >= 0 and min(g[6], g[7], g[8], g[9]) >= 1
+            assert len(inputs) == 1 and g[0] * g[1] * g[2] == p.size[inputs[0]] and g[14] >= 1
+        if code == DENSE:
+            assert len(inputs) == 1 and p.geometry[k, 0] == p.size[inputs[0]] and p.geometry[k, 3] == p.size[k]
+        if code == DELAY:
+            assert p.geometry[k, 0] >= 1 and len(inputs) == 1 and p.size[inputs[0]] == p.size[k]
+        if code == NEURON:
+            assert p.static_ptr[k] >= 0 and p.static_ptr[k] + p.size[k] <= program.static_size
+            assert (
+                0 <= p.layer_of[k] and p.neuron_offset[p.layer_of[k] + 1] - p.neuron_offset[p.layer_of[k]] == p.size[k]
+            )
+            m = _index_map(p, k, 0, p.size[k])
+            assert m.min() >= 0 and (p.bias_ptr[k] < 0 or p.bias_ptr[k] + m.max() < p.bias.shape[0])
+    assert p.output_static + p.output_size <= program.static_size

@@ -1,0 +1,131 @@
+"""The step-by-step dynamics of a spiking network, written densely in NumPy to be obviously right.
+
+This is the meaning of a network that every engine reproduces: in each step every value's dynamic
+part goes through its op's ``spike_step`` (the same op forwards as the ANN executor, convolutions as
+BLAS matmuls), every neuron layer adds its static current and temporal bias and applies its kind's
+rule in the step's phase, and the output accumulates with the network's output weights. The
+reference engine records a run of it; calibration (OPI, FTBC) reads layer input currents from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .coding import input_spikes
+from .network import SpikingNetwork
+from .split import dynamic_nodes, shared_static, static_parts
+
+
+class DenseDynamics:
+    """One batch of ``net`` stepped densely for up to ``T`` steps.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+    x : numpy.ndarray
+        The batch, (N,) + input shape, float32.
+    T : int
+        Steps of the run (the input coding and the phase table depend on it).
+    encoding : str
+        Input coding (:mod:`eventsim.snn.coding`).
+    seed, first_index : int
+        Seed of a rate coding and the index of ``x[0]`` in the whole data set.
+    dynamic, shared : dict, optional
+        :func:`~eventsim.snn.split.dynamic_nodes` and :func:`~eventsim.snn.split.shared_static` of the
+        run, when the caller has them already.
+
+    Attributes
+    ----------
+    static : dict of str to numpy.ndarray
+        Static part of every node's value, (N,) + shape.
+    output : numpy.ndarray
+        The output accumulator o(t) after the last full step, (N,) + output shape.
+    """
+
+    def __init__(
+        self,
+        net: SpikingNetwork,
+        x: np.ndarray,
+        T: int,
+        encoding: str = "direct",
+        seed: int = 0,
+        first_index: int = 0,
+        dynamic: dict[str, bool] | None = None,
+        shared: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self.net, self.graph, n = net, net.graph, len(x)
+        self.dynamic = dynamic if dynamic is not None else dynamic_nodes(net.graph, encoding != "direct")
+        shared = shared if shared is not None else shared_static(net.graph, self.dynamic)
+        self.static = static_parts(net.graph, x, self.dynamic, shared)
+        self.spikes_in, amplitude = input_spikes(x, T, encoding, seed, first_index, net.input_window)
+        self.amplitude = np.float32(amplitude)
+        self.layers = net.layer_names
+        self.phases = net.phases(T)
+        self.static_w, self.dynamic_w = net.output_weights(T)
+        self.membrane = {
+            name: np.broadcast_to(net.v0_array(name), (n,) + self.shape(name)).copy() for name in self.layers
+        }
+        self.theta = {name: net.threshold_array(name) for name in self.layers}
+        self.op_state = {
+            node.name: node.spec.spike_state(node, n, [self.shape(i) for i in node.inputs])
+            for node in self.graph.nodes
+            if self.dynamic[node.name] and node.spec.role == "synaptic"
+        }
+        self.output = np.zeros((n,) + self.graph.output_shape, np.float32)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.graph.node(name).shape
+
+    def current(self, layer: str, dynamic: dict[str, np.ndarray]) -> np.ndarray:
+        """Input current of neuron layer ``layer`` in the step whose dynamic parts are ``dynamic``,
+        without its temporal bias."""
+        source = self.graph.node(layer).inputs[0]
+        return self.static[source] + dynamic[source] if self.dynamic[source] else self.static[source]
+
+    def step(self, t: int, stop_at: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Advance by step ``t`` (0-based).
+
+        Returns
+        -------
+        dynamic, spikes
+            The dynamic part of every node with one, and the spikes (bool) of every neuron layer. With
+            ``stop_at`` (a neuron layer) the step ends before that layer: nodes from it on are not
+            computed, and neither the layer's state nor the output changes.
+        """
+        dynamic: dict[str, np.ndarray] = {}
+        spikes: dict[str, np.ndarray] = {}
+        for node in self.graph.nodes:
+            name = node.name
+            if name == stop_at:
+                return dynamic, spikes
+            if not self.dynamic[name]:
+                continue
+            if node.spec.role == "input":
+                dynamic[name] = node.spec.spike_step(node, [self.spikes_in[:, t] * self.amplitude], None)
+            elif node.spec.role == "activation":
+                spikes[name] = self._fire(name, t, dynamic)
+                dynamic[name] = (spikes[name] * self.theta[name]).astype(np.float32)
+            else:
+                inputs = [dynamic[i] if self.dynamic[i] else np.zeros_like(self.static[i]) for i in node.inputs]
+                dynamic[name] = node.spec.spike_step(node, inputs, self.op_state[name]).astype(np.float32, copy=False)
+        self._accumulate(t, dynamic)
+        return dynamic, spikes
+
+    def _fire(self, layer: str, t: int, dynamic: dict[str, np.ndarray]) -> np.ndarray:
+        """Update neuron layer ``layer`` with its kind's rule in step ``t``; its spikes (bool)."""
+        current = self.current(layer, dynamic)
+        bias = self.net.bias_at(layer, t)
+        if bias is not None:
+            current = current + bias
+        phase = self.phases[self.layers.index(layer), t]
+        rule = self.net.layers[layer].spec.rule
+        self.membrane[layer], spikes = rule(self.membrane[layer], current, self.theta[layer], phase)
+        return spikes
+
+    def _accumulate(self, t: int, dynamic: dict[str, np.ndarray]) -> None:
+        """The output takes its static part and what spikes brought, with the step's output weights."""
+        out = self.graph.output
+        if self.dynamic[out]:
+            self.output = self.output + (self.static_w[t] * self.static[out] + self.dynamic_w[t] * dynamic[out])
+        else:
+            self.output = self.output + self.static_w[t] * self.static[out]

@@ -1,0 +1,110 @@
+"""What a neuron kind is: one class holding every meaning of the kind.
+
+A kind has
+
+- typed parameters and state: every layer carries a :class:`~eventsim.snn.network.NeuronLayer`
+  (threshold θ, initial potential v0, optional temporal bias, and for kinds that work in phases a
+  ``period`` and a pipeline ``stage``); the state of a neuron is its membrane potential v (float32);
+- a pure step rule ``rule(v, current, theta, phase) -> (v_new, spike)`` written with array
+  operations only, so that the same function runs on NumPy arrays (the reference engine,
+  calibration) and, compiled by the event engine's own table, on scalars inside its kernels;
+- its phase schedule ``schedule(steps, period, stage)``: what a layer at ``stage`` does in each step
+  (:data:`IDLE`, :data:`INTEGRATE`, :data:`FIRE`, :data:`INTEGRATE_AND_FIRE`, or a kind's own codes);
+  both engines pass the phase of a step to the rule, and neither runs a layer in an idle step;
+- its readout: the per-step weights that turn a spike train into the value it stands for, and the
+  weights with which the network's output integrates when the kind sets them;
+- the input coding it needs, if any;
+- its conversion hooks: the options it reads, the option combinations it refuses, and the recipe
+  that builds a network of its neurons from an ANN and its thresholds.
+
+This module holds no engine code (and imports no Numba).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...ir.graph import Graph
+    from ..network import NeuronLayer, SpikingNetwork
+
+#: What a neuron does in a step (the values of :func:`eventsim.snn.kinds.phase_table`).
+IDLE, INTEGRATE, FIRE, INTEGRATE_AND_FIRE = 0, 1, 2, 3
+
+
+class NeuronKind(ABC):
+    """A neuron kind (module docstring). Subclasses set the class attributes and a ``rule``.
+
+    Attributes
+    ----------
+    name : str
+        Name in saved networks and reports.
+    description : str
+        One line for summaries and messages.
+    scheduled : bool
+        Whether the kind works in phases, so that its layers need a ``period`` and a ``stage``.
+    coding : str or None
+        Input coding the kind needs (None: any).
+    options : dict
+        Conversion options the kind reads, with their defaults.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    scheduled: ClassVar[bool] = False
+    coding: ClassVar[str | None] = None
+    options: ClassVar[dict[str, object]] = {}
+
+    @staticmethod
+    @abstractmethod
+    def rule(v, current, theta, phase):
+        """One step: ``(membrane, input current, threshold, phase) -> (membrane, spike)``."""
+
+    # -- schedule and readout ------------------------------------------------------------------
+    def schedule(self, steps: np.ndarray, period: int, stage: int) -> np.ndarray:
+        """Phase of a layer at ``stage`` in each 0-based step of ``steps`` (default: always
+        integrate and fire)."""
+        return np.full(np.shape(steps), INTEGRATE_AND_FIRE, np.int64)
+
+    def readout_weights(self, phases: np.ndarray) -> np.ndarray:
+        """Per-step weights (T,) that turn a neuron's spike train into the value it stands for, in
+        units of its spike amplitude θ: ``value = θ · Σ_t w_t s(t)``. Rate kinds: 1/F in each of the F
+        steps in which the layer can fire."""
+        firing = np.isin(phases, (FIRE, INTEGRATE_AND_FIRE))
+        return firing / max(int(firing.sum()), 1)
+
+    def output_gate(self, T: int, period: int, stage: int) -> np.ndarray | None:
+        """With ``sum`` decoding: the steps (T,) in which an output fed by layers of this kind, at
+        pipeline ``stage``, accumulates (None: every step)."""
+        return None
+
+    def temporal_weights(self, T: int, period: int, stage: int) -> np.ndarray | None:
+        """With ``temporal`` decoding and no weights given: the weight (T,) of what spikes bring the
+        output in each step (None: the network's default, favouring early steps)."""
+        return None
+
+    def coding_window(self, layer: NeuronLayer) -> int | None:
+        """Steps of the input coding's window this kind's layers read (None: the run's T)."""
+        return None
+
+    def check_layer(self, name: str, layer: NeuronLayer) -> str | None:
+        """What is wrong with the parameters of layer ``name`` for this kind, or None."""
+        if self.scheduled and (layer.period < 1 or layer.stage < 1):
+            return f"a {self.name} neuron needs a period ≥ 1 and a stage ≥ 1"
+        return None
+
+    # -- conversion hooks ----------------------------------------------------------------------
+    def check_settings(self, settings: dict) -> str | None:
+        """What is wrong with a conversion's settings for this kind, or None."""
+        for option, default in self.options.items():
+            value = settings[option]
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                return f"the {self.name} option {option!r} must be a whole number of steps ≥ 1, got {value!r}"
+        return None
+
+    @abstractmethod
+    def build(self, graph: Graph, thresholds: dict[str, np.ndarray], settings: dict) -> SpikingNetwork:
+        """A network of this kind's neurons for ``graph`` with ``thresholds`` (θ per activation)."""

@@ -1,0 +1,38 @@
+"""Integrate-and-fire neurons (``if``): integrate every step, fire at θ, reset by subtraction.
+
+The kind of the rate-coded conversions (max and percentile thresholds, OPI, FTBC):
+
+    m = v + I(t);  s = [m ≥ θ];  v ← m − s·θ;  a spike carries θ downstream.
+"""
+
+from __future__ import annotations
+
+from .base import NeuronKind
+
+
+def if_rule(v, current, theta, phase):
+    """Integrate-and-fire with reset by subtraction; ``phase`` is ignored.
+
+    Works on scalars and on arrays of equal or broadcastable shapes.
+
+    Returns
+    -------
+    v_new, spike
+        The membrane after the step and the spike indicator (bool).
+    """
+    m = v + current
+    spike = m >= theta
+    return m - spike * theta, spike
+
+
+class IntegrateAndFire(NeuronKind):
+    """Integrate-and-fire with reset by subtraction (module docstring)."""
+
+    name = "if"
+    description = "integrate-and-fire, reset by subtraction, spikes carry the threshold"
+    rule = staticmethod(if_rule)
+
+    def build(self, graph, thresholds, settings):
+        from ...conversion.layers import make_network
+
+        return make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
