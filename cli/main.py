@@ -12,11 +12,12 @@ import numpy as np
 import eventsim
 from eventsim.conversion import PRESETS, THRESHOLD_MODES, V0_MODES
 from eventsim.errors import EventsimError
-from eventsim.io import atomic_write_bytes, atomic_write_text, file_sha256
-from eventsim.measure.energy import energy_report, summary_text
-from eventsim.measure.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table
+from eventsim.io import atomic_write_bytes, atomic_write_text
+from eventsim.measure.energy import energy_report, energy_text
+from eventsim.measure.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table, with_every_preset
 from eventsim.measure.energy_presets import PRESETS as ENERGY_PRESETS
-from eventsim.measure.report import build_report
+from eventsim.measure.report import RASTER_SAMPLES, build_report
+from eventsim.simulation import ENGINES
 from eventsim.snn.coding import ENCODINGS
 
 
@@ -53,13 +54,6 @@ input_shape_option = click.option(
     metavar="C,H,W",
     help="Per-sample input shape (no batch axis), for models whose input has dynamic dimensions.",
 )
-
-
-#: Presets the demo looks at in detail (all three are in its comparison).
-DEMO_PRESETS = ("opi", "ftbc", "ttfs")
-
-#: Samples whose rasters a report keeps (raster plot and per-layer conversion error).
-REPORT_RASTERS = 32
 
 
 def energy_options(fn):
@@ -119,7 +113,7 @@ def verify(model, data, samples, seed, x_key, y_key, rtol, json_path, input_shap
         x, y = eventsim.load_data_file(data, x_key=x_key, y_key=y_key)
         x, y = x[:samples], (y[:samples] if y is not None else None)
     report = eventsim.verify_onnx(model, x=x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol)
-    _print_verify(report)
+    click.echo(report.text())
     doc = report.to_dict()
     if y is not None:
         pred = np.argmax(eventsim.run_ann(eventsim.load_onnx(model, input_shape), x), axis=1)
@@ -129,16 +123,6 @@ def verify(model, data, samples, seed, x_key, y_key, rtol, json_path, input_shap
         atomic_write_text(json_path, json.dumps(doc, indent=2))
     if not report.passed:
         sys.exit(1)
-
-
-def _print_verify(report) -> None:
-    status = click.style("OK", fg="green") if report.passed else click.style("MISMATCH", fg="red")
-    click.echo(f"compared output {report.onnx_output!r} on {report.inputs}")
-    click.echo(
-        f"max |eventsim - onnxruntime| = {report.max_abs_error:.3g}  (tolerance {report.tolerance:.3g})  {status}"
-    )
-    if report.argmax_agreement is not None:
-        click.echo(f"same predicted class: {report.argmax_agreement:.2%} of samples")
 
 
 def _load_x(path: str, x_key: str, y_key: str, samples: int | None):
@@ -203,8 +187,6 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
     options = _overrides(**overrides)
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
         net = eventsim.convert(graph, x, preset, T=T, progress=lambda text: bar.update(1), **options)
-    net.meta["source_model"] = str(model)
-    net.meta["source_sha256"] = file_sha256(model)
     net.save(output)
     acts = eventsim.run_ann(graph, x, record=True)[1] if x is not None else {}
     click.echo(
@@ -234,7 +216,7 @@ def _range(values: np.ndarray) -> str:
 @click.option("--y-key", default="y", show_default=True)
 @click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
 @click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
-@click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True)
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="event", show_default=True)
 @click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @_conversion_options
@@ -285,7 +267,7 @@ def _run_options(default_T: int):
             "--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy."
         ),
         click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
-        click.option("--engine", type=click.Choice(["event", "reference"]), default="event", show_default=True),
+        click.option("--engine", type=click.Choice(list(ENGINES)), default="event", show_default=True),
         click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True),
         click.option("--batch-size", default=64, show_default=True),
         click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),
@@ -341,13 +323,14 @@ def simulate(
     table = _cost_table(preset, costs)
     x, y = _load_x(data, x_key, y_key, samples)
     rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None)
-    report = _simulation_report(net, rec, x, y, [s for s in steps if s <= T] or [T])
+    tables = with_every_preset(table) if report_dir else ()
+    report = build_report(net, rec, x, y, presets=tables, figures=report_dir is not None)
+    click.echo(report.summary_text(steps))
     if json_path:
-        atomic_write_text(json_path, json.dumps(report, indent=2))
+        atomic_write_text(json_path, json.dumps(report.summary(steps), indent=2))
     if report_dir:
-        full = build_report(net, rec, x, y, presets=_report_presets(table))
-        click.echo("\n" + full_energy_text(full, table))
-        _write_report(full, report_dir)
+        click.echo("\n" + energy_text(list(report.energies.values())))
+        _write_report(report, report_dir)
 
 
 def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool):
@@ -361,7 +344,7 @@ def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool):
             encoding=encoding,
             seed=seed,
             batch_size=batch_size,
-            raster_samples=range(min(len(x), REPORT_RASTERS)) if raster else (),
+            raster_samples=range(min(len(x), RASTER_SAMPLES)) if raster else (),
             progress=lambda done, total: bar.update(done - bar.pos),
         )
 
@@ -370,16 +353,6 @@ def _cost_table(preset: str | None, costs: str | None):
     if preset and costs:
         raise click.UsageError("use either --preset or --costs, not both")
     return load_cost_table(costs) if costs else get_cost_table(preset or DEFAULT_PRESET)
-
-
-def _report_presets(table) -> tuple:
-    """The chosen table first (the figures show it), then every built-in preset for the summary."""
-    return (table,) + tuple(name for name in ENERGY_PRESETS if name != table.name)
-
-
-def full_energy_text(report, table) -> str:
-    """The chosen table's per-layer energy, then one line per preset."""
-    return report.energies[table.name].text() + "\n\n" + summary_text(list(report.energies.values()))
 
 
 def _write_report(report, directory: str) -> None:
@@ -408,8 +381,8 @@ def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key,
     table = _cost_table(preset, costs)
     x, _ = _load_x(data, x_key, y_key, samples)
     rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=False)
-    reports = [energy_report(net, rec, t) for t in _report_presets(table)]
-    click.echo(reports[0].text() + "\n\n" + summary_text(reports))
+    reports = [energy_report(net, rec, t) for t in with_every_preset(table)]
+    click.echo(energy_text(reports))
     if json_path:
         doc = {
             "T": T,
@@ -418,62 +391,6 @@ def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key,
             "energy": {r.table.name: r.to_dict() for r in reports},
         }
         atomic_write_text(json_path, json.dumps(doc, indent=2))
-
-
-def _simulation_report(net, rec, x, y, steps) -> dict:
-    """Print the accuracy per step, spikes and synaptic events of a run, and return them as a dict."""
-    ann = np.argmax(eventsim.run_ann(net.graph, x).reshape(len(x), -1), axis=1)
-    agreement = rec.agreement(ann)
-    report = {
-        "T": rec.T,
-        "samples": rec.samples,
-        "settings": rec.settings,
-        "wall_seconds": rec.wall_seconds,
-        "steps": steps,
-        "agreement_with_ann": [float(agreement[s - 1]) for s in steps],
-    }
-    header = f"{'step':>6s} {'SNN = ANN':>10s}"
-    if y is not None:
-        accuracy = rec.accuracy(y)
-        report["accuracy"] = [float(accuracy[s - 1]) for s in steps]
-        report["ann_accuracy"] = float(np.mean(ann == y))
-        header += f" {'accuracy':>9s}"
-        click.echo(f"ANN accuracy: {report['ann_accuracy']:.2%}")
-    click.echo(header)
-    for i, s in enumerate(steps):
-        line = f"{s:6d} {report['agreement_with_ann'][i]:10.2%}"
-        if y is not None:
-            line += f" {report['accuracy'][i]:9.2%}"
-        click.echo(line)
-    rates = rec.firing_rates()
-    click.echo(f"\n{'neuron layer':45s} {'neurons':>8s} {'spikes/sample':>14s} {'rate/step':>10s}")
-    per_sample = rec.spikes_per_sample.mean(axis=0)
-    for k, name in enumerate(rec.layers):
-        click.echo(f"{name[-45:]:45s} {rec.neurons[k]:8d} {per_sample[k]:14.1f} {rates[k]:10.4f}")
-    sops = rec.sops_per_sample.mean(axis=0)
-    click.echo(f"\n{'synaptic layer':45s} {'events/sample':>14s}")
-    for k, name in enumerate(rec.synaptic_nodes):
-        click.echo(f"{name[-45:]:45s} {sops[k]:14.0f}")
-    click.echo(
-        f"\n{rec.samples} samples x {rec.T} steps in {rec.wall_seconds:.2f} s "
-        f"({rec.samples / max(rec.wall_seconds, 1e-9):.1f} samples/s, {rec.settings['engine']} engine)"
-    )
-    report.update(
-        {
-            "layers": rec.layers,
-            "neurons": rec.neurons.tolist(),
-            "spikes_per_sample": per_sample.tolist(),
-            "firing_rates": rates.tolist(),
-            "synaptic_nodes": rec.synaptic_nodes,
-            "synaptic_events_per_sample": sops.tolist(),
-        }
-    )
-    if rec.settings.get("bias_steps") and rec.T > rec.settings["bias_steps"]:
-        click.echo(
-            f"note: temporal biases were calibrated for {rec.settings['bias_steps']} steps; "
-            "later steps run without them"
-        )
-    return report
 
 
 @main.command()
@@ -499,97 +416,8 @@ def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
     check it against onnxruntime, convert it with the opi, ftbc and ttfs presets, simulate event by event,
     and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
-    from eventsim.examples import example_info, example_model_path, load_example_data
-    from eventsim.measure.compare import compare as run_compare
-    from eventsim.measure.compare import steps_to_reach, table_csv, table_json, table_text
-    from eventsim.measure.latency import latency
-
-    path = example_model_path()
-    info = example_info()
-    click.echo(f"== model: {path.name} ({info.get('dataset', '')}, trained by {info.get('trained_by', '')})")
-    graph = eventsim.load_onnx(path)
-    click.echo(graph.summary())
-    data = load_example_data()
-    x, y = data["x_test"][:samples], data["y_test"][:samples]
-    click.echo(f"\n== verify against onnxruntime on {len(x)} test samples")
-    check = eventsim.verify_onnx(path, x=x)
-    _print_verify(check)
-    ann_pred = np.argmax(eventsim.run_ann(graph, x), axis=1)
-    ann_accuracy = float(np.mean(ann_pred == y))
-    click.echo(f"\n== ANN test accuracy (eventsim executor): {ann_accuracy:.2%}")
-
-    click.echo(
-        "\n== accuracy (%) per preset and time step (one simulation per preset, event engine, "
-        "direct coding; ttfs: TTFS coding)"
-    )
-    table = run_compare(graph, data["x_calib"], x, y, ["baseline", "opi", "ftbc", "ttfs"], steps)
-    click.echo(table_text(table))
-
-    rows, reports = [], {}
-    for preset in DEMO_PRESETS:
-        steps_needed = T or steps_to_reach(table, preset) or steps[-1]
-        net = eventsim.convert(graph, data["x_calib"], preset, T=steps_needed)
-        full = net.meta.get("ttfs", {}).get("steps", 0)
-        if steps_needed < full:
-            click.echo(
-                f"note: ttfs shows its full result from T = {full} (its layers' windows); T = {steps_needed} is less"
-            )
-        net.meta["source_model"] = path.name
-        net.meta["source_sha256"] = file_sha256(path)
-        rec = eventsim.simulate(
-            net,
-            x,
-            steps_needed,
-            encoding=net.required_encoding or "direct",
-            raster_samples=range(min(len(x), REPORT_RASTERS)),
-        )
-        report = build_report(
-            net, rec, x, y, presets=_report_presets(get_cost_table(DEFAULT_PRESET)), compare_table=table
-        )
-        reports[preset] = report
-        lat = latency(rec, y, ann_pred)
-        rows.append((preset, rec, lat, report))
-    click.echo(
-        "\n== opi, ftbc and ttfs in detail, each at "
-        + (f"T = {T}" if T else "the first T of the comparison from which it stays within 1 % of the ANN")
-    )
-    click.echo(
-        f"{'preset':8s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} {'per neuron':>10s} "
-        f"{'SOPs':>9s} {'ms/sample':>9s}"
-    )
-    for preset, rec, lat, report in rows:
-        summary = lat.summary()
-        click.echo(
-            f"{preset:8s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
-            f"{summary['stable_ann_match_mean'] or float('nan'):8.2f} {rec.spikes_per_sample.sum(axis=1).mean():8.0f} "
-            f"{rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum():10.2f} "
-            f"{rec.sops_per_sample.sum(axis=1).mean():9.0f} {1e3 * summary['seconds_per_sample']:9.3f}"
-        )
-    click.echo(
-        "decision: mean step from which the prediction stays fixed; =ANN at: mean step from which it equals the ANN's"
-    )
-    for preset, report in reports.items():
-        click.echo(
-            f"\n== energy per sample of the {preset} network (T = {report.data['run']['T']}) against the ANN "
-            "(exact counts x published costs)"
-        )
-        if preset == "opi":
-            click.echo(full_energy_text(report, get_cost_table(DEFAULT_PRESET)))
-        else:
-            click.echo(summary_text(list(report.energies.values())))
-    errors = reports["opi"].data["conversion_error"]
-    click.echo("\n== conversion error per layer (opi): mean |SNN rate x θ - ANN activation| / mean activation")
-    for e in errors:
-        click.echo(f"{e['layer'][-45:]:45s} {100 * (e['relative'] or 0):6.2f} %")
-
-    atomic_write_text(f"{out}/graph.json", graph.to_json())
-    atomic_write_text(f"{out}/verify.json", json.dumps(dict(check.to_dict(), ann_accuracy=ann_accuracy), indent=2))
-    atomic_write_text(f"{out}/compare.json", table_json(table))
-    atomic_write_text(f"{out}/compare.csv", table_csv(table))
-    click.echo("")
-    for preset, report in reports.items():
-        _write_report(report, f"{out}/{preset}")
-    if not check.passed:
+    result = eventsim.run_demo(out, T=T, steps=steps, samples=samples, echo=click.echo)
+    if not result.passed:
         sys.exit(1)
 
 

@@ -11,6 +11,7 @@ The public API::
     lat = eventsim.latency(rec, y, ann_predictions) # time to decision per sample
     energy = eventsim.energy_report(snn, rec)        # SNN vs ANN under a cited cost table
     report = eventsim.build_report(snn, rec, x, y)   # everything, as JSON + figures
+    result = eventsim.run_demo("eventsim-demo")     # the main job on the bundled example
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .conversion import convert
 from .data import load_data_file
+from .demo import run_demo
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
 from .ir import Graph, Node, run_ann
 from .measure.energy import energy_report
@@ -68,6 +70,7 @@ __all__ = [
     "Latency",
     "energy_report",
     "build_report",
+    "run_demo",
     "conversion_error",
     "EventsimError",
     "ModelFileError",

@@ -186,3 +186,8 @@ def summary_text(reports: list[EnergyReport]) -> str:
         ratio = "" if r.ratio is None else f"{r.ratio:8.2f}"
         lines.append(f"{r.table.name:20s} {r.snn.total_pj / 1e3:10.3f} {ann} {ratio}")
     return "\n".join(lines)
+
+
+def energy_text(reports: list[EnergyReport]) -> str:
+    """The first report's per-layer table and what it does not count, then one line per cost table."""
+    return reports[0].text() + "\n\n" + summary_text(reports)

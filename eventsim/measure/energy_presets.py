@@ -187,6 +187,11 @@ PRESETS: dict[str, CostTable] = {
 DEFAULT_PRESET = "memory-aware-45nm"
 
 
+def with_every_preset(table: CostTable) -> tuple[CostTable | str, ...]:
+    """``table`` first (the one a report's figures show), then every other built-in preset."""
+    return (table,) + tuple(name for name in PRESETS if name != table.name)
+
+
 def get_cost_table(name: str) -> CostTable:
     """The preset called ``name``; an unknown name is a DataError listing the presets."""
     try:

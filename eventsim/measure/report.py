@@ -28,9 +28,13 @@ from .energy import EnergyReport, energy_report
 from .energy_presets import DEFAULT_PRESET, CostTable
 from .latency import latency
 from .layer_error import conversion_error
+from .summary import run_summary, summary_text
 
 FORMAT = "eventsim.report"
 VERSION = 1
+
+#: Samples whose rasters a report usually keeps (its raster plot and per-layer conversion error).
+RASTER_SAMPLES = 32
 
 #: Figures a report writes, by file name.
 FIGURES = (
@@ -68,6 +72,14 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2)
 
+    def summary(self, steps: list[int] | None = None) -> dict:
+        """The run at a glance (see :func:`eventsim.measure.summary.run_summary`)."""
+        return run_summary(self.data, steps)
+
+    def summary_text(self, steps: list[int] | None = None) -> str:
+        """:meth:`summary` as the table ``eventsim simulate`` prints."""
+        return summary_text(self.summary(steps))
+
     def write(self, directory: str | Path) -> list[Path]:
         """Write ``report.json`` and the figures into ``directory`` (each file atomically).
 
@@ -83,6 +95,56 @@ class Report:
             atomic_write_bytes(directory / name, png)
             written.append(directory / name)
         return written
+
+
+def _run_section(net: SpikingNetwork, recording: Recording) -> dict:
+    """The run's parameters: network fingerprint and provenance, engine, coding, T, seed, versions."""
+    settings = recording.settings
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "network_sha256": net.fingerprint(),
+        "network_meta": net.meta,
+        "T": recording.T,
+        "samples": recording.samples,
+        "engine": settings.get("engine"),
+        "encoding": settings.get("encoding"),
+        "seed": settings.get("seed"),
+        "batch_size": settings.get("batch_size"),
+        "bias_steps": settings.get("bias_steps"),
+        "wall_seconds": recording.wall_seconds,
+        "versions": _versions(),
+    }
+
+
+def _layer_rows(net: SpikingNetwork, recording: Recording) -> list[dict]:
+    """Per neuron layer: neurons, kind, spikes per sample, firing rate, first spike, spikes per step."""
+    rates = recording.firing_rates()
+    spikes = recording.spikes_per_sample.mean(axis=0)
+    first = None if recording.first_spike is None else recording.first_spike.mean(axis=0)
+    return [
+        {
+            "name": name,
+            "neurons": int(recording.neurons[k]),
+            "kind": net.layers[name].kind,
+            "spikes_per_sample": float(spikes[k]),
+            "firing_rate": float(rates[k]),
+            "first_spike_mean": None if first is None else float(first[k]),
+            "spikes_per_step": (recording.spikes_per_step[k] / max(recording.samples, 1)).tolist(),
+        }
+        for k, name in enumerate(recording.layers)
+    ]
+
+
+def _synaptic_rows(recording: Recording) -> list[dict]:
+    """Per node that counts synaptic events: events per sample, and per step."""
+    return [
+        {
+            "name": name,
+            "sops_per_sample": float(recording.sops_per_sample[:, k].mean()),
+            "sops_per_step": (recording.sops_per_step[k] / max(recording.samples, 1)).tolist(),
+        }
+        for k, name in enumerate(recording.synaptic_nodes)
+    ]
 
 
 def build_report(
@@ -107,76 +169,38 @@ def build_report(
     labels : numpy.ndarray, optional
         True classes, for accuracy.
     presets : tuple of str or CostTable
-        Cost tables to estimate energy with; the first is the one the figures show.
+        Cost tables to estimate energy with; the first is the one the figures show (none: no energy).
     compare_table : dict, optional
-        A :func:`eventsim.compare.compare` table to include (and plot).
+        A :func:`eventsim.measure.compare.compare` table to include (and plot).
     figures : bool
-        Whether to draw the figures.
+        Whether to draw the figures (they need at least one cost table).
     """
     x = np.asarray(x)
     ann = np.argmax(run_ann(net.graph, x).reshape(len(x), -1), axis=1)
     lat = latency(recording, labels, ann)
-    agreement = recording.agreement(ann)
-    accuracy = recording.accuracy(labels) if labels is not None else None
-    ann_accuracy = float(np.mean(ann == labels)) if labels is not None else None
-    rates = recording.firing_rates()
-    spikes = recording.spikes_per_sample.mean(axis=0)
-    first = None if recording.first_spike is None else recording.first_spike.mean(axis=0)
     energies = [energy_report(net, recording, p) for p in presets]
-    errors = conversion_error(net, recording, x) if recording.rasters else []
     raster_sample = min(recording.rasters) if recording.rasters else None
     points = recording.raster_points(raster_sample) if raster_sample is not None else None
     data = {
         "format": FORMAT,
         "version": VERSION,
-        "run": {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "network_sha256": net.fingerprint(),
-            "network_meta": net.meta,
-            "T": recording.T,
-            "samples": recording.samples,
-            "engine": recording.settings.get("engine"),
-            "encoding": recording.settings.get("encoding"),
-            "seed": recording.settings.get("seed"),
-            "batch_size": recording.settings.get("batch_size"),
-            "bias_steps": recording.settings.get("bias_steps"),
-            "wall_seconds": recording.wall_seconds,
-            "versions": _versions(),
-        },
+        "run": _run_section(net, recording),
         "accuracy": {
-            "ann": ann_accuracy,
-            "snn_per_step": None if accuracy is None else accuracy.tolist(),
-            "agreement_with_ann_per_step": agreement.tolist(),
+            "ann": float(np.mean(ann == labels)) if labels is not None else None,
+            "snn_per_step": None if labels is None else recording.accuracy(labels).tolist(),
+            "agreement_with_ann_per_step": recording.agreement(ann).tolist(),
         },
         "latency": lat.summary(),
-        "layers": [
-            {
-                "name": name,
-                "neurons": int(recording.neurons[k]),
-                "kind": net.layers[name].kind,
-                "spikes_per_sample": float(spikes[k]),
-                "firing_rate": float(rates[k]),
-                "first_spike_mean": None if first is None else float(first[k]),
-                "spikes_per_step": (recording.spikes_per_step[k] / max(recording.samples, 1)).tolist(),
-            }
-            for k, name in enumerate(recording.layers)
-        ],
-        "synaptic": [
-            {
-                "name": name,
-                "sops_per_sample": float(recording.sops_per_sample[:, k].mean()),
-                "sops_per_step": (recording.sops_per_step[k] / max(recording.samples, 1)).tolist(),
-            }
-            for k, name in enumerate(recording.synaptic_nodes)
-        ],
-        "conversion_error": [e.to_dict() for e in errors],
+        "layers": _layer_rows(net, recording),
+        "synaptic": _synaptic_rows(recording),
+        "conversion_error": [e.to_dict() for e in conversion_error(net, recording, x)] if recording.rasters else [],
         "energy": {e.table.name: e.to_dict() for e in energies},
         "raster": None if points is None else {"sample": raster_sample, "layers": points},
         "compare": compare_table,
         "figures": [],
     }
     report = Report(data, energies={e.table.name: e for e in energies})
-    if figures:
+    if figures and energies:
         report.figures = _figures(data, recording, lat, energies[0], compare_table)
         data["figures"] = list(report.figures)
     return report

@@ -170,6 +170,16 @@ class SpikingNetwork:
         windows = {x.spec.coding_window(x) for x in self.layers.values()} - {None}
         return windows.pop() if len(windows) == 1 else None
 
+    @property
+    def result_steps(self) -> int | None:
+        """Steps after which the network shows its full result, when its kind has such a step (TTFS:
+        one window per layer and one for the output); None for gradually converging kinds."""
+        scheduled = self._scheduled()
+        if scheduled is None:
+            return None
+        deepest = max(layer.stage for layer in self.layers.values())
+        return scheduled.spec.result_steps(scheduled.period, deepest)
+
     def phases(self, T: int) -> np.ndarray:
         """What every neuron layer does in every step (layers in graph order, T), from its kind's
         schedule (see :func:`eventsim.snn.kinds.phase_table`)."""

@@ -42,6 +42,17 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def text(self) -> str:
+        """What was compared, the largest difference against the tolerance, and the verdict."""
+        lines = [
+            f"compared output {self.onnx_output!r} on {self.inputs}",
+            f"max |eventsim - onnxruntime| = {self.max_abs_error:.3g}  (tolerance {self.tolerance:.3g})  "
+            + ("OK" if self.passed else "MISMATCH"),
+        ]
+        if self.argmax_agreement is not None:
+            lines.append(f"same predicted class: {self.argmax_agreement:.2%} of samples")
+        return "\n".join(lines)
+
 
 def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, tensor: str, static_batch: int | None) -> np.ndarray:
     """Run onnxruntime on ``x`` and return the values of ``tensor`` (a graph output or not)."""

@@ -86,6 +86,11 @@ class NeuronKind(ABC):
         output in each step (None: the network's default, favouring early steps)."""
         return None
 
+    def result_steps(self, period: int, deepest_stage: int) -> int | None:
+        """Steps after which a network of this kind, ``deepest_stage`` layers deep, shows its full
+        result (None: it converges gradually, with no such step)."""
+        return None
+
     def coding_window(self, layer: NeuronLayer) -> int | None:
         """Steps of the input coding's window this kind's layers read (None: the run's T)."""
         return None

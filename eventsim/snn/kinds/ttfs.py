@@ -73,6 +73,10 @@ class TimeToFirstSpike(NeuronKind):
     def temporal_weights(self, T, period, stage):
         return np.maximum(ttfs_phase(np.arange(T), period, stage), 0).astype(np.float32)
 
+    def result_steps(self, period, deepest_stage):
+        """The output integrates in the window after the deepest layer's: K × (stages + 1) steps."""
+        return period * (deepest_stage + 1)
+
     def coding_window(self, layer):
         return layer.period
 
