@@ -8,6 +8,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from eventsim import Graph, Node
+from eventsim.ir.stages import pipeline_stages
+from eventsim.passes.synchronous import insert_synchronous_neurons
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 
@@ -166,3 +168,15 @@ def single_layer(rng, n_in, n_out, theta, v0):
     graph = b.graph()
     layers = {graph.activation_nodes()[0].name: NeuronLayer(np.float32(theta), np.float32(v0))}
     return SpikingNetwork(graph, layers)
+
+
+def bistable(graph: Graph, rng, period: int, v0: str) -> SpikingNetwork:
+    """Grid thresholds, bistable layers at their stages, synchronous delays on the joins."""
+    synced, _ = insert_synchronous_neurons(graph, period)
+    stages = pipeline_stages(synced, period)
+    layers = {}
+    for node in synced.activation_nodes():
+        theta = grid(rng, (node.shape[0],) if rng.random() < 0.5 else (), 0.25, 2.0, 0.25)
+        start = theta / 2 if v0 == "half" else np.zeros_like(theta)
+        layers[node.name] = NeuronLayer(theta, start, "bistable", period=period, stage=stages[node.name])
+    return SpikingNetwork(synced, layers)

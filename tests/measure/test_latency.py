@@ -45,7 +45,7 @@ def test_hand_computed_cases():
     assert summary["decision_histogram"] == [1, 1, 1, 1] and summary["seconds_per_sample"] == 0.5
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(st.lists(st.lists(st.integers(0, 2), min_size=5, max_size=5), min_size=1, max_size=6))
 def test_decision_is_the_start_of_the_final_run(rows):
     pred = np.array(rows)

@@ -4,35 +4,17 @@ identities of ALGORITHMS.md section 0."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
+from checks import assert_identical
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from snn_builders import NetBuilder, exact_network, grid, random_networks, single_layer
 
 import eventsim
 from eventsim import simulate
-from eventsim.snn.kinds import INTEGRATE_AND_FIRE, if_rule
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-
-def assert_identical(a, b):
-    np.testing.assert_array_equal(a.spikes_per_step, b.spikes_per_step)
-    np.testing.assert_array_equal(a.spikes_per_sample, b.spikes_per_sample)
-    np.testing.assert_array_equal(a.first_spike, b.first_spike)
-    np.testing.assert_array_equal(a.sops_per_step, b.sops_per_step)
-    np.testing.assert_array_equal(a.sops_per_sample, b.sops_per_sample)
-    for name in a.neuron_counts:
-        np.testing.assert_array_equal(a.neuron_counts[name], b.neuron_counts[name])
-    np.testing.assert_array_equal(a.outputs, b.outputs)
-    assert a.rasters.keys() == b.rasters.keys()
-    for i in a.rasters:
-        for name in a.rasters[i]:
-            np.testing.assert_array_equal(a.rasters[i][name], b.rasters[i][name])
-
-
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60)
 @given(case=random_networks(), encoding=st.sampled_from(["direct", "rate"]), T=st.integers(1, 12))
 def test_event_engine_is_bit_identical_to_the_reference(case, encoding, T):
     net, x = case
@@ -48,20 +30,7 @@ def test_event_engine_is_bit_identical_to_the_reference(case, encoding, T):
         assert rec.neuron_counts[name].max(initial=0) <= T * len(x)
 
 
-@settings(max_examples=40, **SETTINGS)
-@given(z=st.lists(st.integers(-16, 24), min_size=1, max_size=40), theta=st.integers(1, 16), start=st.integers(0, 15))
-def test_telescoping_identity(z, theta, start):
-    """θ Σ s(t) = Σ z(t) + v(0) − v(T) for any input sequence (reset by subtraction, no leak)."""
-    theta = np.float32(theta / 4)
-    v = np.float32(start / 16) * theta
-    v_start, fired = v, 0
-    for value in z:
-        v, spike = if_rule(v, np.float32(value / 8), theta, INTEGRATE_AND_FIRE)
-        fired += int(spike)
-    assert theta * fired == pytest.approx(sum(value / 8 for value in z) + v_start - v, abs=1e-5)
-
-
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=30)
 @given(
     seed=st.integers(0, 2**31),
     T=st.integers(1, 40),
@@ -88,7 +57,7 @@ def test_constant_input_count_formula(seed, T, theta, half, engine):
         assert np.all(((z - theta / T < rate) & (rate <= z + 1e-6))[inside])
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=25)
 @given(case=random_networks(), T=st.integers(1, 10), engine=st.sampled_from(["event", "reference"]))
 def test_threshold_scaling_is_weight_normalisation(case, T, engine):
     """(θ_l = λ_l, spikes of amplitude λ_l) and (W_l λ_{l-1}/λ_l, b_l/λ_l, θ = 1) spike identically.

@@ -4,47 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import MODELS
-from hypothesis import HealthCheck, given, settings
+from checks import assert_identical
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from snn_builders import NetBuilder, grid, random_networks
-from test_engines import assert_identical
+from snn_builders import NetBuilder, bistable, grid, random_networks
 
 import eventsim
-from eventsim import Graph, Node
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.ir.stages import pipeline_stages
-from eventsim.passes.synchronous import insert_synchronous_neurons
 from eventsim.snn.coding import rate_spikes
-from eventsim.snn.kinds import FIRE, IDLE, INTEGRATE, bistable_phase
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-
-def bistable(graph: Graph, rng, period: int, v0: str) -> SpikingNetwork:
-    """Grid thresholds, bistable layers at their stages, synchronous delays on the joins."""
-    synced, _ = insert_synchronous_neurons(graph, period)
-    stages = pipeline_stages(synced, period)
-    layers = {}
-    for node in synced.activation_nodes():
-        theta = grid(rng, (node.shape[0],) if rng.random() < 0.5 else (), 0.25, 2.0, 0.25)
-        start = theta / 2 if v0 == "half" else np.zeros_like(theta)
-        layers[node.name] = NeuronLayer(theta, start, "bistable", period=period, stage=stages[node.name])
-    return SpikingNetwork(synced, layers)
-
-
-def test_phase_schedule():
-    """Stage s: idle before cycle s − 1, then integrate / fire in alternate cycles, s − 1 first."""
-    t = np.arange(24)
-    assert bistable_phase(t, 4, 1).tolist() == ([INTEGRATE] * 4 + [FIRE] * 4) * 3
-    assert bistable_phase(t, 2, 3).tolist()[:8] == [IDLE] * 4 + [INTEGRATE] * 2 + [FIRE] * 2
-    for stage in range(1, 5):  # a layer integrates exactly while the one before it fires
-        before, after = bistable_phase(t, 3, stage), bistable_phase(t, 3, stage + 1)
-        assert np.all((before == FIRE) == (after == INTEGRATE))
-
-
-@settings(max_examples=50, **SETTINGS)
+@settings(max_examples=50)
 @given(
     case=random_networks(),
     encoding=st.sampled_from(["direct", "rate"]),
@@ -79,7 +50,7 @@ def _one_layer(rng, period, v0):
     )
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=40)
 @given(
     seed=st.integers(0, 2**31),
     period=st.integers(1, 6),
@@ -137,57 +108,6 @@ def test_first_cycle_of_a_chain_is_the_quantised_ann():
         a = theta * count / period
 
 
-@settings(max_examples=25, **SETTINGS)
-@given(
-    seed=st.integers(0, 2**31),
-    steps=st.integers(1, 7),
-    T=st.integers(1, 16),
-    engine=st.sampled_from(["event", "reference"]),
-)
-def test_a_synchronous_neuron_delays_a_spike_train_and_nothing_else(seed, steps, T, engine):
-    rng = np.random.default_rng(seed)
-    b = NetBuilder(rng, (5,), normalise=False)
-    layer = b.relu(b.dense("x", 6))
-    b.dense(layer, 3)
-    plain = b.graph()
-    nodes = list(plain.nodes[:-1]) + [
-        Node("sync", "delay", (layer,), {"steps": steps}),
-        plain.nodes[-1].copy(inputs=("sync",)),
-    ]
-    delayed = Graph(nodes, plain.output)
-    params = {layer: NeuronLayer(np.float32(0.5), np.float32(0.25))}
-    x = grid(rng, (2, 5), 0.0, 1.0, 0.125)
-    a = eventsim.simulate(SpikingNetwork(plain, params), x, T, engine=engine, encoding="rate", raster_samples=(0,))
-    d = eventsim.simulate(SpikingNetwork(delayed, params), x, T, engine=engine, encoding="rate", raster_samples=(0,))
-    np.testing.assert_array_equal(a.rasters[0][layer], d.rasters[0][layer])  # the layer itself is untouched
-    out = plain.nodes[-1]
-    bias = out.params["b"]
-    step_a = np.diff(a.outputs, axis=1, prepend=0) - bias  # what spikes brought in each step
-    step_d = np.diff(d.outputs, axis=1, prepend=0) - bias
-    np.testing.assert_array_equal(step_d[:, steps:], step_a[:, : T - steps] if T > steps else step_d[:, steps:])
-    assert not step_d[:, : min(steps, T)].any()
-    relayed = d.sops_per_sample[:, d.synaptic_nodes.index("sync")]
-    sent_in_time = [a.rasters[0][layer][: max(T - steps, 0)].sum()]
-    assert relayed[0] == a.spikes_per_sample[0, 0] and sent_in_time[0] <= relayed[0]
-
-
-@pytest.mark.parametrize("path", [MODELS / "resnet_tiny.onnx", example_model_path("mnist_resnet")])
-def test_synchronous_neurons_are_found_on_residual_networks(path):
-    graph = eventsim.load_onnx(path)
-    synced, delays = insert_synchronous_neurons(graph, 5)
-    adds = [n for n in graph.nodes if n.op == "add"]
-    assert adds and len(delays) >= len(adds)
-    net = bistable(graph, np.random.default_rng(0), 5, "half")
-    stages = net.node_stages()  # with the delays counted in cycles
-    for node in synced.nodes:  # every join sees its inputs at the same stage
-        if len(node.inputs) > 1:
-            assert len({stages[i] for i in node.inputs}) == 1, node.name
-    for delay in delays:  # on a spike train: after a neuron layer (identity or before the 1x1 projection)
-        assert graph.node(delay.source).spec.role in ("activation", "input") and delay.steps % 5 == 0
-    x = np.random.default_rng(1).random((3,) + graph.input_shape, dtype=np.float32)
-    np.testing.assert_array_equal(eventsim.run_ann(synced, x), eventsim.run_ann(graph, x))
-
-
 def test_bsnn_preset_on_the_bundled_model(tmp_path):
     graph = eventsim.load_onnx(example_model_path())
     data = load_example_data()
@@ -207,7 +127,7 @@ def test_bsnn_preset_on_the_bundled_model(tmp_path):
             eventsim.convert(graph, data["x_calib"], "bsnn", T=8, **bad)
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=20)
 @given(seed=st.integers(0, 2**31), period=st.integers(1, 6))
 def test_no_spikes_of_inactivated_neurons_on_a_direct_coded_layer(seed, period):
     """With a constant input, a bistable neuron whose ANN activation is 0 (z ≤ 0) integrates P·z ≤ 0

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from checks import assert_identical
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from snn_builders import NetBuilder, grid, random_networks, single_layer
-from test_engines import assert_identical
 
 import eventsim
 from eventsim import Graph
 from eventsim.conversion.ttfs import ttfs_network
 from eventsim.examples import example_model_path, load_example_data
-from eventsim.snn.coding import ttfs_spikes
-
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31), window=st.integers(1, 12), T=st.integers(1, 20))
-def test_input_coding(seed, window, T):
-    """At most one spike per element; none for x < 1/(2K); at step K + 1 − round(Kx), earlier for more."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((3, 2, 5)).astype(np.float32)
-    x[0, 0] = 0
-    spikes = ttfs_spikes(x, T, window)
-    assert spikes.shape == (3, T, 2, 5) and spikes.sum(axis=1).max() <= 1
-    assert not spikes[0, :, 0].any()
-    levels = np.clip(np.floor(window * x.astype(np.float64) + 0.5), 0, window)
-    step = np.where(spikes.any(axis=1), np.argmax(spikes, axis=1) + 1, 0)
-    expected = np.where((levels > 0) & (window + 1 - levels <= T), window + 1 - levels, 0)
-    np.testing.assert_array_equal(step, expected)
-    with pytest.raises(eventsim.DataError, match=r"\[0, 1\]"):
-        ttfs_spikes(x + 1, T, window)
 
 
 def _quantised_ann(graph: Graph, net, window: int) -> Graph:
@@ -60,7 +39,7 @@ def _grid_bounds(graph: Graph, rng, window: int) -> dict[str, np.ndarray]:
     return out
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60)
 @given(case=random_networks(), window=st.sampled_from([1, 2, 4, 8]), extra=st.integers(0, 6))
 def test_engines_agree_and_each_neuron_spikes_at_most_once(case, window, extra):
     net, x = case
@@ -77,7 +56,7 @@ def test_engines_agree_and_each_neuron_spikes_at_most_once(case, window, extra):
             assert raster.sum(axis=0).max(initial=0) <= 1, name  # after average pools and joins too
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60)
 @given(case=random_networks(), window=st.sampled_from([2, 4, 8]))
 def test_the_network_computes_the_quantised_ann_exactly(case, window):
     """Output at T = K·(stages + 1) = the ANN with QCFS(L = K, λ) activations on the input quantised to K
@@ -94,7 +73,7 @@ def test_the_network_computes_the_quantised_ann_exactly(case, window):
     np.testing.assert_allclose(rec.outputs[:, -1], expected.reshape(len(x), -1), rtol=0, atol=1e-4)
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=40)
 @given(seed=st.integers(0, 2**31), window=st.integers(1, 10))
 def test_spike_time_of_a_single_layer_is_the_closed_form(seed, window):
     """Neuron with pre-activation z fires K + 1 − m steps into window 1, m = clip(floor(z/δ + 1/2), 0, K),
@@ -121,7 +100,7 @@ def test_spike_time_of_a_single_layer_is_the_closed_form(seed, window):
     assert not raster[:, :window].any()  # nothing fires while its inputs are still arriving
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=30)
 @given(seed=st.integers(0, 2**31), T=st.integers(1, 12), weights=st.lists(st.integers(-4, 4), min_size=1, max_size=14))
 def test_temporal_decoding_is_linear_in_the_per_step_outputs(seed, T, weights):
     """o_w(T) = b + Σ_t w_t (I_out(t) − b), with I_out(t) the per-step output of plain accumulation."""
@@ -178,7 +157,7 @@ def test_builder_helpers_are_consistent():
     assert not net.meta["ttfs"]["synchronous_delays"] and net.layers[graph.nodes[2].name].stage == 1
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=25)
 @given(seed=st.integers(0, 2**31))
 def test_conversion_error_reads_spike_times(seed):
     """The value of a TTFS spike is δ·(K + 1 − k); against relu(z) it is off by at most δ/2 below λ."""

@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from eventsim.cli.main import main
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from snn_builders import grid, single_layer
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
 from eventsim.io import file_sha256
-from eventsim.measure.layer_error import conversion_error
 from eventsim.measure.report import build_report
 
 SCHEMA = json.loads(files("eventsim").joinpath("data/report.schema.json").read_text())
@@ -40,15 +36,8 @@ def check_report_dir(directory):
     return doc
 
 
-@pytest.fixture(scope="module")
-def digits():
-    graph = eventsim.load_onnx(example_model_path())
-    data = load_example_data()
-    return eventsim.convert(graph, data["x_calib"], "opi"), data["x_test"][:40], data["y_test"][:40]
-
-
-def test_report_document_and_figures(digits, tmp_path):
-    net, x, y = digits
+def test_report_document_and_figures(digits_opi, tmp_path):
+    net, x, y = digits_opi
     rec = eventsim.simulate(net, x, 16, raster_samples=range(8))
     report = build_report(net, rec, x, y, presets=("memory-aware-45nm", "fp32-45nm", "loihi"))
     report.write(tmp_path)
@@ -64,39 +53,6 @@ def test_report_document_and_figures(digits, tmp_path):
     plain = build_report(net, eventsim.simulate(net, x, 4), x, None, figures=False)
     jsonschema.validate(json.loads(plain.to_json()), SCHEMA)
     assert plain.data["raster"] is None and plain.data["accuracy"]["snn_per_step"] is None
-
-
-def test_fingerprint_follows_the_content(digits, tmp_path):
-    net = digits[0]
-    net.save(tmp_path / "n.npz")
-    again = eventsim.SpikingNetwork.load(tmp_path / "n.npz")
-    assert again.fingerprint() == net.fingerprint()
-    name = next(iter(again.layers))
-    again.layers[name].threshold = again.layers[name].threshold * 2
-    assert again.fingerprint() != net.fingerprint()
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), T=st.integers(1, 40), theta=st.sampled_from([0.5, 1.0, 2.0]))
-def test_conversion_error_within_the_closed_form_bound(seed, T, theta):
-    """A constant current z with v0 = θ/2: the rate θN/T is within θ/(2T) of z on [0, θ], saturates
-    at θ above it and is 0 below 0, so |rate − relu(z)| ≤ θ/(2T), z − θ, 0 respectively."""
-    rng = np.random.default_rng(seed)
-    net = single_layer(rng, 5, 6, theta, theta / 2)
-    x = grid(rng, (3, 5), 0.0, 1.0, 0.125)
-    first = net.graph.nodes[1]
-    z = x @ first.params["W"].T + first.params["b"]
-    bound = np.where(z < 0, 0.0, np.where(z <= theta, theta / (2 * T), z - theta))
-    rec = eventsim.simulate(net, x, T, raster_samples=range(3))
-    (error,) = conversion_error(net, rec, x)
-    assert error.mean_abs_error <= bound.mean() + 1e-6
-    assert error.mean_activation == pytest.approx(np.maximum(z, 0).mean(), abs=1e-6)
-
-
-def test_conversion_error_needs_rasters(digits):
-    net, x, _ = digits
-    with pytest.raises(ValueError, match="raster"):
-        conversion_error(net, eventsim.simulate(net, x[:2], 2), x[:2])
 
 
 def test_demo_writes_valid_reports(tmp_path):

@@ -18,28 +18,17 @@ for a deeper search.
 from __future__ import annotations
 
 import math
-import os
 import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from conftest import examples
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from onnx_builders import Builder, check_agrees, data, max_error, ops_of, run_ort
 
 import eventsim
 from eventsim import ShapeError, UnsupportedError
-
-SETTINGS = dict(
-    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], print_blob=True
-)
-#: EVENTSIM_TEST_SCALE=20 runs twenty times as many examples per property (a deeper search).
-SCALE = float(os.environ.get("EVENTSIM_TEST_SCALE", "1"))
-
-
-def examples(n: int) -> int:
-    return max(1, int(n * SCALE))
-
 
 opsets = st.integers(11, 21)
 batches = st.integers(1, 3)
@@ -109,7 +98,7 @@ def conv_cases(draw):
     )
 
 
-@settings(max_examples=examples(150), **SETTINGS)
+@settings(max_examples=examples(150))
 @given(conv_cases())
 def test_conv(case):
     c = case
@@ -172,7 +161,7 @@ def window_1d_cases(draw):
     )
 
 
-@settings(max_examples=examples(100), **SETTINGS)
+@settings(max_examples=examples(100))
 @given(window_1d_cases())
 def test_window_1d(case):
     """1-D Conv/MaxPool/AveragePool on (N, C, L), imported as the 2-D op on (C, 1, L)."""
@@ -296,7 +285,7 @@ def _pool_model(c):
     return b.model(b.op(c["op"], ["x"], **attrs))
 
 
-@settings(max_examples=examples(200), **SETTINGS)
+@settings(max_examples=examples(200))
 @given(pool_cases())
 def test_pool(case):
     # windows that see only padding are judged in test_pool_window_of_only_padding
@@ -357,7 +346,7 @@ def _has_all_padding_window(size, k, s, pb, pe, d, ceil):
     )
 
 
-@settings(max_examples=examples(25), **SETTINGS)
+@settings(max_examples=examples(25))
 @given(
     op=st.sampled_from(["GlobalAveragePool", "GlobalMaxPool"]),
     c=st.integers(1, 6),
@@ -384,7 +373,7 @@ def test_global_pool(op, c, h, w, then, opset, n, dynamic, seed):
 # ---------------------------------------------------------------------------------------------
 # Gemm, MatMul
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(60), **SETTINGS)
+@settings(max_examples=examples(60))
 @given(
     f=st.integers(1, 8),
     m=st.integers(1, 6),
@@ -413,7 +402,7 @@ def test_gemm(f, m, trans_b, alpha, beta, c_shape, source, opset, n, dynamic, se
     assert "dense" in ops_of(graph)
 
 
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     f=st.integers(1, 8),
     m=st.integers(1, 6),
@@ -437,7 +426,7 @@ def test_matmul_add(f, m, bias, opset, n, dynamic, seed):
 # ---------------------------------------------------------------------------------------------
 # BatchNormalization
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(60), **SETTINGS)
+@settings(max_examples=examples(60))
 @given(
     where=st.sampled_from(["after_conv", "after_relu", "after_input", "flat_after_gemm", "flat_after_relu"]),
     c=st.integers(1, 6),
@@ -473,7 +462,7 @@ def test_batchnorm(where, c, hw, eps, opset, n, dynamic, seed):
 # ---------------------------------------------------------------------------------------------
 # Activations: Relu, Clip (input forms), Min/Max with a constant
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(80), **SETTINGS)
+@settings(max_examples=examples(80))
 @given(
     form=st.sampled_from(["relu", "clip_both", "clip_min", "clip_max", "clip_none", "min", "max"]),
     lo=st.floats(-2, 1),
@@ -516,7 +505,7 @@ def test_activation(form, lo, width, const_first, const_shape, after, opset, n, 
 # ---------------------------------------------------------------------------------------------
 # Arithmetic with constants, residual Add/Sub
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(100), **SETTINGS)
+@settings(max_examples=examples(100))
 @given(
     op=st.sampled_from(["Add", "Sub", "Mul", "Div"]),
     const_first=st.booleans(),
@@ -551,7 +540,7 @@ def test_arithmetic_with_constant(op, const_first, const_shape, after, opset, n,
         assert ops_of(graph) == ["input"]
 
 
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(40))
 @given(
     op=st.sampled_from(["Add", "Sub"]),
     swap=st.booleans(),
@@ -580,7 +569,7 @@ def test_residual(op, swap, c, hw, shape_kind, opset, n, dynamic, seed):
 # ---------------------------------------------------------------------------------------------
 # Concat, Pad
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(40))
 @given(
     axis=st.sampled_from([1, 2, 3, -1, -2, -3]),
     parts=st.integers(2, 3),
@@ -659,7 +648,7 @@ def _pad_model(c):
     return b.model(y)
 
 
-@settings(max_examples=examples(100), **SETTINGS)
+@settings(max_examples=examples(100))
 @given(pad_cases())
 def test_pad(case):
     x = data((case["n"], case["c"], case["hw"], case["hw"]), case["seed"])
@@ -682,7 +671,7 @@ def test_pad_then_avgpool_count_include_pad_beyond_kernel(pad, pool_pads):
 # ---------------------------------------------------------------------------------------------
 # Flatten, Reshape (incl. Shape → Gather → Unsqueeze → Concat), Squeeze, Unsqueeze
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(80), **SETTINGS)
+@settings(max_examples=examples(80))
 @given(
     form=st.sampled_from(
         [
@@ -752,7 +741,7 @@ def test_flatten_reshape(form, c, h, w, opset, n, dynamic, seed):
     check_agrees(b.model(y), data((n, c, h, w), seed))
 
 
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     c=st.integers(1, 4),
     h=st.integers(1, 5),
@@ -772,7 +761,7 @@ def test_reshape_flat_to_image(c, h, w, target, opset, n, dynamic, seed):
     check_agrees(b.model(y), data((n, c * h * w), seed))
 
 
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(40))
 @given(
     kind=st.sampled_from(["squeeze", "squeeze_neg", "squeeze_all", "unsqueeze", "unsqueeze_neg"]),
     c=st.integers(1, 6),
@@ -805,7 +794,7 @@ def test_squeeze_unsqueeze(kind, c, opset, n, dynamic, seed):
 # ---------------------------------------------------------------------------------------------
 # Transpose: NHWC input and transposed features before a dense layer
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(60), **SETTINGS)
+@settings(max_examples=examples(60))
 @given(
     h=st.integers(1, 8),
     w=st.integers(1, 8),
@@ -844,7 +833,7 @@ def test_nhwc_input(h, w, c, c2, k, flatten, bn, m, opset, n, dynamic, seed):
     assert "transpose" not in ops_of(graph)
 
 
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     h=st.integers(1, 5),
     w=st.integers(1, 5),
@@ -873,7 +862,7 @@ def test_transposed_flatten_variants(h, w, c, m, kind, opset, n, dynamic, seed):
     check_agrees(b.model(y), x)
 
 
-@settings(max_examples=examples(10), **SETTINGS)
+@settings(max_examples=examples(10))
 @given(c=st.integers(1, 3), h=st.integers(3, 9), w=st.integers(3, 9), opset=opsets, n=batches, seed=seeds)
 def test_dynamic_spatial_dims_with_input_shape(c, h, w, opset, n, seed):
     b = Builder((c, h, w), opset, "N", seed)
@@ -888,7 +877,7 @@ def test_dynamic_spatial_dims_with_input_shape(c, h, w, opset, n, seed):
     assert graph.input_shape == (c, h, w)
 
 
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     order=st.sampled_from(["normalise_then_transpose", "transpose_then_normalise"]),
     h=st.integers(2, 6),
@@ -920,7 +909,7 @@ def test_nhwc_input_with_normalisation(order, h, w, c, opset, n, seed):
 # ---------------------------------------------------------------------------------------------
 # Pass-through ops: Identity, Dropout, Cast; Softmax / LogSoftmax at the output
 # ---------------------------------------------------------------------------------------------
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     op=st.sampled_from(["Identity", "Dropout", "Dropout_ratio", "Dropout_training_false", "Cast"]),
     where=st.sampled_from(["middle", "end"]),
@@ -959,7 +948,7 @@ def test_passthrough_ops_vanish(op, where, opset, n, dynamic, seed):
     assert ops_of(graph) == ops_of(eventsim.load_onnx(build(False)))
 
 
-@settings(max_examples=examples(30), **SETTINGS)
+@settings(max_examples=examples(30))
 @given(
     op=st.sampled_from(["Softmax", "LogSoftmax"]),
     axis=st.sampled_from([None, 1, -1]),
@@ -1018,7 +1007,7 @@ def _weight_subgraph(b: Builder, kind: str, w: np.ndarray) -> str:
     raise AssertionError(kind)
 
 
-@settings(max_examples=examples(40), **SETTINGS)
+@settings(max_examples=examples(40))
 @given(
     kind=st.sampled_from(
         [
@@ -1186,7 +1175,7 @@ def _network_model(net, with_softmax=True):
     return b.model(y)
 
 
-@settings(max_examples=examples(150), **SETTINGS)
+@settings(max_examples=examples(150))
 @given(networks())
 def test_random_network(net):
     x = data((net["n"], net["c"], net["hw"], net["hw"]), net["seed"])
@@ -1289,7 +1278,7 @@ def _qcfs_chain(b: Builder, x: str, levels: int, lam: float, order: str) -> str:
     return b.op("Mul", [y, k(lam / levels)])
 
 
-@settings(max_examples=examples(60), **SETTINGS)
+@settings(max_examples=examples(60))
 @given(
     levels=st.integers(1, 16),
     lam=st.floats(0.1, 10),

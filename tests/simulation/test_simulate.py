@@ -7,18 +7,16 @@ import json
 
 import numpy as np
 import pytest
+from checks import assert_identical
 from conftest import MODELS
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from snn_builders import NetBuilder, grid, random_networks
-from test_engines import assert_identical
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
 from eventsim.ir.ops.qcfs import qcfs
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
-
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +65,7 @@ def test_digits_accuracy_curves_agree_and_approach_the_ann(digits):
     assert ev.accuracy(y)[0] < ev.accuracy(y)[-1]  # accuracy builds up over time
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=30)
 @given(
     levels=st.integers(1, 16),
     lam=st.sampled_from([0.5, 1.0, 2.0, 4.0]),
@@ -92,7 +90,7 @@ def test_qcfs_layer_is_exact_at_T_equal_L(levels, lam, seed, engine):
         np.testing.assert_allclose(rate, qcfs(z[i], levels, lam), atol=1e-5)
 
 
-@settings(max_examples=25, **SETTINGS)
+@settings(max_examples=25)
 @given(case=random_networks(), T=st.integers(2, 10), steps=st.integers(1, 9))
 def test_temporal_bias_is_identical_in_both_engines(case, T, steps):
     net, x = case
