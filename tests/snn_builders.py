@@ -104,16 +104,17 @@ def exact_network(graph: Graph, rng: np.random.Generator, v0: str) -> SpikingNet
 
 
 @st.composite
-def random_networks(draw):
+def random_networks(draw, joins: bool = True):
     """A random small CNN: conv stages (any stride/pad/dilation/groups), max and average pooling,
-    residual adds and channel concats, then dense layers; plus grid inputs in [0, 1]."""
+    residual adds and channel concats (unless ``joins`` is False: then a chain), then dense layers;
+    plus grid inputs in [0, 1]."""
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     c = draw(st.integers(1, 3))
     hw = draw(st.integers(5, 9))
     b = NetBuilder(rng, (c, hw, hw), normalise=draw(st.booleans()))
     for _ in range(draw(st.integers(1, 2))):
-        kind = draw(st.sampled_from(["plain", "residual", "concat"]))
+        kind = draw(st.sampled_from(["plain", "residual", "concat"] if joins else ["plain"]))
         src = b.current
         c_in = b.shape[0]
         if kind == "plain":

@@ -166,8 +166,13 @@ def test_corrupted_and_pickled_data_files(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = CliRunner().invoke(main, ["--debug", "inspect", str(tmp_path / "none.onnx")])
-    assert result.exit_code == 2
+    missing = str(tmp_path / "none.onnx")
+    plain = CliRunner().invoke(main, ["inspect", missing])
+    debug = CliRunner().invoke(main, ["--debug", "inspect", missing])
+    for result in (plain, debug):
+        assert result.exit_code == 2 and "does not exist" in result.output
+    assert "Traceback" not in plain.output
+    assert "Traceback (most recent call last)" in debug.output and "ModelFileError" in debug.output
 
 
 def test_convert_then_simulate(tmp_path):

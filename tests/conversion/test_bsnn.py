@@ -120,7 +120,9 @@ def test_bsnn_preset_on_the_bundled_model(tmp_path):
     x, y = data["x_test"][:100], data["y_test"][:100]
     rec = eventsim.simulate(again, x, 4 * 8)
     accuracy = rec.accuracy(y)
-    assert accuracy[3 * 4 - 1] < 0.2 < 0.9 < accuracy[4 * 4 - 1]  # the output integrates from cycle 3 on
+    # the output integrates from cycle 3 on: chance level before, near the ANN from its first cycle
+    assert accuracy[3 * 4 - 1] < 0.2
+    assert accuracy[4 * 4 - 1] > 0.9
     assert accuracy[-1] > 0.9
     for bad in ({"ftbc": True}, {"v0": "optimized"}, {"period": 0}):
         with pytest.raises(ValueError):

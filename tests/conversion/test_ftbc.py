@@ -8,25 +8,73 @@ import pytest
 from conftest import MODELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snn_builders import NetBuilder, grid
 
 import eventsim
+from eventsim.conversion.ftbc import calibrate_ftbc
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
 
 
-@settings(max_examples=40)
+def _dense_layer(rng, n_in: int, n_out: int, theta: float) -> SpikingNetwork:
+    """input → dense (grid weights) → IF layer (θ, v0 = θ/2) → dense: each neuron is its own channel."""
+    b = NetBuilder(rng, (n_in,), normalise=False)
+    b.relu(b.dense("x", n_out))
+    b.dense(b.current, 2)
+    graph = b.graph()
+    name = graph.activation_nodes()[0].name
+    return SpikingNetwork(graph, {name: NeuronLayer(np.float32(theta), np.float32(theta / 2))})
+
+
+@settings(max_examples=30)
 @given(
-    alpha=st.floats(0.05, 0.95), kind=st.sampled_from(["normal", "uniform", "exponential"]), seed=st.integers(0, 2**31)
+    seed=st.integers(0, 2**31),
+    alpha=st.sampled_from([0.25, 0.4, 0.5, 1.0]),
+    theta=st.sampled_from([0.5, 1.0, 2.0]),
+    T=st.integers(1, 6),
 )
-def test_ftbc_quantile_lemma(alpha, kind, seed):
-    """b* = θ − F⁻¹(1 − α) gives P(x + b* ≥ θ) = α: checked on the empirical distribution."""
+def test_first_step_bias_is_alpha_times_the_mean_first_step_error(seed, alpha, theta, T):
+    """b[1] = α · mean over the batch of (θ·[v0 + z ≥ θ] − relu(z)), per neuron of a dense layer whose
+    input z is the same in every step (direct coding): the first step's error in closed form."""
     rng = np.random.default_rng(seed)
-    x = {
-        "normal": rng.normal(0.3, 0.4, 20000),
-        "uniform": rng.uniform(-1, 1, 20000),
-        "exponential": rng.exponential(0.5, 20000),
-    }[kind]
-    b = 1.0 - np.quantile(x, 1 - alpha, method="inverted_cdf")
-    assert np.mean(x + b >= 1.0) == pytest.approx(alpha, abs=2 / len(x))
+    net = _dense_layer(rng, 5, 6, theta)
+    x = grid(rng, (int(rng.integers(1, 9)), 5), 0.0, 1.0, 0.125)
+    calibrate_ftbc(net, x, T, alpha, batches=1, batch_size=len(x))
+    dense, name = net.graph.nodes[1], net.graph.nodes[2].name
+    z = x.astype(np.float64) @ dense.params["W"].T + dense.params["b"]
+    error = theta * (theta / 2 + z >= theta) - np.maximum(z, 0)
+    bias = net.layers[name].temporal_bias
+    assert bias.shape == (T, 6)
+    np.testing.assert_allclose(-bias[0], alpha * error.mean(axis=0), rtol=1e-6, atol=1e-7)
+
+
+def test_batches_add_up_in_the_first_layer(digits):
+    """As in the authors' code, a batch's error leaves out the layer's own bias from earlier batches,
+    so the first layer's bias (whose input no other bias changes) is the sum of the batches' own."""
+    graph, data = digits
+    x, T = data["x_calib"][:80], 4
+    both = eventsim.convert(graph, x, "opi")
+    calibrate_ftbc(both, x, T, batches=2, batch_size=40, seed=3)
+    order = np.random.default_rng(3).permutation(len(x))
+    parts = []
+    for chunk in (order[:40], order[40:]):
+        single = eventsim.convert(graph, x, "opi")
+        calibrate_ftbc(single, x[np.sort(chunk)], T, batches=1, batch_size=40)
+        parts.append(single)
+    first = graph.activation_nodes()[0].name
+    summed = parts[0].layers[first].temporal_bias + parts[1].layers[first].temporal_bias
+    np.testing.assert_array_equal(both.layers[first].temporal_bias, summed)
+
+
+def test_the_bias_of_a_step_depends_only_on_the_steps_up_to_it(digits):
+    """Calibrating for T = 3 and for T = 7 gives the same first 3 rows in every layer: one network
+    calibrated for the largest T serves every smaller T (what compare relies on)."""
+    graph, data = digits
+    x = data["x_calib"][:60]
+    short = eventsim.convert(graph, x, "ftbc", T=3, ftbc_batches=2, ftbc_batch_size=30)
+    long = eventsim.convert(graph, x, "ftbc", T=7, ftbc_batches=2, ftbc_batch_size=30)
+    for name, layer in short.layers.items():
+        np.testing.assert_array_equal(layer.temporal_bias, long.layers[name].temporal_bias[:3])
 
 
 def spike_error(net, x, T):

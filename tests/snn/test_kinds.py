@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
-from eventsim.snn.kinds import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, bistable_phase, if_rule
+from eventsim.simulation.event.kinds import kind_code, update
+from eventsim.snn.kinds import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, KINDS, bistable_phase, get_kind, if_rule
 
 
 def test_phase_schedule():
@@ -32,3 +34,56 @@ def test_telescoping_identity(z, theta, start):
         v, spike = if_rule(v, np.float32(value / 8), theta, INTEGRATE_AND_FIRE)
         fired += int(spike)
     assert theta * fired == pytest.approx(sum(value / 8 for value in z) + v_start - v, abs=1e-5)
+
+
+@njit(cache=True)
+def _compiled_run(code, v, current, theta, phases):
+    """The event engine's compiled rule of kind ``code``, neuron by neuron and step by step."""
+    spikes = np.zeros((len(phases), len(v)), np.bool_)
+    for t in range(len(phases)):
+        for i in range(len(v)):
+            v[i], spikes[t, i] = update(code, v[i], current[t, i], theta[i], phases[t])
+    return spikes
+
+
+@settings(max_examples=40)
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    seed=st.integers(0, 2**31),
+    period=st.integers(1, 4),
+    stage=st.integers(1, 3),
+    T=st.integers(1, 20),
+)
+def test_the_event_engines_table_runs_each_kinds_own_rule(kind, seed, period, stage, T):
+    """Every registered kind has a compiled rule in the event engine's table, under its own code:
+    the compiled dispatch gives, scalar by scalar, what the kind's NumPy rule gives on arrays."""
+    rng = np.random.default_rng(seed)
+    spec = get_kind(kind)
+    phases = spec.schedule(np.arange(T), period, stage).astype(np.float32)
+    v = (rng.integers(-8, 8, 5) / 8).astype(np.float32)
+    current = (rng.integers(-8, 12, (T, 5)) / 8).astype(np.float32)
+    theta = (rng.integers(1, 8, 5) / 4).astype(np.float32)
+    compiled_v = v.copy()
+    spikes = _compiled_run(kind_code(kind), compiled_v, current, theta, phases)
+    for t in range(T):
+        v, expected = spec.rule(v, current[t], theta, phases[t])
+        np.testing.assert_array_equal(spikes[t], expected)
+    np.testing.assert_array_equal(compiled_v, v)
+
+
+def test_readouts_and_output_weights():
+    """A spike train stands for θ·Σ w_t s(t): IF 1/T per step, bistable 1/F over its F firing steps,
+    TTFS K + 1 − k for a spike k steps into its window; bistable outputs integrate in their cycles."""
+    T = 12
+    if_kind, bistable, ttfs = get_kind("if"), get_kind("bistable"), get_kind("ttfs")
+    np.testing.assert_allclose(if_kind.readout_weights(if_kind.schedule(np.arange(T), 0, 0)), np.full(T, 1 / T))
+    phases = bistable.schedule(np.arange(T), 2, 1)
+    firing = phases == FIRE
+    np.testing.assert_allclose(bistable.readout_weights(phases), firing / firing.sum())
+    phases = ttfs.schedule(np.arange(T), 4, 1)  # integrates in steps 1–4, fires in 5–8
+    np.testing.assert_array_equal(ttfs.readout_weights(phases), [0, 0, 0, 0, 4, 3, 2, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(bistable.output_gate(T, 2, 2), bistable.schedule(np.arange(T), 2, 2) == INTEGRATE)
+    assert if_kind.output_gate(T, 0, 1) is None and if_kind.temporal_weights(T, 0, 1) is None
+    np.testing.assert_array_equal(ttfs.temporal_weights(T, 4, 2), [0, 0, 0, 0, 4, 3, 2, 1, 0, 0, 0, 0])
+    assert ttfs.result_steps(4, 3) == 16 and if_kind.result_steps(4, 3) is None
+    assert ttfs.coding == "ttfs" and if_kind.coding is None and bistable.scheduled and not if_kind.scheduled
