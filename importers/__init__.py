@@ -1,4 +1,4 @@
-"""Importers from model formats into :class:`eventsim.graph.Graph` (ONNX now; one subpackage each)."""
+"""Importers from model formats into :class:`eventsim.ir.graph.Graph` (ONNX now; one subpackage each)."""
 
 from .onnx import load_onnx, supported_ops, verify_onnx
 

@@ -50,10 +50,6 @@ class _Reservoir:
             self.values[slots] = values[keep]
             self.seen += len(values)
 
-    @property
-    def exact(self) -> bool:
-        return self.seen <= self.capacity
-
 
 def data_thresholds(
     graph: Graph,

@@ -57,7 +57,7 @@ class Node:
 
     @property
     def spec(self):
-        """The op's :class:`~eventsim.ops.OpSpec`."""
+        """The op's :class:`~eventsim.ir.ops.base.OpSpec`."""
         return get_op(self.op)
 
     def copy(self, **changes: Any) -> Node:

@@ -1,7 +1,7 @@
 """Energy estimates: operation counts × a cost table, for the SNN and its ANN under the same table.
 
 The estimate is hardware-independent arithmetic, never a measurement: every figure is a count from
-:mod:`eventsim.counts` times a price from :mod:`eventsim.energy_presets`, and the report states what
+:mod:`eventsim.measure.counts` times a price from :mod:`eventsim.measure.energy_presets`, and the report states what
 the table does not price (with the counts left out) and what no table counts.
 """
 
@@ -158,8 +158,8 @@ def energy_report(net: SpikingNetwork, recording: Recording, preset: str | CostT
     recording : Recording
         Its recording; counts are per sample means over its samples, at its T.
     preset : str or CostTable
-        A preset name from :data:`eventsim.energy_presets.PRESETS` or a table
-        (e.g. from :func:`~eventsim.energy_presets.load_cost_table`).
+        A preset name from :data:`eventsim.measure.energy_presets.PRESETS` or a table
+        (e.g. from :func:`~eventsim.measure.energy_presets.load_cost_table`).
 
     Returns
     -------

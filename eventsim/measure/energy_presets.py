@@ -1,6 +1,6 @@
 """Energy cost tables: the one place where every preset's prices and their published sources live.
 
-A :class:`CostTable` prices the count terms of :mod:`eventsim.counts` (``sop``, ``mac``, ``add``,
+A :class:`CostTable` prices the count terms of :mod:`eventsim.measure.counts` (``sop``, ``mac``, ``add``,
 ``neuron_update``, ``spike`` and the memory accesses) in picojoules. A term a table does not price is
 not counted, and reports list it with its count. Memory accesses are priced either by a fixed cost
 per access (``costs``) or by the size of the memory accessed (``sram``: pJ per 64-bit access at
@@ -50,7 +50,7 @@ class CostTable:
     source : str
         The publication the prices come from.
     costs : mapping of str to float
-        pJ per unit of a term (keys from :data:`eventsim.counts.TERMS`).
+        pJ per unit of a term (keys from :data:`eventsim.measure.counts.TERMS`).
     sram : tuple of (bytes, pJ) pairs
         Size-dependent price of a 64-bit access, for memory terms not in ``costs``.
     word_bits : int
@@ -93,9 +93,6 @@ class CostTable:
         if term in MEMORY_TERMS and self.sram and memory_bytes is not None:
             return sram_access_pj(self.sram, memory_bytes) * self.word_bits / 64
         return None
-
-    def priced_terms(self) -> list[str]:
-        return [t for t in TERMS if t in self.costs or (t in MEMORY_TERMS and self.sram)]
 
     def to_dict(self) -> dict:
         return {

@@ -32,7 +32,7 @@ def short(name: str, width: int = 24) -> str:
 
 def accuracy_vs_steps_png(table: dict, title: str = "") -> bytes:
     """PNG of test accuracy against time steps, one line per preset, the ANN as a dashed line
-    (``table`` from :func:`eventsim.compare.compare`)."""
+    (``table`` from :func:`eventsim.measure.compare.compare`)."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for preset, row in table["presets"].items():
         ax.plot(table["steps"], [100 * a for a in row["accuracy"]], marker="o", label=preset)
@@ -111,7 +111,7 @@ def latency_histogram_png(decision: np.ndarray, T: int, first_ann_match: np.ndar
 
 def energy_breakdown_png(report: dict, title: str = "") -> bytes:
     """PNG of the energy per sample per node, SNN beside ANN, stacked by term
-    (``report``: :meth:`eventsim.energy.EnergyReport.to_dict`)."""
+    (``report``: :meth:`eventsim.measure.energy.EnergyReport.to_dict`)."""
     snn, ann = report["snn"]["by_node_pj"], report["ann"]["by_node_pj"]
     comparable = report["ann_over_snn"] is not None
     nodes = list(dict.fromkeys(list(snn) + (list(ann) if comparable else [])))
@@ -141,7 +141,7 @@ def energy_breakdown_png(report: dict, title: str = "") -> bytes:
 
 def conversion_error_png(errors: Sequence[dict], title: str = "") -> bytes:
     """PNG bar chart of each layer's mean |SNN rate − ANN activation| relative to its mean activation
-    (``errors``: :meth:`eventsim.layer_error.LayerError.to_dict` of each layer)."""
+    (``errors``: :meth:`eventsim.measure.layer_error.LayerError.to_dict` of each layer)."""
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.35 * len(errors)), dpi=120)
     names = [short(e["layer"]) for e in errors][::-1]
     ax.barh(names, [100 * (e["relative"] or 0.0) for e in errors][::-1], color="tab:red")

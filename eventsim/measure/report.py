@@ -1,7 +1,7 @@
 """The run report: every measurement of one simulation in one JSON document, plus its figures.
 
 The document follows the schema in ``eventsim/data/report.schema.json`` (format "eventsim.report",
-version 1, described in ``docs/report.md``): the run's parameters (network fingerprint, engine,
+version 1, described in ``docs/measurements.md``): the run's parameters (network fingerprint, engine,
 encoding, T, seed, versions), accuracy and agreement with the ANN at every step, latency, spikes and
 synaptic events per layer, per-layer conversion error, operation counts and the energy estimate under
 each requested cost table, and the data behind every figure. Two reports can be compared field by
@@ -35,16 +35,6 @@ VERSION = 1
 
 #: Samples whose rasters a report usually keeps (its raster plot and per-layer conversion error).
 RASTER_SAMPLES = 32
-
-#: Figures a report writes, by file name.
-FIGURES = (
-    "accuracy.png",
-    "firing_rates.png",
-    "raster.png",
-    "latency.png",
-    "energy.png",
-    "conversion_error.png",
-)
 
 
 def _version(package: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Calibration (ALGORITHMS.md sections 1–3): thresholds, OPI, FTBC, presets."""
+"""Firing thresholds from data and from the model (docs/methods.md, "Thresholds")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The event engine against the reference engine (its ground truth), and both against the
-identities of ALGORITHMS.md section 0."""
+identities every integrate-and-fire variant satisfies (docs/methods.md, "Identities")."""
 
 from __future__ import annotations
 

@@ -19,7 +19,9 @@ from ...errors import UnsupportedError
 from ...ir.graph import Node
 from ...ir.ops.lowering import GEOMETRY, EventLowering
 from ..plan import SimulationPlan
-from .kernels.codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, KERNEL_CODES, MAP, MAXPOOL, NEURON
+from .kernels.checks import Room, require
+from .kernels.codes import NEURON
+from .kernels.table import KERNELS
 from .kinds import kind_code
 from .layout import channel_of, internal_index, position_map, to_internal
 
@@ -164,9 +166,9 @@ class _Builder:
 
     def place(self, k: int, node: Node, lowering: EventLowering) -> None:
         """Put node ``k``'s lowering into the arrays."""
-        if lowering.kernel not in KERNEL_CODES:
+        if lowering.kernel not in KERNELS:
             raise UnsupportedError(f"op {node.op!r} lowers to an unknown event kernel {lowering.kernel!r}")
-        self.kernel[k] = KERNEL_CODES[lowering.kernel]
+        self.kernel[k] = KERNELS[lowering.kernel].code
         self.geometry[k, : len(lowering.geometry)] = lowering.geometry
         if lowering.floats is not None:
             self.fparam_ptr[k] = self._add_floats(lowering.floats)
@@ -257,69 +259,29 @@ def build_program(plan: SimulationPlan) -> Program:
     return builder.finish()
 
 
-def _index_map(p: ProgramArrays, k: int, i: int, length: int) -> np.ndarray:
-    """Index map ``i`` of node ``k`` (``length`` entries), checked to lie inside the pool."""
-    assert p.iparam_ptr[k] >= 0 and 0 <= p.ipool[p.iparam_ptr[k] + i] <= p.ipool.size - length
-    start = p.ipool[p.iparam_ptr[k] + i]
-    return p.ipool[start : start + length]
-
-
-def _needs(p: ProgramArrays, k: int, inputs: np.ndarray) -> tuple[int, int, int]:
-    """What node k's kernel reads: float parameters, float workspace and integer workspace."""
-    code, size, g = p.kernel[k], int(p.size[k]), p.geometry[k]
-    if code == CONV:
-        return int(g[6] * g[7] * g[0] * (g[3] // g[14])), size, 0
-    if code == DENSE:
-        return int(g[0]) * size, size, 0
-    if code == AVGPOOL:
-        return size, size, 2 * size
-    if code == ADD:
-        return 0, size, 2 * size
-    if code == MAXPOOL:
-        return 0, int(p.size[inputs[0]]) + size, 2 * size
-    if code == DELAY:
-        return 0, int(g[0]) * size, int(g[0]) * (1 + size)
-    if code == NEURON:
-        return 2 * size, 2 * size, 0
-    return (size, 0, 0) if code in (INPUT, AFFINE) else (0, 0, 0)
-
-
 def validate_program(program: Program, input_size: int) -> None:
-    """Check every offset and index map against the buffers it addresses (a bad index in a kernel
-    would be a crash, not an exception)."""
+    """Check every offset and index map against the buffers it addresses, node by node with its
+    kernel's own check (a bad index in a kernel would be a crash, not an exception).
+
+    Raises
+    ------
+    ProgramError
+        Naming the node and what does not fit: a bug in an op's lowering, never the user's input.
+    """
     p = program.arrays
     n = len(p.kernel)
-    assert p.in_ptr.shape == (n + 1,) and (p.in_idx.size == 0 or (p.in_idx.min() >= 0 and p.in_idx.max() < n))
+    require(
+        p.in_ptr.shape == (n + 1,) and (p.in_idx.size == 0 or (p.in_idx.min() >= 0 and p.in_idx.max() < n)),
+        -1,
+        "inputs",
+    )
     fbuf_end = np.append(p.fbuf_ptr[1:], p.fbuf_size)
     ibuf_end = np.append(p.ibuf_ptr[1:], p.ibuf_size)
+    checks = {kernel.code: kernel.check for kernel in KERNELS.values()}
     for k in range(n):
         inputs = p.in_idx[p.in_ptr[k] : p.in_ptr[k + 1]]
-        assert np.all(inputs < k), "inputs must come earlier"
-        assert 0 <= p.ev_ptr[k] and p.ev_ptr[k] + p.size[k] <= p.ev_size
-        params, floats, ints = _needs(p, k, inputs)
-        assert params == 0 or (p.fparam_ptr[k] >= 0 and p.fparam_ptr[k] + params <= p.fpool.size)
-        assert fbuf_end[k] - p.fbuf_ptr[k] >= floats and ibuf_end[k] - p.ibuf_ptr[k] >= ints
-        code = p.kernel[k]
-        if code == MAP:
-            for i, j in enumerate(inputs):
-                m = _index_map(p, k, i, p.size[j])
-                assert m.min(initial=0) >= 0 and m.max(initial=0) < p.size[k]
-        if code == INPUT:
-            m = _index_map(p, k, 0, input_size)
-            assert m.min() >= 0 and m.max() < p.size[k]
-        if code in (CONV, AVGPOOL, MAXPOOL):
-            g = p.geometry[k]
-            assert g[3] * g[4] * g[5] == p.size[k] and min(g[6:14]) >= 0 and min(g[6], g[7], g[8], g[9]) >= 1
-            assert len(inputs) == 1 and g[0] * g[1] * g[2] == p.size[inputs[0]] and g[14] >= 1
-        if code == DENSE:
-            assert len(inputs) == 1 and p.geometry[k, 0] == p.size[inputs[0]] and p.geometry[k, 3] == p.size[k]
-        if code == DELAY:
-            assert p.geometry[k, 0] >= 1 and len(inputs) == 1 and p.size[inputs[0]] == p.size[k]
-        if code == NEURON:
-            assert p.static_ptr[k] >= 0 and p.static_ptr[k] + p.size[k] <= program.static_size
-            assert (
-                0 <= p.layer_of[k] and p.neuron_offset[p.layer_of[k] + 1] - p.neuron_offset[p.layer_of[k]] == p.size[k]
-            )
-            m = _index_map(p, k, 0, p.size[k])
-            assert m.min() >= 0 and (p.bias_ptr[k] < 0 or p.bias_ptr[k] + m.max() < p.bias.shape[0])
-    assert p.output_static + p.output_size <= program.static_size
+        require(bool(np.all(inputs < k)), k, "inputs must come earlier")
+        require(0 <= p.ev_ptr[k] and p.ev_ptr[k] + p.size[k] <= p.ev_size, k, "event list")
+        room = Room(int(fbuf_end[k] - p.fbuf_ptr[k]), int(ibuf_end[k] - p.ibuf_ptr[k]), program.static_size, input_size)
+        checks[int(p.kernel[k])](p, k, inputs, room)
+    require(p.output_static + p.output_size <= program.static_size, p.output_node, "output static part")

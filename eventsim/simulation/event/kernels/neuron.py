@@ -8,6 +8,7 @@ from numba import njit
 
 from ....snn.kinds.base import IDLE
 from ..kinds import update
+from . import checks
 from .events import emit
 
 
@@ -92,3 +93,16 @@ def neuron_step(p, ws, rec, run, k, t):
             current[i] = current[i] + bias[bias0 + ipool[channel0 + i], t]
     _fire(kind, v, current, theta, phase, current)
     return _emit_spikes(p, ws, rec, k, t, theta, current)
+
+
+def check_neuron(p, k: int, inputs, room: checks.Room) -> None:
+    """θ and v0 per neuron; membrane and current; its static current; its neurons' counts; the
+    channel of each neuron and its temporal bias row."""
+    n, layer = int(p.size[k]), int(p.layer_of[k])
+    checks.require(len(inputs) <= 1 and all(p.size[j] == n for j in inputs), k, "input")
+    checks.params(p, k, 2 * n)
+    checks.work(room, k, 2 * n, 0)
+    checks.require(0 <= p.static_ptr[k] and p.static_ptr[k] + n <= room.static_size, k, "static current")
+    checks.require(0 <= layer and p.neuron_offset[layer + 1] - p.neuron_offset[layer] == n, k, "neurons")
+    # channels index the layer's temporal bias rows (when it has them)
+    checks.index_map(p, k, 0, n, p.bias.shape[0] - int(p.bias_ptr[k]) if p.bias_ptr[k] >= 0 else n)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import checks
 from .codes import AVGPOOL
 from .events import decode, emit, window_geometry, window_index
 from .synapse import count_synaptic
@@ -141,3 +142,22 @@ def maxpool_step(p, ws, k):
             n_ev = emit(ev_idx, ev_val, base, n_ev, o, best - fbuf[pooled0 + o])
             fbuf[pooled0 + o] = best
     return n_ev
+
+
+def check_avgpool(p, k: int, inputs, room: checks.Room) -> None:
+    """Sums, touched flags and list per output, a divisor per output."""
+    checks.window(p, k, inputs)
+    checks.params(p, k, int(p.size[k]))
+    checks.work(room, k, int(p.size[k]), 2 * int(p.size[k]))
+
+
+def check_add(p, k: int, inputs, room: checks.Room) -> None:
+    """Every input as large as the sum; sums, touched flags and list per output."""
+    checks.require(len(inputs) >= 1 and all(p.size[j] == p.size[k] for j in inputs), k, "inputs")
+    checks.work(room, k, int(p.size[k]), 2 * int(p.size[k]))
+
+
+def check_maxpool(p, k: int, inputs, room: checks.Room) -> None:
+    """The cumulative input and the pooled value; touched flags and list per output."""
+    checks.window(p, k, inputs)
+    checks.work(room, k, int(p.size[inputs[0]] + p.size[k]), 2 * int(p.size[k]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from . import checks
 from .events import emit
 from .synapse import count_synaptic
 
@@ -80,3 +81,29 @@ def map_step(p, ws, k):
         for e in range(ev_n[j]):
             n_ev = emit(ev_idx, ev_val, base, n_ev, ipool[start + ev_idx[first + e]], ev_val[first + e])
     return n_ev
+
+
+def check_input(p, k: int, inputs, room: checks.Room) -> None:
+    """An engine position per input element, a scale per position."""
+    checks.index_map(p, k, 0, room.input_size, int(p.size[k]))
+    checks.params(p, k, int(p.size[k]))
+
+
+def check_affine(p, k: int, inputs, room: checks.Room) -> None:
+    """One input of its size, a scale per position."""
+    checks.one_input(p, k, inputs, int(p.size[k]))
+    checks.params(p, k, int(p.size[k]))
+
+
+def check_delay(p, k: int, inputs, room: checks.Room) -> None:
+    """One input of its size; per slot of its ring, event values, positions and a count."""
+    steps = int(p.geometry[k, 0])
+    checks.require(steps >= 1, k, "delay steps")
+    checks.one_input(p, k, inputs, int(p.size[k]))
+    checks.work(room, k, steps * int(p.size[k]), steps * (1 + int(p.size[k])))
+
+
+def check_map(p, k: int, inputs, room: checks.Room) -> None:
+    """A position map per input, into the output."""
+    for i, j in enumerate(inputs):
+        checks.index_map(p, k, i, int(p.size[j]), int(p.size[k]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from . import checks
 from .codes import DENSE
 from .events import decode, emit, window_geometry, window_index
 
@@ -100,3 +101,20 @@ def accumulate_step(p, ws, rec, k, t):
     if not p.needs_events[k]:
         return 0
     return emit_nonzero(ws.ev_idx, ws.ev_val, p.ev_ptr[k], acc)
+
+
+def check_conv(p, k: int, inputs, room: checks.Room) -> None:
+    """The conv kernel reads its weights (kh·kw·C_in·C_out/groups) and a C_out·H·W accumulator."""
+    checks.window(p, k, inputs)
+    g = p.geometry[k]
+    checks.params(p, k, int(g[6] * g[7] * g[0] * (g[3] // g[14])))
+    checks.work(room, k, int(p.size[k]), 0)
+
+
+def check_dense(p, k: int, inputs, room: checks.Room) -> None:
+    """The dense kernel reads an (in, out) weight matrix and an accumulator of its outputs."""
+    g = p.geometry[k]
+    checks.one_input(p, k, inputs, int(g[0]))
+    checks.require(g[3] == p.size[k], k, "output size")
+    checks.params(p, k, int(g[0] * p.size[k]))
+    checks.work(room, k, int(p.size[k]), 0)
