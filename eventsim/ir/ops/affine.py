@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OpSpec, broadcast_param_ok, per_channel, register_op, require
+from .base import OpSpec, per_channel, register_op, require_scale_shift
 from .lowering import EventLowering
 
 
@@ -21,12 +21,7 @@ class Affine(OpSpec):
 
     def infer_shape(self, node, in_shapes):
         (shape,) = in_shapes
-        for key in ("scale", "shift"):
-            require(
-                broadcast_param_ok(node.params[key], shape),
-                node,
-                f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
-            )
+        require_scale_shift(node, shape)
         return shape
 
     def forward(self, node, xs):

@@ -224,6 +224,16 @@ def broadcast_param_ok(param: np.ndarray, shape: Shape) -> bool:
         return False
 
 
+def require_scale_shift(node: Node, shape: Shape) -> None:
+    """Check that the node's ``scale`` and ``shift`` params broadcast to ``shape``."""
+    for key in ("scale", "shift"):
+        require(
+            broadcast_param_ok(node.params[key], shape),
+            node,
+            f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
+        )
+
+
 def per_channel(param: np.ndarray, shape: Shape) -> np.ndarray | None:
     """``param`` as one value per channel (axis 0 of ``shape``) if it is constant over the other
     axes, else None."""

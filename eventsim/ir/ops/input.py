@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OpSpec, broadcast_param_ok, register_op, require
+from .base import OpSpec, register_op, require, require_scale_shift
 from .lowering import EventLowering
 
 
@@ -29,12 +29,7 @@ class Input(OpSpec):
         require(sorted(perm) == list(range(len(source))), node, f"perm {perm} is not a permutation of {source}")
         require(all(d >= 1 for d in source), node, f"input shape {source} must be positive")
         shape = tuple(source[p] for p in perm)
-        for key in ("scale", "shift"):
-            require(
-                broadcast_param_ok(node.params[key], shape),
-                node,
-                f"{key} of shape {node.params[key].shape} does not broadcast to the input {shape}",
-            )
+        require_scale_shift(node, shape)
         return shape
 
     def forward(self, node, xs):
