@@ -32,7 +32,7 @@ from scipy.special import log_softmax, softmax
 SUPPORTED = frozenset(
     "Conv Gemm MatMul BatchNormalization Relu Clip Min Max MaxPool AveragePool GlobalAveragePool GlobalMaxPool "
     "Flatten Reshape Squeeze Unsqueeze Transpose Add Sub Mul Div Concat Pad Floor Identity Dropout Cast Softmax "
-    "LogSoftmax".split()
+    "LogSoftmax Resize".split()
 )
 TOLERANCE = 1e-4
 PINS = os.path.join(os.path.dirname(__file__), "importers", "onnx_case_passes.json")

@@ -106,13 +106,16 @@ def exact_network(graph: Graph, rng: np.random.Generator, v0: str) -> SpikingNet
 @st.composite
 def random_networks(draw, joins: bool = True):
     """A random small CNN: conv stages (any stride/pad/dilation/groups), max and average pooling,
-    residual adds and channel concats (unless ``joins`` is False: then a chain), then dense layers;
-    plus grid inputs in [0, 1]."""
+    nearest upsampling (of the input or after a stage), residual adds and channel concats (unless
+    ``joins`` is False: then a chain), then dense layers; plus grid inputs in [0, 1]."""
     seed = draw(st.integers(0, 2**31))
     rng = np.random.default_rng(seed)
     c = draw(st.integers(1, 3))
     hw = draw(st.integers(5, 9))
     b = NetBuilder(rng, (c, hw, hw), normalise=draw(st.booleans()))
+    upsample = draw(st.sampled_from(["none", "none", "input", "stage"]))
+    if upsample == "input":  # on the direct-coded input: a static value
+        b.add("upsample", ["x"], {"scale": (draw(st.integers(1, 2)), draw(st.integers(1, 2)))})
     for _ in range(draw(st.integers(1, 2))):
         kind = draw(st.sampled_from(["plain", "residual", "concat"] if joins else ["plain"]))
         src = b.current
@@ -120,7 +123,7 @@ def random_networks(draw, joins: bool = True):
         if kind == "plain":
             groups = draw(st.sampled_from([1, c_in]))
             c_out = groups * draw(st.integers(1, 2)) if groups > 1 else draw(st.integers(1, 4))
-            size = b.shape[1]
+            size = min(b.shape[1:])
             k = draw(st.integers(1, min(3, size)))
             pad = draw(st.integers(0, k - 1))
             dilation = draw(st.integers(1, 2))
@@ -143,7 +146,7 @@ def random_networks(draw, joins: bool = True):
         if b.nodes[-1].op != "relu":
             b.relu(b.current)
         pool = draw(st.sampled_from(["none", "max", "avg"]))
-        if pool != "none" and b.shape[1] >= 2:
+        if pool != "none" and min(b.shape[1:]) >= 2:
             k = draw(st.integers(1, 2))
             stride = draw(st.integers(1, 2))
             pad = draw(st.integers(0, k - 1))
@@ -151,6 +154,9 @@ def random_networks(draw, joins: bool = True):
                 b.pool(b.current, "maxpool", (k, k), (stride, stride), (pad, pad, pad, pad))
             else:  # kernels of 1 or 2: every divisor is a power of two, so the averages stay exact
                 b.pool(b.current, "avgpool", (k, k), (stride, stride), (pad, pad, pad, pad), draw(st.booleans()))
+        if upsample == "stage" and b.shape[1] <= 6:  # on spikes (or what pools made of them)
+            b.add("upsample", [b.current], {"scale": (draw(st.integers(1, 3)), draw(st.integers(1, 2)))})
+            upsample = "done"
     b.flatten(b.current)
     if draw(st.booleans()):
         b.relu(b.dense(b.current, draw(st.integers(2, 6))))

@@ -34,8 +34,8 @@ output; avgpool/maxpool ``add`` per in-bounds window element with its ``activati
 per activation evaluated (its output is written by the node before it). Products with padded zeros
 are not counted on either side (graph summaries show the conventional MACs that include them).
 
-Not counted on either side: the input normalisation, reshapes/concats (addressing only), the final
-argmax.
+Not counted on either side: the input normalisation, reshapes/concats/upsampling (addressing only),
+the final argmax.
 """
 
 from __future__ import annotations

@@ -40,8 +40,18 @@ class Value:
 class ImportContext:
     """What handlers use to read inputs, check attributes and emit graph nodes."""
 
-    def __init__(self, opset: int, used_names: set[str], graph_outputs: set[str], static_batch: int | None) -> None:
+    def __init__(
+        self,
+        opset: int,
+        used_names: set[str],
+        graph_outputs: set[str],
+        static_batch: int | None,
+        opset_imports: list | None = None,
+        ir_version: int | None = None,
+    ) -> None:
         self.opset = opset
+        self.opset_imports = opset_imports or []  # the model's, for evaluating nodes by onnx's reference
+        self.ir_version = ir_version
         self.used = used_names
         self.graph_outputs = graph_outputs
         self.static_batch = static_batch

@@ -146,7 +146,7 @@ def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...]
         )
     sample_shape, static_batch = _input_shape(inputs[0], input_shape)
     used = {name for node in graph.node for name in node.input if name} | {graph.output[0].name}
-    ctx = ImportContext(opset, used, {graph.output[0].name}, static_batch)
+    ctx = ImportContext(opset, used, {graph.output[0].name}, static_batch, list(model.opset_import), model.ir_version)
     for name, tensor in initializers.items():
         try:
             ctx.set_const(name, numpy_helper.to_array(tensor))

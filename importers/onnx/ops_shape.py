@@ -1,4 +1,4 @@
-"""Handlers of layout ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad, Shape."""
+"""Handlers of layout ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad, Resize, Shape."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from eventsim.errors import ShapeError, UnsupportedError
 
 from .context import BATCH, ImportContext, Value, describe
+from .fold import fold_node
 from .registry import handler
 
 
@@ -186,3 +187,54 @@ def shape(ctx: ImportContext, node) -> None:
     x = ctx.value(node, 0)
     full = np.array((BATCH,) + ctx.shape(x), np.int64)
     ctx.set_const(node.output[0], full[a["start"] : a["end"]])
+
+
+#: Resize's attributes (all opsets); which of them make a nearest upsampling is decided by evaluating it.
+_RESIZE_ATTRS = {
+    "mode": "nearest",
+    "coordinate_transformation_mode": "half_pixel",
+    "nearest_mode": "round_prefer_floor",
+    "cubic_coeff_a": -0.75,
+    "exclude_outside": 0,
+    "extrapolation_value": 0.0,
+    "antialias": 0,
+    "axes": None,
+    "keep_aspect_ratio_policy": "stretch",
+}
+
+
+@handler("Resize")
+def resize(ctx: ImportContext, node) -> None:
+    """Nearest-neighbour upsampling by whole factors on H and W becomes ``upsample``. Which element
+    each output reads is found by running the node itself in onnx's reference evaluator on an input
+    that holds its own positions, so every attribute combination means what ONNX says it means."""
+    ctx.attrs(node, _RESIZE_ATTRS)
+    x = ctx.standard_layout(ctx.value(node, 0), node)
+    shape = ctx.shape(x)
+    if len(shape) != 3:
+        raise UnsupportedError(
+            f"{describe(node)}: input has shape (N, {', '.join(map(str, shape))}); eventsim resizes (N, C, H, W)"
+        )
+    constants = [ctx.const(node, i, f"input {i} (roi, scales or sizes)") for i in range(1, len(node.input))]
+    batch = ctx.static_batch or 1  # sizes may name the model's static batch
+    probe = np.arange(batch * int(np.prod(shape)), dtype=np.float32).reshape((batch,) + shape)
+    try:
+        (read,) = fold_node(node, [probe] + constants, ctx.opset_imports, ctx.ir_version)
+    except UnsupportedError as exc:  # e.g. a coordinate mode onnx's reference does not implement
+        raise UnsupportedError(
+            f"{describe(node)}: only nearest-neighbour upsampling of H and W by whole factors is supported, and this "
+            f"Resize cannot be evaluated to check that it is one ({exc.problem})",
+            "use mode 'nearest', coordinate mode 'asymmetric' or 'half_pixel', whole scale factors ≥ 1 on H and W",
+        ) from None
+    factors = tuple(o // i for o, i in zip(read.shape[2:], shape[1:])) if read.ndim == 4 else ()
+    expected = None
+    if read.shape[:2] == (batch, shape[0]) and len(factors) == 2 and min(factors) >= 1:
+        expected = np.repeat(np.repeat(probe, factors[0], axis=2), factors[1], axis=3)
+    if expected is None or expected.shape != read.shape or not np.array_equal(read, expected):
+        raise UnsupportedError(
+            f"{describe(node)}: only nearest-neighbour upsampling of H and W by whole factors is supported "
+            f"(this Resize maps (N, {', '.join(map(str, shape))}) to {tuple(read.shape[1:])} per sample, "
+            "not by repeating elements)",
+            "use mode 'nearest' with whole scale factors ≥ 1 on H and W (e.g. nn.Upsample(scale_factor=2))",
+        )
+    ctx.set(node.output[0], ctx.emit("upsample", [x], {"scale": factors}, source=node.output[0]))

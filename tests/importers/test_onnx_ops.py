@@ -1455,3 +1455,93 @@ def test_error_types_are_eventsim_errors():
     assert issubclass(UnsupportedError, eventsim.EventsimError)
     assert issubclass(ShapeError, eventsim.EventsimError)
     assert max_error(np.zeros(2), np.ones(2))[0] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Resize (nearest upsampling by whole factors)
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def resize_cases(draw):
+    opset = draw(st.integers(11, 21))
+    return {
+        "opset": opset,
+        "factors": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        "by_sizes": draw(st.booleans()),
+        "coordinates": draw(
+            st.sampled_from(["half_pixel", "asymmetric", "pytorch_half_pixel", "align_corners"])
+        ),
+        "nearest": draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])),
+        "hw": (draw(st.integers(1, 5)), draw(st.integers(1, 5))),
+        "then_conv": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**31)),
+    }
+
+
+def _resize(b: Builder, x: str, shape, factors, by_sizes: bool, **attrs) -> str:
+    """Resize ``x`` (N, C, H, W) by ``factors`` on H and W, given as scales or as sizes."""
+    roi = b.const(np.zeros(0, np.float32), "roi")
+    if by_sizes:
+        sizes = b.const(np.int64([2, shape[0], shape[1] * factors[0], shape[2] * factors[1]]), "sizes")
+        scales = b.const(np.zeros(0, np.float32), "scales") if b.opset < 13 else ""  # required before opset 13
+        return b.op("Resize", [x, roi, scales, sizes], **attrs)
+    return b.op("Resize", [x, roi, b.const(np.float32([1, 1, *factors]), "scales")], **attrs)
+
+
+@settings(max_examples=examples(80))
+@given(resize_cases())
+def test_nearest_resizes_that_repeat_elements_become_upsample(case):
+    """Every coordinate and rounding mode: where onnxruntime's Resize repeats each element into a whole
+    block (an upsampling), eventsim agrees with it through one ``upsample`` node; where it does not,
+    eventsim refuses the node by name."""
+    c, (h, w) = 2, case["hw"]
+    b = Builder((c, h, w), case["opset"], 2, case["seed"])
+    attrs = {"mode": "nearest", "coordinate_transformation_mode": case["coordinates"], "nearest_mode": case["nearest"]}
+    resized = _resize(b, "x", (c, h, w), case["factors"], case["by_sizes"], **attrs)
+    y = b.conv(resized, c, 3, (1, 1), pads=[1, 1, 1, 1]) if case["then_conv"] else resized
+    model, x = b.model(y), data((2, c, h, w), case["seed"])
+    positions = np.arange(x.size, dtype=np.float32).reshape(x.shape)
+    read = run_ort(model, positions, output=resized)
+    sh, sw = case["factors"]
+    repeats = np.array_equal(read, np.repeat(np.repeat(positions, sh, axis=2), sw, axis=3))
+    if not repeats:
+        with pytest.raises(eventsim.UnsupportedError, match="nearest-neighbour upsampling"):
+            eventsim.load_onnx(model)
+        return
+    graph = check_agrees(model, x)
+    assert ops_of(graph).count("upsample") == (0 if case["factors"] == (1, 1) else 1)
+
+
+def test_pytorch_nearest_upsampling_is_imported():
+    """What nn.Upsample(scale_factor=2) exports (asymmetric coordinates, floor) is an upsample."""
+    b = Builder((2, 3, 4), 17, 2, 1)
+    y = _resize(
+        b,
+        "x",
+        (2, 3, 4),
+        (2, 2),
+        False,
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+    graph = check_agrees(b.model(y), data((2, 2, 3, 4), 1))
+    assert ops_of(graph) == ["input", "upsample"]
+
+
+@pytest.mark.parametrize(
+    "attrs, factors, problem",
+    [
+        ({"mode": "linear"}, (2, 2), "nearest-neighbour"),
+        ({"mode": "nearest", "nearest_mode": "floor"}, (2, 2), "nearest-neighbour"),  # half_pixel: 0, 0, 0, 1, ...
+        ({"mode": "nearest", "coordinate_transformation_mode": "tf_half_pixel_for_nn"}, (2, 2), "cannot be evaluated"),
+        ({"mode": "nearest"}, (0.5, 1), "nearest-neighbour"),
+        ({"mode": "nearest"}, (1.5, 1), "nearest-neighbour"),
+    ],
+)
+def test_resizes_that_are_not_whole_factor_nearest_upsampling_are_refused(attrs, factors, problem):
+    b = Builder((2, 4, 4), 11, 2, 0)
+    roi = b.const(np.zeros(0, np.float32), "roi")
+    y = b.op("Resize", ["x", roi, b.const(np.float32([1, 1, *factors]), "scales")], name="bad_node", **attrs)
+    with pytest.raises(eventsim.UnsupportedError, match=problem) as error:
+        eventsim.load_onnx(b.model(y))
+    assert "bad_node" in str(error.value) and "Resize" in str(error.value)

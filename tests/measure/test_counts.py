@@ -32,7 +32,7 @@ def _ones_conv(node: Node, c_in: int) -> Node:
 
 def _event_maps(net, rec, x, encoding, seed):
     """Events arriving at every position of every event-carrying node, (N, T) + shape, from the
-    rasters alone: activations spike, structure ops move events, pools merge them per position."""
+    rasters alone: activations spike, structure ops move (or copy) events, pools merge them per position."""
     graph, T, n = net.graph, rec.T, len(x)
     maps = {}
     for node in graph.nodes:
@@ -47,6 +47,9 @@ def _event_maps(net, rec, x, encoding, seed):
             maps[node.name] = ins[0].reshape((n, T) + node.shape)
         elif node.op == "concat":
             maps[node.name] = np.concatenate(ins, axis=2 + node.attrs["axis"])
+        elif node.op == "upsample":  # every event copied into its block
+            sh, sw = node.attrs["scale"]
+            maps[node.name] = np.repeat(np.repeat(ins[0], sh, axis=3), sw, axis=4)
         elif node.op == "avgpool":
             flat = ins[0].reshape((n * T,) + ins[0].shape[2:])
             window = _ones_conv(node, flat.shape[1])

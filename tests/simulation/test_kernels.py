@@ -15,7 +15,7 @@ from snn_builders import NetBuilder, grid
 
 from eventsim.simulation.event.kernels.neuron import neuron_step
 from eventsim.simulation.event.kernels.pooling import maxpool_step, sum_step
-from eventsim.simulation.event.kernels.routing import affine_step, delay_step, input_step, map_step
+from eventsim.simulation.event.kernels.routing import affine_step, delay_step, input_step, map_step, spread_step
 from eventsim.simulation.event.kernels.sample import new_workspace
 from eventsim.simulation.event.kernels.state import SampleRecord, SampleRun
 from eventsim.simulation.event.kernels.synapse import accumulate_step
@@ -260,3 +260,18 @@ def test_neuron_layer_applies_its_kinds_rule(seed, kind, biased, T):
         np.testing.assert_array_equal(fired, spikes * theta)
         np.testing.assert_array_equal(h.ws.fbuf[h.p.fbuf_ptr[h.k(layer)] : h.p.fbuf_ptr[h.k(layer)] + 6], v)
         assert h.rec.spikes_step[0, t] == int(spikes.sum())
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**31), sh=st.integers(1, 3), sw=st.integers(1, 3), hw=st.integers(1, 5))
+def test_spread_copies_each_event_as_upsampling_does(seed, sh, sw, hw):
+    rng = np.random.default_rng(seed)
+    b = NetBuilder(rng, (2, hw, hw + 1), normalise=False)
+    up = b.add("upsample", ["x"], {"scale": (sh, sw)})
+    b.dense(b.flatten(up), 2)
+    h = Harness(network(b))
+    node = h.graph.node(up)
+    events = event_map(rng, (2, hw, hw + 1), 0.4)
+    h.set_events("x", events)
+    got = h.events(up, spread_step(h.p, h.ws, h.k(up)))
+    np.testing.assert_array_equal(got, node.spec.spike_step(node, [events[None]], None)[0])

@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module registers its op)
     qcfs,
     relu,
     reshape,
+    upsample,
 )
 from .base import OPS, OpSpec, get_op, register_op
 

@@ -25,14 +25,15 @@ class EventLowering:
     ----------
     kernel : str
         Name of the event kernel that runs the node (``"conv"``, ``"dense"``, ``"avgpool"``,
-        ``"maxpool"``, ``"add"``, ``"affine"``, ``"delay"``, ``"map"``, ``"input"``; neuron layers are
-        lowered by the engine itself).
+        ``"maxpool"``, ``"add"``, ``"affine"``, ``"delay"``, ``"map"``, ``"spread"``, ``"input"``; neuron
+        layers are lowered by the engine itself).
     geometry : tuple of int
         Up to :data:`GEOMETRY` integers the kernel reads (shapes, kernel size, strides, ...).
     floats : numpy.ndarray or None
         Float parameters in the engine's layout (weights, divisors, scales).
     index_maps : tuple of numpy.ndarray
-        Integer position maps, one per input that carries spikes (``map``) or one in all (``input``).
+        Integer position maps, one per input that carries spikes (``map``) or one in all (``input``,
+        ``spread``).
     float_work, int_work : int
         Per-sample workspace the kernel needs (accumulators, cumulative counts, touched lists).
     dense_output : bool

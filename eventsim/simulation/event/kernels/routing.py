@@ -71,6 +71,21 @@ def delay_step(p, ws, rec, k, t):
 
 
 @njit(cache=True)
+def spread_step(p, ws, k):
+    """Each input event copied, with its value, to the ``geometry[0]`` output positions its index
+    map lists (upsampling)."""
+    ev_idx, ev_val, ipool = ws.ev_idx, ws.ev_val, p.ipool
+    copies, j = p.geometry[k, 0], p.in_idx[p.in_ptr[k]]
+    start, first = index_map(p, k, 0), p.ev_ptr[j]
+    n_ev, base = 0, p.ev_ptr[k]
+    for e in range(ws.ev_n[j]):
+        targets, value = start + ev_idx[first + e] * copies, ev_val[first + e]
+        for r in range(copies):
+            n_ev = emit(ev_idx, ev_val, base, n_ev, ipool[targets + r], value)
+    return n_ev
+
+
+@njit(cache=True)
 def map_step(p, ws, k):
     """Events of every input that carries spikes, moved to their positions in the output."""
     ev_idx, ev_val, ev_n, ipool = ws.ev_idx, ws.ev_val, ws.ev_n, p.ipool
@@ -107,3 +122,11 @@ def check_map(p, k: int, inputs, room: checks.Room) -> None:
     """A position map per input, into the output."""
     for i, j in enumerate(inputs):
         checks.index_map(p, k, i, int(p.size[j]), int(p.size[k]))
+
+
+def check_spread(p, k: int, inputs, room: checks.Room) -> None:
+    """One input whose every position has ``copies`` targets listed in the index map."""
+    copies = int(p.geometry[k, 0])
+    checks.require(copies >= 1 and p.size[k] % copies == 0, k, "copies")
+    checks.one_input(p, k, inputs, int(p.size[k]) // copies)
+    checks.index_map(p, k, 0, int(p.size[k]), int(p.size[k]))

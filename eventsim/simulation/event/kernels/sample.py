@@ -7,10 +7,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, MAP, MAXPOOL, NEURON
+from ....snn.kinds.base import IDLE
+from .codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, MAP, MAXPOOL, NEURON, SPREAD
 from .neuron import neuron_step
 from .pooling import maxpool_step, sum_step
-from .routing import affine_step, delay_step, input_step, map_step
+from .routing import affine_step, delay_step, input_step, map_step, spread_step
 from .state import SampleRecord, SampleRun, Workspace
 from .synapse import accumulate_step
 
@@ -37,9 +38,22 @@ def new_workspace(p):
 
 
 @njit(cache=True, inline="always")
-def step_node(p, ws, rec, run, k, t):
+def quiet(code, k, t, in_ptr, in_idx, layer_of, ev_n, dirty, phases):
+    """Whether node k has nothing to do in step t (arrays passed in so that the hot loop reads them
+    from locals)."""
+    if code == NEURON:
+        return phases[layer_of[k], t] == IDLE
+    if code == DELAY or code == INPUT:
+        return False
+    for q in range(in_ptr[k], in_ptr[k + 1]):
+        if ev_n[in_idx[q]] > 0:
+            return False
+    return not ((code == CONV or code == DENSE) and dirty[k])
+
+
+@njit(cache=True, inline="always")
+def step_node(code, p, ws, rec, run, k, t):
     """Run node k's kernel in step t; the number of events it emits."""
-    code = p.kernel[k]
     if code == NEURON:
         return neuron_step(p, ws, rec, run, k, t)
     if code == CONV or code == DENSE:
@@ -54,6 +68,8 @@ def step_node(p, ws, rec, run, k, t):
         return affine_step(p, ws, k)
     if code == DELAY:
         return delay_step(p, ws, rec, k, t)
+    if code == SPREAD:
+        return spread_step(p, ws, k)
     return input_step(p, ws, k, t, run.spikes_in)
 
 
@@ -87,10 +103,15 @@ def accumulate_output(p, ws, run, rec, t):
 def run_sample(p, run, rec):
     """Simulate one sample for all steps of the phase table."""
     ws = new_workspace(p)
-    n_nodes, ev_n = p.kernel.shape[0], ws.ev_n
-    for t in range(run.phases.shape[1]):
-        for k in range(n_nodes):
-            ev_n[k] = step_node(p, ws, rec, run, k, t)
+    kernel, in_ptr, in_idx, layer_of = p.kernel, p.in_ptr, p.in_idx, p.layer_of
+    ev_n, dirty, phases = ws.ev_n, ws.dirty, run.phases
+    for t in range(phases.shape[1]):
+        for k in range(kernel.shape[0]):
+            code = kernel[k]
+            if quiet(code, k, t, in_ptr, in_idx, layer_of, ev_n, dirty, phases):
+                ev_n[k] = 0
+            else:
+                ev_n[k] = step_node(code, p, ws, rec, run, k, t)
         accumulate_output(p, ws, run, rec, t)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import neuron, pooling, routing, synapse
-from .codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, MAP, MAXPOOL, NEURON
+from .codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, MAP, MAXPOOL, NEURON, SPREAD
 
 
 @dataclass(frozen=True)
@@ -28,4 +28,5 @@ KERNELS: dict[str, Kernel] = {
     "map": Kernel(MAP, routing.check_map),
     "affine": Kernel(AFFINE, routing.check_affine),
     "delay": Kernel(DELAY, routing.check_delay),
+    "spread": Kernel(SPREAD, routing.check_spread),
 }
