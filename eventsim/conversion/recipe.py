@@ -60,7 +60,7 @@ def convert(
             f"preset {preset!r} with these options needs calibration data", "pass calibration inputs (--calib FILE)"
         )
     thresholds = _thresholds(graph, calib_x, settings, progress)
-    net = get_kind(settings["kind"]).build(graph, thresholds, settings)
+    net = SpikingNetwork.from_kind(get_kind(settings["kind"]).build(graph, thresholds, settings))
     net.meta.update(_recipe(graph, preset, T, calib_x, settings))
     if settings["v0"] == "optimized":
         subset = calib_x[: int(settings["opi_samples"])]

@@ -13,61 +13,12 @@ import numpy as np
 from ..errors import ShapeError
 from ..ir.graph import Graph
 from ..ir.stages import pipeline_stages
-from .kinds import NeuronKind, get_kind, phase_table
+from .kinds import phase_table
+from .kinds.base import KindNetwork, NeuronLayer, per_neuron
 from .network_file import load_network, network_arrays, save_network
 
 #: How a network's output may be read (see SpikingNetwork.output_weights).
 DECODINGS = ("sum", "temporal")
-
-
-def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Expand a scalar, per-channel (C,) or per-neuron parameter to the full neuron ``shape``."""
-    param = np.asarray(param, np.float32)
-    if param.ndim == 0 or param.shape == tuple(shape):
-        return np.broadcast_to(param, shape).copy()
-    if param.shape == (shape[0],):
-        return np.broadcast_to(param.reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
-    raise ShapeError(f"a parameter of shape {param.shape} fits neither a scalar, ({shape[0]},) per channel nor {shape}")
-
-
-@dataclass
-class NeuronLayer:
-    """Neuron parameters of one activation layer.
-
-    Attributes
-    ----------
-    kind : str
-        Neuron kind (see :mod:`eventsim.snn.kinds`).
-    threshold : numpy.ndarray
-        θ, scalar or per channel (C,); spikes carry this amplitude.
-    v0 : numpy.ndarray
-        Initial membrane potential: scalar, per channel (C,) or per neuron.
-    temporal_bias : numpy.ndarray or None
-        β(t), a current added in step t: shape (T_b,) per layer or (T_b, C) per channel; steps after
-        T_b get none.
-    period : int
-        Steps per cycle, for kinds with a phase schedule (bistable, TTFS); 0 otherwise.
-    stage : int
-        Pipeline stage (1 = fed by the input), for kinds with a phase schedule; 0 otherwise.
-    """
-
-    threshold: np.ndarray
-    v0: np.ndarray
-    kind: str = "if"
-    temporal_bias: np.ndarray | None = None
-    period: int = 0
-    stage: int = 0
-
-    def __post_init__(self) -> None:
-        self.threshold = np.asarray(self.threshold, np.float32)
-        self.v0 = np.asarray(self.v0, np.float32)
-        if self.temporal_bias is not None:
-            self.temporal_bias = np.asarray(self.temporal_bias, np.float32)
-
-    @property
-    def spec(self) -> NeuronKind:
-        """The layer's :class:`~eventsim.snn.kinds.base.NeuronKind`."""
-        return get_kind(self.kind)
 
 
 def _check_layer(name: str, layer: NeuronLayer, shape: tuple[int, ...]) -> None:
@@ -246,6 +197,11 @@ class SpikingNetwork:
     def save(self, path: str | Path) -> None:
         """Write the network to ``path`` (.npz, format v1; :mod:`eventsim.snn.network_file`), atomically."""
         save_network(self, path)
+
+    @classmethod
+    def from_kind(cls, built: KindNetwork) -> SpikingNetwork:
+        """The network a kind's recipe made (see ``NeuronKind.build``)."""
+        return cls(built.graph, built.layers, dict(built.meta), built.decoding)
 
     @classmethod
     def load(cls, path: str | Path) -> SpikingNetwork:

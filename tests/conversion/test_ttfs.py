@@ -11,8 +11,9 @@ from snn_builders import NetBuilder, grid, random_networks, single_layer
 
 import eventsim
 from eventsim import Graph
-from eventsim.conversion.ttfs import ttfs_network
 from eventsim.examples import example_model_path, load_example_data
+from eventsim.snn.kinds.ttfs import ttfs_network
+from eventsim.snn.network import SpikingNetwork
 
 
 def _quantised_ann(graph: Graph, net, window: int) -> Graph:
@@ -44,7 +45,7 @@ def _grid_bounds(graph: Graph, rng, window: int) -> dict[str, np.ndarray]:
 def test_engines_agree_and_each_neuron_spikes_at_most_once(case, window, extra):
     net, x = case
     rng = np.random.default_rng(window)
-    tnet = ttfs_network(net.graph, _grid_bounds(net.graph, rng, window), window)
+    tnet = SpikingNetwork.from_kind(ttfs_network(net.graph, _grid_bounds(net.graph, rng, window), window))
     T = window * (max(layer.stage for layer in tnet.layers.values()) + 1) + extra
     runs = [
         eventsim.simulate(tnet, x, T, engine=e, encoding="ttfs", raster_samples=range(len(x)), batch_size=2)
@@ -65,7 +66,7 @@ def test_the_network_computes_the_quantised_ann_exactly(case, window):
     rng = np.random.default_rng(window + 1)
     bounds = _grid_bounds(net.graph, rng, window)
     bounds = {k: np.float32(v.flat[0]) for k, v in bounds.items()}  # one λ per layer for the QCFS oracle
-    tnet = ttfs_network(net.graph, bounds, window)
+    tnet = SpikingNetwork.from_kind(ttfs_network(net.graph, bounds, window))
     T = window * (max(layer.stage for layer in tnet.layers.values()) + 1)
     rec = eventsim.simulate(tnet, x, T, encoding="ttfs")
     quantised_x = np.clip(np.floor(window * x.astype(np.float64) + 0.5), 0, window) / window
@@ -81,7 +82,7 @@ def test_spike_time_of_a_single_layer_is_the_closed_form(seed, window):
     rng = np.random.default_rng(seed)
     graph = single_layer(rng, 6, 8, 1.0, 0.5).graph
     delta = np.float32(2.0 ** rng.integers(-3, 1))
-    tnet = ttfs_network(graph, {graph.nodes[2].name: delta * window}, window)
+    tnet = SpikingNetwork.from_kind(ttfs_network(graph, {graph.nodes[2].name: delta * window}, window))
     x = grid(rng, (3, 6), 0.0, 1.0, 0.125)
     T = 2 * window
     rec = eventsim.simulate(tnet, x, T, encoding="ttfs", raster_samples=range(3))
@@ -153,7 +154,7 @@ def test_builder_helpers_are_consistent():
     b.relu(b.dense("x", 3))
     b.dense(b.current, 2)
     graph = b.graph()
-    net = ttfs_network(graph, {graph.nodes[2].name: np.float32(1.0)}, 4)
+    net = SpikingNetwork.from_kind(ttfs_network(graph, {graph.nodes[2].name: np.float32(1.0)}, 4))
     assert not net.meta["ttfs"]["synchronous_delays"] and net.layers[graph.nodes[2].name].stage == 1
 
 
@@ -164,7 +165,7 @@ def test_conversion_error_reads_spike_times(seed):
     rng = np.random.default_rng(seed)
     graph = single_layer(rng, 6, 8, 1.0, 0.5).graph
     window, delta = 8, np.float32(0.25)
-    tnet = ttfs_network(graph, {graph.nodes[2].name: delta * window}, window)
+    tnet = SpikingNetwork.from_kind(ttfs_network(graph, {graph.nodes[2].name: delta * window}, window))
     x = grid(rng, (3, 6), 0.0, 1.0, 0.125)  # on the input's 1/8 grid: coding is exact
     rec = eventsim.simulate(tnet, x, 2 * window, encoding="ttfs", raster_samples=range(3))
     (error,) = eventsim.conversion_error(tnet, rec, x)

@@ -1467,9 +1467,7 @@ def resize_cases(draw):
         "opset": opset,
         "factors": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
         "by_sizes": draw(st.booleans()),
-        "coordinates": draw(
-            st.sampled_from(["half_pixel", "asymmetric", "pytorch_half_pixel", "align_corners"])
-        ),
+        "coordinates": draw(st.sampled_from(["half_pixel", "asymmetric", "pytorch_half_pixel", "align_corners"])),
         "nearest": draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])),
         "hw": (draw(st.integers(1, 5)), draw(st.integers(1, 5))),
         "then_conv": draw(st.booleans()),

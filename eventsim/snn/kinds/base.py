@@ -23,16 +23,105 @@ This module holds no engine code (and imports no Numba).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ...errors import ShapeError, UnsupportedError
+
 if TYPE_CHECKING:  # pragma: no cover
     from ...ir.graph import Graph
-    from ..network import NeuronLayer, SpikingNetwork
 
 #: What a neuron does in a step (the values of :func:`eventsim.snn.kinds.phase_table`).
 IDLE, INTEGRATE, FIRE, INTEGRATE_AND_FIRE = 0, 1, 2, 3
+
+
+def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Expand a scalar, per-channel (C,) or per-neuron parameter to the full neuron ``shape``."""
+    param = np.asarray(param, np.float32)
+    if param.ndim == 0 or param.shape == tuple(shape):
+        return np.broadcast_to(param, shape).copy()
+    if param.shape == (shape[0],):
+        return np.broadcast_to(param.reshape((-1,) + (1,) * (len(shape) - 1)), shape).copy()
+    raise ShapeError(f"a parameter of shape {param.shape} fits neither a scalar, ({shape[0]},) per channel nor {shape}")
+
+
+@dataclass
+class NeuronLayer:
+    """Neuron parameters of one activation layer.
+
+    Attributes
+    ----------
+    kind : str
+        Neuron kind (see :mod:`eventsim.snn.kinds`).
+    threshold : numpy.ndarray
+        θ, scalar or per channel (C,); spikes carry this amplitude.
+    v0 : numpy.ndarray
+        Initial membrane potential: scalar, per channel (C,) or per neuron.
+    temporal_bias : numpy.ndarray or None
+        β(t), a current added in step t: shape (T_b,) per layer or (T_b, C) per channel; steps after
+        T_b get none.
+    period : int
+        Steps per cycle, for kinds with a phase schedule (bistable, TTFS); 0 otherwise.
+    stage : int
+        Pipeline stage (1 = fed by the input), for kinds with a phase schedule; 0 otherwise.
+    """
+
+    threshold: np.ndarray
+    v0: np.ndarray
+    kind: str = "if"
+    temporal_bias: np.ndarray | None = None
+    period: int = 0
+    stage: int = 0
+
+    def __post_init__(self) -> None:
+        self.threshold = np.asarray(self.threshold, np.float32)
+        self.v0 = np.asarray(self.v0, np.float32)
+        if self.temporal_bias is not None:
+            self.temporal_bias = np.asarray(self.temporal_bias, np.float32)
+
+    @property
+    def spec(self) -> NeuronKind:
+        """The layer's :class:`NeuronKind`."""
+        from . import get_kind  # the registry imports this module
+
+        return get_kind(self.kind)
+
+
+@dataclass
+class KindNetwork:
+    """What a kind's conversion recipe makes of an ANN: the graph its neurons run on (the ANN's, or
+    with synchronous delays), a :class:`NeuronLayer` per activation, the output decoding, and what the
+    network's metadata records of the recipe."""
+
+    graph: Graph
+    layers: dict[str, NeuronLayer]
+    decoding: str = "sum"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def layers_from_thresholds(
+    graph: Graph, thresholds: dict[str, Any], v0: str = "half", kind: str = "if"
+) -> dict[str, NeuronLayer]:
+    """A layer of ``kind`` neurons per activation with the given thresholds (θ, scalar or per channel)
+    and initial potentials ``v0`` ('half': θ/2, 'zero'): the first step of every recipe.
+
+    Activations that cannot be spiking layers (a clip whose lower bound is not 0) are refused.
+    """
+    if v0 not in ("half", "zero"):
+        raise ValueError(f"v0 must be 'half' or 'zero', got {v0!r}")
+    for node in graph.activation_nodes():
+        problem = node.spec.spiking_problem(node)
+        if problem:
+            raise UnsupportedError(
+                f"layer {node.name!r} cannot be a spiking layer: {problem}", "use ReLU, ReLU6 or clip(0, λ)"
+            )
+    layers = {}
+    for node in graph.activation_nodes():
+        theta = np.asarray(thresholds[node.name], np.float32)
+        layers[node.name] = NeuronLayer(theta, theta / 2 if v0 == "half" else np.zeros_like(theta), kind)
+    return layers
 
 
 class NeuronKind(ABC):
@@ -111,5 +200,5 @@ class NeuronKind(ABC):
         return None
 
     @abstractmethod
-    def build(self, graph: Graph, thresholds: dict[str, np.ndarray], settings: dict) -> SpikingNetwork:
-        """A network of this kind's neurons for ``graph`` with ``thresholds`` (θ per activation)."""
+    def build(self, graph: Graph, thresholds: dict[str, np.ndarray], settings: dict) -> KindNetwork:
+        """This kind's recipe: its neurons for ``graph`` with ``thresholds`` (θ per activation)."""

@@ -15,13 +15,20 @@ had after integrating a whole cycle: a neuron whose net input over the cycle is 
 over) emits nothing, whatever the order in which its positive and negative inputs arrived — the
 "spikes of inactivated neurons" the paper removes. The residue below θ carries to the next cycle.
 The output integrates like a layer one stage after the deepest one that feeds it.
+
+The recipe (:func:`bistable_network`): every activation becomes a bistable layer at its pipeline
+stage (the neuron layers on the longest path from the input to it, itself included), and synchronous
+neurons (:mod:`eventsim.passes.synchronous`) delay the shallower inputs of every join by whole cycles.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import FIRE, IDLE, INTEGRATE, NeuronKind
+from ...ir.graph import Graph
+from ...ir.stages import pipeline_stages
+from ...passes.synchronous import insert_synchronous_neurons
+from .base import FIRE, IDLE, INTEGRATE, KindNetwork, NeuronKind, layers_from_thresholds
 
 
 def bistable_rule(v, current, theta, phase):
@@ -37,6 +44,41 @@ def bistable_phase(t: np.ndarray, period: int, stage: int) -> np.ndarray:
     cycle = np.asarray(t) // period
     phase = np.where((cycle - stage) % 2 == 0, FIRE, INTEGRATE)
     return np.where(cycle < stage - 1, IDLE, phase).astype(np.int64)
+
+
+def bistable_network(graph: Graph, thresholds: dict[str, np.ndarray], period: int, v0: str = "half") -> KindNetwork:
+    """A BSNN: synchronous neurons on the joins, every activation a bistable layer at its stage.
+
+    Parameters
+    ----------
+    graph : Graph
+        The ANN.
+    thresholds : dict of str to array
+        θ per activation node (scalar or per channel).
+    period : int
+        Steps per cycle.
+    v0 : {"half", "zero"}
+        Initial membrane potential θ/2 or 0.
+
+    Returns
+    -------
+    KindNetwork
+        With ``meta["bsnn"]``: the period, the number of stages and the synchronous delays.
+    """
+    synced, delays = insert_synchronous_neurons(graph, period)
+    stages = pipeline_stages(synced, period)
+    layers = layers_from_thresholds(synced, thresholds, v0, "bistable")
+    for name, layer in layers.items():
+        layer.period, layer.stage = period, stages[name]
+    meta = {
+        "v0": v0,
+        "bsnn": {
+            "period": period,
+            "stages": max(layer.stage for layer in layers.values()),
+            "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+        },
+    }
+    return KindNetwork(synced, layers, meta=meta)
 
 
 class Bistable(NeuronKind):
@@ -63,6 +105,4 @@ class Bistable(NeuronKind):
         return super().check_settings(settings)
 
     def build(self, graph, thresholds, settings):
-        from ...conversion.bsnn import bistable_network
-
         return bistable_network(graph, thresholds, int(settings["period"]), settings["v0"])

@@ -7,7 +7,7 @@ The kind of the rate-coded conversions (max and percentile thresholds, OPI, FTBC
 
 from __future__ import annotations
 
-from .base import NeuronKind
+from .base import KindNetwork, NeuronKind, layers_from_thresholds
 
 
 def if_rule(v, current, theta, phase):
@@ -33,6 +33,7 @@ class IntegrateAndFire(NeuronKind):
     rule = staticmethod(if_rule)
 
     def build(self, graph, thresholds, settings):
-        from ...conversion.layers import make_network
-
-        return make_network(graph, thresholds, "zero" if settings["v0"] == "zero" else "half")
+        """The ANN's graph, a layer per activation; v0 θ/2 or 0 (OPI's optimised v0 and FTBC's biases
+        are set afterwards by the conversion)."""
+        v0 = "zero" if settings["v0"] == "zero" else "half"
+        return KindNetwork(graph, layers_from_thresholds(graph, thresholds, v0), meta={"v0": v0})

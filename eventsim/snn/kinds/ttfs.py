@@ -16,13 +16,32 @@ Communications 2024: the constant-slope mapping), in discrete time (docs/ttfs.md
 The phase of a TTFS layer encodes this: 0 idle, g > 0 integrate with weight g, −K fire. The network
 reads its input with TTFS coding over the same window, and its output integrates like a TTFS neuron
 one stage after the deepest layer (temporal decoding with weight "steps left in its window").
+
+The recipe (:func:`ttfs_network`):
+
+- layer n's spikes carry δ_n = λ_n/K for its bound λ_n (the clip/QCFS bound or a data-based
+  threshold); a spike ``K + 1 − m`` steps into the window stands for δ_n·m;
+- the initial potential holds everything constant once: v0 = S − δ_n/2 − S·K(K+1)/2, with S the
+  constant current the neuron receives every step (bias, the input normalisation's shift through the
+  first layer, border terms of padded convolutions), which the window's integration adds K(K+1)/2
+  times;
+- so every neuron emits ``m = clip(floor(z/δ_n + 1/2), 0, K)`` as its spike time: the network
+  computes, exactly, the ANN whose activations are the quantiser λ/K·clip(floor(zK/λ + 1/2), 0, K)
+  (QCFS with L = K) on the input quantised to K levels by the TTFS input coding;
+- joins of different stages get synchronous delays of whole windows; max pooling is exact (on
+  cumulative counts the pool spikes once, at its earliest input, which carries the largest value)
+  and average pooling is linear.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import NeuronKind
+from ...ir.graph import Graph
+from ...ir.stages import pipeline_stages
+from ...passes.synchronous import insert_synchronous_neurons
+from ..split import dynamic_nodes, shared_static
+from .base import KindNetwork, NeuronKind, layers_from_thresholds, per_neuron
 
 
 def ttfs_rule(v, current, theta, phase):
@@ -44,6 +63,49 @@ def ttfs_phase(t: np.ndarray, period: int, stage: int) -> np.ndarray:
     window = t // period
     left = period - t % period
     return np.where(window == stage - 1, left, np.where(window == stage, -period, 0)).astype(np.int64)
+
+
+def ttfs_network(graph: Graph, bounds: dict[str, np.ndarray], window: int) -> KindNetwork:
+    """The TTFS network of ``graph`` (module docstring).
+
+    Parameters
+    ----------
+    graph : Graph
+        The ANN (activations with lower bound 0).
+    bounds : dict of str to array
+        λ per activation node, scalar or per channel: the value a spike at the first step of the
+        window stands for.
+    window : int
+        K, steps per window; T = K × (deepest stage + 1) shows the full result.
+
+    Returns
+    -------
+    KindNetwork
+        With temporal decoding and ``meta["ttfs"]``: the window, the number of stages, the steps of a
+        full run and the synchronous delays.
+    """
+    synced, delays = insert_synchronous_neurons(graph, window)
+    stages = pipeline_stages(synced, window)
+    delta = {name: np.asarray(bound, np.float32) / np.float32(window) for name, bound in bounds.items()}
+    layers = layers_from_thresholds(synced, delta, "zero", "ttfs")
+    shared = shared_static(synced, dynamic_nodes(synced, spiking_input=True))
+    for node in synced.activation_nodes():
+        layer = layers[node.name]
+        layer.period, layer.stage = window, stages[node.name]
+        constant = shared[node.inputs[0]][0].astype(np.float64)
+        half = per_neuron(layer.threshold, node.shape).astype(np.float64) / 2
+        layer.v0 = (constant - half - constant * (window * (window + 1) / 2)).astype(np.float32)
+    deepest = max(layer.stage for layer in layers.values())
+    meta = {
+        "v0": "zero",
+        "ttfs": {
+            "window": window,
+            "stages": deepest,
+            "steps": window * (deepest + 1),
+            "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+        },
+    }
+    return KindNetwork(synced, layers, decoding="temporal", meta=meta)
 
 
 class TimeToFirstSpike(NeuronKind):
@@ -86,6 +148,4 @@ class TimeToFirstSpike(NeuronKind):
         return super().check_settings(settings)
 
     def build(self, graph, thresholds, settings):
-        from ...conversion.ttfs import ttfs_network
-
         return ttfs_network(graph, thresholds, int(settings["window"]))
