@@ -12,7 +12,7 @@ from .codes import ADD, AFFINE, AVGPOOL, CONV, DELAY, DENSE, INPUT, MAP, MAXPOOL
 from .neuron import neuron_step
 from .pooling import maxpool_step, sum_step
 from .routing import affine_step, delay_step, input_step, map_step, spread_step
-from .state import SampleRecord, SampleRun, Workspace
+from .state import SampleRecord, SampleRun, Workspace, program_ref
 from .synapse import accumulate_step
 
 
@@ -100,8 +100,9 @@ def accumulate_output(p, ws, run, rec, t):
 
 
 @njit(cache=True)
-def run_sample(p, run, rec):
+def run_sample(arrays, run, rec):
     """Simulate one sample for all steps of the phase table."""
+    p = program_ref(arrays)
     ws = new_workspace(p)
     kernel, in_ptr, in_idx, layer_of = p.kernel, p.in_ptr, p.in_idx, p.layer_of
     ev_n, dirty, phases = ws.ev_n, ws.dirty, run.phases
