@@ -81,10 +81,16 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
     return settings
 
 
-def needs_data(settings: dict, graph) -> bool:
-    """Whether the settings need calibration data for ``graph``: thresholds from data (also where
-    ``auto`` finds a layer without a bound of its own), optimised v0 or FTBC."""
-    thresholds = settings["threshold"] in ("max", "percentile") or (
-        settings["threshold"] == "auto" and any(n.spec.bound(n) is None for n in graph.activation_nodes())
+def thresholds_from_data(settings: dict, graph) -> bool:
+    """Whether some layer of ``graph`` takes its threshold from data: always with ``max`` and
+    ``percentile``, and with ``auto`` where a layer has no bound of its own (clip, QCFS)."""
+    mode = settings["threshold"]
+    return mode in ("max", "percentile") or (
+        mode == "auto" and any(n.spec.bound(n) is None for n in graph.activation_nodes())
     )
-    return thresholds or settings["v0"] == "optimized" or bool(settings["ftbc"])
+
+
+def needs_data(settings: dict, graph) -> bool:
+    """Whether the settings need calibration data for ``graph``: thresholds from data, optimised v0
+    or FTBC."""
+    return thresholds_from_data(settings, graph) or settings["v0"] == "optimized" or bool(settings["ftbc"])

@@ -14,8 +14,8 @@ from ..snn.kinds import get_kind
 from ..snn.network import SpikingNetwork
 from .ftbc import calibrate_ftbc
 from .opi import optimize_v0
-from .presets import needs_data, resolve
-from .thresholds import data_thresholds, model_bound, model_thresholds
+from .presets import needs_data, resolve, thresholds_from_data
+from .thresholds import data_thresholds, model_thresholds
 
 
 def convert(
@@ -94,16 +94,17 @@ def _recipe(graph: Graph, preset: str, T, calib_x, settings: dict) -> dict:
 
 
 def _thresholds(graph: Graph, x, settings: dict, progress) -> dict[str, np.ndarray]:
+    """θ per activation: the model's bounds (clip, qcfs), data statistics (max, percentile), or with
+    ``auto`` each layer's own bound where it has one and the data's maximum elsewhere."""
     mode = settings["threshold"]
     if mode in ("clip", "qcfs"):
         return model_thresholds(graph, quantised=mode == "qcfs")
-    statistic = "percentile" if mode == "percentile" else "max"
     data = None
-    if mode != "auto" or any(model_bound(n) is None for n in graph.activation_nodes()):
+    if thresholds_from_data(settings, graph):
         data = data_thresholds(
             graph,
             x,
-            statistic,
+            "percentile" if mode == "percentile" else "max",
             bool(settings["per_channel"]),
             float(settings["percentile"]),
             int(settings["batch_size"]),
@@ -112,7 +113,5 @@ def _thresholds(graph: Graph, x, settings: dict, progress) -> dict[str, np.ndarr
         )
     if mode != "auto":
         return data
-    return {
-        n.name: np.float32(model_bound(n)) if model_bound(n) is not None else data[n.name]
-        for n in graph.activation_nodes()
-    }
+    bounds = {n.name: n.spec.bound(n) for n in graph.activation_nodes()}
+    return {name: data[name] if bound is None else np.float32(bound) for name, bound in bounds.items()}

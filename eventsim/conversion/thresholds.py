@@ -129,7 +129,7 @@ def model_thresholds(graph: Graph, quantised: bool = False) -> dict[str, float]:
     """
     out = {}
     for node in graph.activation_nodes():
-        bound = model_bound(node)
+        bound = node.spec.bound(node)
         if bound is None or (quantised and node.spec.levels(node) is None):
             what = "quantised (QCFS) activation" if quantised else "upper bound"
             raise UnsupportedError(
@@ -138,8 +138,3 @@ def model_thresholds(graph: Graph, quantised: bool = False) -> dict[str, float]:
             )
         out[node.name] = bound
     return out
-
-
-def model_bound(node: Node) -> float | None:
-    """λ of a layer whose model bounds its output (clip(0, λ), QCFS), None for other activations."""
-    return node.spec.bound(node)

@@ -28,6 +28,10 @@ class Delay:
     target: str
     steps: int
 
+    def record(self) -> dict:
+        """What a network's metadata keeps of the delay."""
+        return {"after": self.source, "before": self.target, "steps": self.steps}
+
 
 def _delay_edge(graph: Graph, join: Node, source: str) -> tuple[str, str]:
     """The edge (from, to) on which to delay ``join``'s input ``source``: walk up the private

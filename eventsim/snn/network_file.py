@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ModelFileError, ShapeError
 from ..io import atomic_target
 from ..ir.serialize import graph_from_parts, graph_to_parts
+from .kinds.base import NeuronLayer
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import SpikingNetwork
@@ -77,7 +78,7 @@ def _read_meta(path: Path, archive) -> dict:
 
 def load_network(path: str | Path) -> SpikingNetwork:
     """Read a network written by :func:`save_network`; anything else is a :class:`ModelFileError`."""
-    from .network import NeuronLayer, SpikingNetwork  # here: the network module imports this one
+    from .network import SpikingNetwork  # here: the network module imports this one
 
     path = Path(path)
     if not path.is_file():

@@ -121,7 +121,7 @@ def test_conv_and_dense_scatter_equal_the_ops_without_bias(
     np.testing.assert_array_equal(h.accumulator(conv), expected)
     fanout = node.spec.fanout(node, (c_in, hw, hw))
     assert h.rec.sops_step[h.plan.synaptic.index(conv), 0] == int(((events != 0) * fanout).sum())
-    flat = event_map(rng, h.graph.node(dense).shape[:0] + (int(np.prod(node.shape)),), density)
+    flat = event_map(rng, (int(np.prod(node.shape)),), density)
     h.set_events(h.graph.node(dense).inputs[0], flat)
     accumulate_step(h.p, h.ws, h.rec, h.k(dense), 0)
     dense_node = h.graph.node(dense)

@@ -11,7 +11,6 @@ before a kernel ever indexes with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -21,53 +20,10 @@ from ...ir.ops.lowering import GEOMETRY, EventLowering
 from ..plan import SimulationPlan
 from .kernels.checks import Room, require
 from .kernels.codes import NEURON
+from .kernels.state import ProgramArrays
 from .kernels.table import KERNELS
 from .kinds import kind_code
 from .layout import channel_of, internal_index, position_map, to_internal
-
-
-class ProgramArrays(NamedTuple):
-    """What the kernels read, per dynamic node k of the program (in graph order).
-
-        ``kernel[k]`` code of its kernel; ``size[k]`` elements; ``in_idx[in_ptr[k]:in_ptr[k+1]]`` its
-        dynamic inputs; ``geometry[k]`` its geometry row; float parameters from ``fpool[fparam_ptr[k]]``;
-        index map i from ``ipool[ipool[iparam_ptr[k] + i]]``; workspaces from ``fbuf_ptr[k]`` /
-        ``ibuf_ptr[k]`` (of ``fbuf_size`` / ``ibuf_size`` per sample); its events at ``ev_ptr[k]``;
-        ``dense_output[k]`` whether its kernel leaves its output in a dense accumulator (its
-    workspace) and ``needs_events[k]`` whether it must emit events too; neuron layers:
-        ``layer_of``, ``kind_code``, their neurons from ``neuron_offset[layer]``, the static part of
-        their input from ``static[static_ptr[k]]``, temporal bias rows from ``bias[bias_ptr[k]]``;
-        ``sop_of[k]`` index among the nodes that count synaptic events; the output: its node (-1 if it
-        has no dynamic part), static part, size and graph order."""
-
-    kernel: np.ndarray
-    size: np.ndarray
-    in_ptr: np.ndarray
-    in_idx: np.ndarray
-    geometry: np.ndarray
-    fparam_ptr: np.ndarray
-    fpool: np.ndarray
-    iparam_ptr: np.ndarray
-    ipool: np.ndarray
-    fbuf_ptr: np.ndarray
-    fbuf_size: int
-    ibuf_ptr: np.ndarray
-    ibuf_size: int
-    ev_ptr: np.ndarray
-    ev_size: int
-    needs_events: np.ndarray
-    dense_output: np.ndarray
-    layer_of: np.ndarray
-    kind_code: np.ndarray
-    neuron_offset: np.ndarray
-    sop_of: np.ndarray
-    static_ptr: np.ndarray
-    bias: np.ndarray
-    bias_ptr: np.ndarray
-    output_node: int
-    output_static: int
-    output_size: int
-    output_order: np.ndarray
 
 
 @dataclass

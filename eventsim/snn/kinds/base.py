@@ -2,7 +2,7 @@
 
 A kind has
 
-- typed parameters and state: every layer carries a :class:`~eventsim.snn.network.NeuronLayer`
+- typed parameters and state: every layer carries a :class:`NeuronLayer`
   (threshold θ, initial potential v0, optional temporal bias, and for kinds that work in phases a
   ``period`` and a pipeline ``stage``); the state of a neuron is its membrane potential v (float32);
 - a pure step rule ``rule(v, current, theta, phase) -> (v_new, spike)`` written with array
@@ -193,7 +193,7 @@ class NeuronKind(ABC):
     # -- conversion hooks ----------------------------------------------------------------------
     def check_settings(self, settings: dict) -> str | None:
         """What is wrong with a conversion's settings for this kind, or None."""
-        for option, default in self.options.items():
+        for option in self.options:
             value = settings[option]
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 return f"the {self.name} option {option!r} must be a whole number of steps ≥ 1, got {value!r}"

@@ -75,7 +75,7 @@ def bistable_network(graph: Graph, thresholds: dict[str, np.ndarray], period: in
         "bsnn": {
             "period": period,
             "stages": max(layer.stage for layer in layers.values()),
-            "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+            "synchronous_delays": [d.record() for d in delays],
         },
     }
     return KindNetwork(synced, layers, meta=meta)

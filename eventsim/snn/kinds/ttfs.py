@@ -102,7 +102,7 @@ def ttfs_network(graph: Graph, bounds: dict[str, np.ndarray], window: int) -> Ki
             "window": window,
             "stages": deepest,
             "steps": window * (deepest + 1),
-            "synchronous_delays": [{"after": d.source, "before": d.target, "steps": d.steps} for d in delays],
+            "synchronous_delays": [d.record() for d in delays],
         },
     }
     return KindNetwork(synced, layers, decoding="temporal", meta=meta)

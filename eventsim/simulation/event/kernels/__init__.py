@@ -1,7 +1,7 @@
 """The event engine's Numba kernels: one module per family of ops, plus the per-sample step loop.
 
 Every kernel is a plain loop over contiguous arrays of the compiled program
-(:class:`~eventsim.simulation.event.program.ProgramArrays`, seen by the kernels as the StructRef of
+(:class:`~.state.ProgramArrays`, seen by the kernels as the StructRef of
 :mod:`.state`), compiled with ``cache=True``; the program builder checks every index before a kernel
 sees it. Each kernel's NumPy twin is its op's
 ``spike_step`` (the reference semantics in :mod:`eventsim.snn.dynamics`), which the tests compare

@@ -3,23 +3,63 @@ sample reads and where its counts go.
 
 They are Numba StructRefs, so a kernel receives each as one pointer: a NamedTuple of arrays would be
 copied whole, member by member, into every call of every kernel in every step. The host builds the
-program as a NamedTuple (:class:`~eventsim.simulation.event.program.ProgramArrays`), which
-:func:`program_ref` turns into a :class:`Program` once per sample.
+program as the NamedTuple :class:`ProgramArrays` (it crosses into compiled code in one piece), which
+:func:`program_ref` turns into a :class:`Program`, with the same fields, once per sample.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 from numba import njit
 from numba.core import types
 from numba.experimental import structref
 
-#: Fields of the program, in the order of ProgramArrays.
-PROGRAM_FIELDS = (
-    "kernel", "size", "in_ptr", "in_idx", "geometry", "fparam_ptr", "fpool", "iparam_ptr", "ipool", "fbuf_ptr",
-    "fbuf_size", "ibuf_ptr", "ibuf_size", "ev_ptr", "ev_size", "needs_events", "dense_output", "layer_of",
-    "kind_code", "neuron_offset", "sop_of", "static_ptr", "bias", "bias_ptr", "output_node", "output_static",
-    "output_size", "output_order",
-)  # fmt: skip
+
+class ProgramArrays(NamedTuple):
+    """What the kernels read, per dynamic node k of the program (in graph order).
+
+    ``kernel[k]`` code of its kernel; ``size[k]`` elements; ``in_idx[in_ptr[k]:in_ptr[k+1]]`` its
+    dynamic inputs; ``geometry[k]`` its geometry row; float parameters from ``fpool[fparam_ptr[k]]``;
+    index map i from ``ipool[ipool[iparam_ptr[k] + i]]``; workspaces from ``fbuf_ptr[k]`` /
+    ``ibuf_ptr[k]`` (of ``fbuf_size`` / ``ibuf_size`` per sample); its events at ``ev_ptr[k]``;
+    ``dense_output[k]`` whether its kernel leaves its output in a dense accumulator (its workspace)
+    and ``needs_events[k]`` whether it must emit events too; neuron layers: ``layer_of``,
+    ``kind_code``, their neurons from ``neuron_offset[layer]``, the static part of their input from
+    ``static[static_ptr[k]]``, temporal bias rows from ``bias[bias_ptr[k]]``; ``sop_of[k]`` index
+    among the nodes that count synaptic events; the output: its node (-1 if it has no dynamic part),
+    static part, size and graph order.
+    """
+
+    kernel: np.ndarray
+    size: np.ndarray
+    in_ptr: np.ndarray
+    in_idx: np.ndarray
+    geometry: np.ndarray
+    fparam_ptr: np.ndarray
+    fpool: np.ndarray
+    iparam_ptr: np.ndarray
+    ipool: np.ndarray
+    fbuf_ptr: np.ndarray
+    fbuf_size: int
+    ibuf_ptr: np.ndarray
+    ibuf_size: int
+    ev_ptr: np.ndarray
+    ev_size: int
+    needs_events: np.ndarray
+    dense_output: np.ndarray
+    layer_of: np.ndarray
+    kind_code: np.ndarray
+    neuron_offset: np.ndarray
+    sop_of: np.ndarray
+    static_ptr: np.ndarray
+    bias: np.ndarray
+    bias_ptr: np.ndarray
+    output_node: int
+    output_static: int
+    output_size: int
+    output_order: np.ndarray
 
 
 class _Struct(types.StructRef):
@@ -90,7 +130,7 @@ def _define(proxy: type, struct_type: type, fields: tuple[str, ...]) -> None:
         setattr(proxy, field, property(lambda self, get=_getter(field): get(self)))
 
 
-_define(Program, ProgramType, PROGRAM_FIELDS)
+_define(Program, ProgramType, ProgramArrays._fields)
 _define(Workspace, WorkspaceType, WORKSPACE_FIELDS)
 _define(SampleRun, SampleRunType, RUN_FIELDS)
 _define(SampleRecord, SampleRecordType, RECORD_FIELDS)
@@ -98,10 +138,5 @@ _define(SampleRecord, SampleRecordType, RECORD_FIELDS)
 
 @njit(cache=True)
 def program_ref(a):
-    """The program NamedTuple ``a`` as a :class:`Program`."""
-    return Program(
-        a.kernel, a.size, a.in_ptr, a.in_idx, a.geometry, a.fparam_ptr, a.fpool, a.iparam_ptr, a.ipool,
-        a.fbuf_ptr, a.fbuf_size, a.ibuf_ptr, a.ibuf_size, a.ev_ptr, a.ev_size, a.needs_events, a.dense_output,
-        a.layer_of, a.kind_code, a.neuron_offset, a.sop_of, a.static_ptr, a.bias, a.bias_ptr, a.output_node,
-        a.output_static, a.output_size, a.output_order,
-    )  # fmt: skip
+    """The program NamedTuple ``a`` (:class:`ProgramArrays`) as a :class:`Program`."""
+    return Program(*a)
