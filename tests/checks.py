@@ -18,3 +18,23 @@ def assert_identical(a, b):
     for i in a.rasters:
         for name in a.rasters[i]:
             np.testing.assert_array_equal(a.rasters[i][name], b.rasters[i][name])
+
+
+#: Every way of running an engine other than the ground truth: each engine as it runs by default, the
+#: layer engine with each method forced, and with chunks of one step and one sample (all state carried
+#: from chunk to chunk).
+ENGINE_VARIANTS = [
+    ("event", {}),
+    ("layer", {}),
+    ("layer", {"method": "events"}),
+    ("layer", {"method": "dense"}),
+    ("layer", {"memory": 1}),
+]
+
+
+def simulate_with(variant, net, x, T, **kwargs):
+    """``eventsim.simulate`` with an engine variant of :data:`ENGINE_VARIANTS` (or an engine name)."""
+    import eventsim
+
+    engine, options = (variant, {}) if isinstance(variant, str) else variant
+    return eventsim.simulate(net, x, T, engine=engine, engine_options=options, **kwargs)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -66,6 +67,7 @@ def simulate(
     batch_size: int = 64,
     raster_samples: Sequence[int] = (),
     progress: Callable[[int, int], None] | None = None,
+    engine_options: Mapping[str, object] | None = None,
 ) -> Recording:
     """Simulate ``net`` on inputs ``x`` for ``T`` time steps.
 
@@ -89,6 +91,9 @@ def simulate(
         Indices of samples whose full spike rasters are recorded.
     progress : callable, optional
         Called as ``progress(done, total)`` after each batch.
+    engine_options : mapping, optional
+        Keyword options of the engine (``layer``: ``method`` "auto", "events" or "dense", ``memory``
+        budget in bytes, ``costs``).
 
     Returns
     -------
@@ -102,7 +107,16 @@ def simulate(
     batch_size = max(1, int(batch_size))
     _check_memory(net, int(T), encoding, len(x), batch_size, len(raster_samples))
     plan = SimulationPlan.build(net, int(T), encoding, int(seed))
-    runner = engine_class(plan)
+    options = dict(engine_options or {})
+    try:
+        inspect.signature(engine_class).bind(plan, **options)
+    except TypeError:
+        taken = [p for p in inspect.signature(engine_class).parameters if p != "plan"]
+        raise DataError(
+            f"engine {engine!r} does not take the options {sorted(options)}",
+            f"it takes: {', '.join(taken) or 'none'}",
+        ) from None
+    runner = engine_class(plan, **options)
     parts = []
     start = time.perf_counter()
     for first in range(0, len(x), batch_size):
@@ -117,6 +131,7 @@ def simulate(
     recording = Recording.merge(parts)
     recording.wall_seconds = time.perf_counter() - start
     recording.settings = {
+        **runner.report(),
         "engine": engine,
         "encoding": encoding,
         "seed": int(seed),

@@ -32,10 +32,15 @@ class Engine(ABC):
     def run(self, batch: Batch) -> Recording:
         """Simulate ``batch`` for ``plan.T`` steps; the recording of its samples."""
 
+    def report(self) -> dict:
+        """What the engine decided in the batches run so far, for the recording's settings."""
+        return {}
+
 
 #: Engines by name: the class, or "module:Class" to import on first use.
 ENGINES: dict[str, type[Engine] | str] = {
     "event": "eventsim.simulation.event.engine:EventEngine",
+    "layer": "eventsim.simulation.layer.engine:LayerEngine",
     "reference": "eventsim.simulation.reference:ReferenceEngine",
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import assert_identical
+from checks import ENGINE_VARIANTS, assert_identical, simulate_with
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from snn_builders import NetBuilder, bistable, grid, random_networks
@@ -22,14 +22,15 @@ from eventsim.snn.network import NeuronLayer, SpikingNetwork
     period=st.integers(1, 4),
     cycles=st.integers(1, 8),
     v0=st.sampled_from(["half", "zero"]),
+    engine=st.sampled_from(ENGINE_VARIANTS),
 )
-def test_engines_are_bit_identical(case, encoding, period, cycles, v0):
+def test_engines_are_bit_identical(case, encoding, period, cycles, v0, engine):
     net, x = case
     bnet = bistable(net.graph, np.random.default_rng(period), period, v0)
     T = period * cycles
     runs = [
-        eventsim.simulate(bnet, x, T, engine=e, encoding=encoding, seed=2, raster_samples=(0,), batch_size=2)
-        for e in ("reference", "event")
+        simulate_with(e, bnet, x, T, encoding=encoding, seed=2, raster_samples=(0,), batch_size=2)
+        for e in ("reference", engine)
     ]
     assert_identical(*runs)
 

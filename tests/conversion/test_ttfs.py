@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import assert_identical
+from checks import ENGINE_VARIANTS, assert_identical, simulate_with
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from snn_builders import NetBuilder, grid, random_networks, single_layer
@@ -41,15 +41,20 @@ def _grid_bounds(graph: Graph, rng, window: int) -> dict[str, np.ndarray]:
 
 
 @settings(max_examples=60)
-@given(case=random_networks(), window=st.sampled_from([1, 2, 4, 8]), extra=st.integers(0, 6))
-def test_engines_agree_and_each_neuron_spikes_at_most_once(case, window, extra):
+@given(
+    case=random_networks(),
+    window=st.sampled_from([1, 2, 4, 8]),
+    extra=st.integers(0, 6),
+    engine=st.sampled_from(ENGINE_VARIANTS),
+)
+def test_engines_agree_and_each_neuron_spikes_at_most_once(case, window, extra, engine):
     net, x = case
     rng = np.random.default_rng(window)
     tnet = SpikingNetwork.from_kind(ttfs_network(net.graph, _grid_bounds(net.graph, rng, window), window))
     T = window * (max(layer.stage for layer in tnet.layers.values()) + 1) + extra
     runs = [
-        eventsim.simulate(tnet, x, T, engine=e, encoding="ttfs", raster_samples=range(len(x)), batch_size=2)
-        for e in ("reference", "event")
+        simulate_with(e, tnet, x, T, encoding="ttfs", raster_samples=range(len(x)), batch_size=2)
+        for e in ("reference", engine)
     ]
     assert_identical(*runs)
     for i in range(len(x)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checks import ENGINE_VARIANTS, simulate_with
 from conftest import MODELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from eventsim.snn.network import NeuronLayer, SpikingNetwork
     seed=st.integers(0, 2**31),
     steps=st.integers(1, 7),
     T=st.integers(1, 16),
-    engine=st.sampled_from(["event", "reference"]),
+    engine=st.sampled_from(["reference"] + ENGINE_VARIANTS),
 )
 def test_a_synchronous_neuron_delays_a_spike_train_and_nothing_else(seed, steps, T, engine):
     rng = np.random.default_rng(seed)
@@ -36,8 +37,8 @@ def test_a_synchronous_neuron_delays_a_spike_train_and_nothing_else(seed, steps,
     delayed = Graph(nodes, plain.output)
     params = {layer: NeuronLayer(np.float32(0.5), np.float32(0.25))}
     x = grid(rng, (2, 5), 0.0, 1.0, 0.125)
-    a = eventsim.simulate(SpikingNetwork(plain, params), x, T, engine=engine, encoding="rate", raster_samples=(0,))
-    d = eventsim.simulate(SpikingNetwork(delayed, params), x, T, engine=engine, encoding="rate", raster_samples=(0,))
+    a = simulate_with(engine, SpikingNetwork(plain, params), x, T, encoding="rate", raster_samples=(0,))
+    d = simulate_with(engine, SpikingNetwork(delayed, params), x, T, encoding="rate", raster_samples=(0,))
     np.testing.assert_array_equal(a.rasters[0][layer], d.rasters[0][layer])  # the layer itself is untouched
     out = plain.nodes[-1]
     bias = out.params["b"]

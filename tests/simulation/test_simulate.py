@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from checks import assert_identical
+from checks import ENGINE_VARIANTS, assert_identical, simulate_with
 from conftest import MODELS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,12 +38,13 @@ def digits():
     ],
 )
 @pytest.mark.parametrize("encoding", ["direct", "rate"])
-def test_engines_agree_on_exported_models(name, threshold, encoding):
+@pytest.mark.parametrize("engine", ENGINE_VARIANTS[:4], ids=lambda v: "-".join([v[0], *map(str, v[1].values())]))
+def test_engines_agree_on_exported_models(name, threshold, encoding, engine):
     graph = eventsim.load_onnx(MODELS / name)
     x = np.random.default_rng(0).random((12,) + graph.input_shape, dtype=np.float32)
     net = eventsim.convert(graph, x, threshold=threshold)
     ref = eventsim.simulate(net, x, 24, engine="reference", encoding=encoding)
-    ev = eventsim.simulate(net, x, 24, engine="event", encoding=encoding, batch_size=5)
+    ev = simulate_with(engine, net, x, 24, encoding=encoding, batch_size=5)
     total_ref, total_ev = ref.spikes_per_sample.sum(), ev.spikes_per_sample.sum()
     assert total_ref > 0
     assert abs(int(total_ev) - int(total_ref)) <= 1e-4 * total_ref
@@ -57,12 +58,14 @@ def test_digits_accuracy_curves_agree_and_approach_the_ann(digits):
     graph, net, data = digits
     x, y = data["x_test"], data["y_test"]
     ref = eventsim.simulate(net, x, 256, engine="reference")
-    ev = eventsim.simulate(net, x, 256, engine="event")
-    assert np.max(np.abs(ref.accuracy(y) - ev.accuracy(y))) <= 0.002
-    assert abs(int(ev.spikes_per_sample.sum()) - int(ref.spikes_per_sample.sum())) <= 1e-4 * ref.spikes_per_sample.sum()
     ann_accuracy = np.mean(np.argmax(eventsim.run_ann(graph, x), axis=1) == y)
-    assert ev.accuracy(y)[-1] >= ann_accuracy - 0.01
-    assert ev.accuracy(y)[0] < ev.accuracy(y)[-1]  # accuracy builds up over time
+    for engine in ("event", "layer"):
+        ev = eventsim.simulate(net, x, 256, engine=engine)
+        assert np.max(np.abs(ref.accuracy(y) - ev.accuracy(y))) <= 0.002
+        total = ref.spikes_per_sample.sum()
+        assert abs(int(ev.spikes_per_sample.sum()) - int(total)) <= 1e-4 * total
+        assert ev.accuracy(y)[-1] >= ann_accuracy - 0.01
+        assert ev.accuracy(y)[0] < ev.accuracy(y)[-1]  # accuracy builds up over time
 
 
 @settings(max_examples=30)
@@ -70,7 +73,7 @@ def test_digits_accuracy_curves_agree_and_approach_the_ann(digits):
     levels=st.integers(1, 16),
     lam=st.sampled_from([0.5, 1.0, 2.0, 4.0]),
     seed=st.integers(0, 2**31),
-    engine=st.sampled_from(["event", "reference"]),
+    engine=st.sampled_from(["reference"] + ENGINE_VARIANTS),
 )
 def test_qcfs_layer_is_exact_at_T_equal_L(levels, lam, seed, engine):
     """With v(0) = θ/2 = λ/2 and T = L, a QCFS layer's spike rate equals h(z) for any constant z."""
@@ -84,21 +87,21 @@ def test_qcfs_layer_is_exact_at_T_equal_L(levels, lam, seed, engine):
     net = SpikingNetwork(graph, {name: NeuronLayer(np.float32(lam), np.float32(lam / 2))})
     x = rng.uniform(-0.5, 1.5, (4, 6)).astype(np.float32)
     z = x @ graph.node(first).params["W"].T + graph.node(first).params["b"]
-    rec = eventsim.simulate(net, x, levels, engine=engine, raster_samples=range(4))
+    rec = simulate_with(engine, net, x, levels, raster_samples=range(4))
     for i in range(4):
         rate = rec.rasters[i][name].sum(axis=0) * lam / levels
         np.testing.assert_allclose(rate, qcfs(z[i], levels, lam), atol=1e-5)
 
 
 @settings(max_examples=25)
-@given(case=random_networks(), T=st.integers(2, 10), steps=st.integers(1, 9))
-def test_temporal_bias_is_identical_in_both_engines(case, T, steps):
+@given(case=random_networks(), T=st.integers(2, 10), steps=st.integers(1, 9), engine=st.sampled_from(ENGINE_VARIANTS))
+def test_temporal_bias_is_identical_in_every_engine(case, T, steps, engine):
     net, x = case
     rng = np.random.default_rng(T * 31 + steps)
     for name, layer in net.layers.items():
         channels = net.graph.node(name).shape[0]
         layer.temporal_bias = grid(rng, (steps, channels) if rng.random() < 0.5 else (steps,), -0.5, 0.5, 0.125)
-    runs = [eventsim.simulate(net, x, T, engine=e, raster_samples=(0,)) for e in ("reference", "event")]
+    runs = [simulate_with(e, net, x, T, raster_samples=(0,)) for e in ("reference", engine)]
     assert_identical(*runs)
     assert runs[0].settings["bias_steps"] == steps
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checks import ENGINE_VARIANTS, simulate_with
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import naive_if_run
@@ -19,11 +20,11 @@ from eventsim.snn.split import dynamic_nodes, shared_static, static_parts
     case=random_networks(),
     encoding=st.sampled_from(["direct", "rate"]),
     T=st.integers(1, 10),
-    engine=st.sampled_from(["reference", "event"]),
+    engine=st.sampled_from(["reference"] + ENGINE_VARIANTS),
 )
-def test_both_engines_equal_a_naive_whole_value_simulation(case, encoding, T, engine):
+def test_every_engine_equals_a_naive_whole_value_simulation(case, encoding, T, engine):
     net, x = case
-    rec = eventsim.simulate(net, x, T, engine=engine, encoding=encoding, seed=7, raster_samples=range(len(x)))
+    rec = simulate_with(engine, net, x, T, encoding=encoding, seed=7, raster_samples=range(len(x)))
     naive = naive_if_run(net, x, T, encoding, seed=7)
     np.testing.assert_array_equal(rec.outputs, naive["outputs"])
     for name, counts in naive["counts"].items():

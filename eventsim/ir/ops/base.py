@@ -163,6 +163,22 @@ class OpSpec(ABC):
         without one): the dense reference semantics that every engine reproduces."""
         return self.forward(self.without_constant(node), dynamic_inputs)
 
+    def spike_steps(self, node: Node, dynamic_inputs: list[np.ndarray], state: Any) -> np.ndarray:
+        """Dynamic part of the output in a run of consecutive steps at once: inputs (steps, N) + their
+        shapes, output (steps, N) + the node's shape; the values :meth:`spike_step` gives step by step
+        (what a layer-major engine asks). Ops without state compute all steps as one batch; ops with
+        state step through them, unless they override this with a vectorised form."""
+        steps, n = dynamic_inputs[0].shape[:2]
+        if state is None:
+            rows = [x.reshape((steps * n,) + x.shape[2:]) for x in dynamic_inputs]
+            return self.spike_step(node, rows, None).reshape((steps, n) + tuple(node.shape))
+        return np.stack([self.spike_step(node, [x[t] for x in dynamic_inputs], state) for t in range(steps)])
+
+    def work_bytes(self, node: Node, in_shapes: list[Shape]) -> int:
+        """Bytes of transient memory :meth:`forward` needs per sample (beyond its inputs), which a
+        caller bounds by cutting a batch into parts. Default: two copies of the output."""
+        return 8 * int(np.prod(node.shape))
+
     def fanout(self, node: Node, in_shape: Shape) -> np.ndarray:
         """Targets one unit event at each position of the (first) input reaches, int64, shaped like
         the input (in-bounds targets only)."""

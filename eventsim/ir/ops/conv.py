@@ -66,13 +66,19 @@ class Conv(WeightedOp):
         cols = padded_windows(
             x, (kh, kw), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"], (ho, wo), 0.0
         )
-        # im2col per group, then one batched BLAS matmul over the groups
-        cols = cols.reshape(n, groups, c_g, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-        cols = cols.reshape(groups, n * ho * wo, c_g * kh * kw)
-        wmat = w.reshape(groups, c_out // groups, c_g * kh * kw).transpose(0, 2, 1)
-        y = np.matmul(cols, wmat).reshape(groups, n, ho, wo, c_out // groups)
-        y = y.transpose(1, 0, 4, 2, 3).reshape(n, c_out, ho, wo)
+        # im2col per group with the output positions innermost (the copy then runs along image rows,
+        # not along the few kernel taps), one BLAS product per group over all samples, and only the
+        # output (C_out/K of the columns' size) transposed back
+        cols = cols.reshape(n, groups, c_g, ho, wo, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4)
+        cols = cols.reshape(groups, c_g * kh * kw, n * ho * wo)
+        y = np.matmul(w.reshape(groups, c_out // groups, c_g * kh * kw), cols)
+        y = y.reshape(groups, c_out // groups, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(n, c_out, ho, wo)
         return np.add(y, b[:, None, None], out=np.empty(y.shape, np.float32))  # contiguous NCHW
+
+    def work_bytes(self, node, in_shapes):
+        # the im2col matrix (and its copy per group), then the output before and after transposing
+        cols = int(np.prod(node.shape[1:])) * int(np.prod(node.params["W"].shape[1:])) * node.attrs["groups"]
+        return 8 * cols + 8 * int(np.prod(node.shape))
 
     def describe(self, node):
         kh, kw = node.params["W"].shape[2:]

@@ -54,6 +54,14 @@ class Delay(OpSpec):
         state.append(dynamic_inputs[0].astype(np.float32, copy=True))
         return state.popleft()  # what went in `steps` steps ago
 
+    def spike_steps(self, node, dynamic_inputs, state):
+        """All steps at once: the held values followed by the new ones; the first ``steps`` leave."""
+        x = dynamic_inputs[0]
+        held = np.concatenate([np.stack(list(state)), x.astype(np.float32)])
+        state.clear()
+        state.extend(held[len(x) :].copy())
+        return held[: len(x)]
+
     def fanout(self, node, in_shape):
         return np.ones(in_shape, np.int64)
 

@@ -1,0 +1,35 @@
+"""Checks of what the layer engine's kernels index, made before a kernel sees the arrays: a bad
+index inside a Numba kernel is a crash, not an exception."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import UnsupportedError
+
+
+def _require(condition: bool, what: str) -> None:
+    if not condition:
+        raise UnsupportedError(f"layer engine: inconsistent {what} (a bug in eventsim; please report it)")
+
+
+def check_conv(geo: np.ndarray, weights: np.ndarray, inputs: int, outputs: int) -> None:
+    """Geometry row, weight rows and sizes of a convolution agree; every quantity is positive."""
+    c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pt, pl, dh, dw, groups = (int(v) for v in geo[:15])
+    _require(min(c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, dh, dw, groups) >= 1, "conv geometry")
+    _require(pt >= 0 and pl >= 0 and c_in % groups == 0 and c_out % groups == 0, "conv padding or groups")
+    _require(inputs == c_in * h_in * w_in and outputs == c_out * h_out * w_out, "conv sizes")
+    _require(weights.shape == (groups * kh * kw * (c_in // groups), c_out // groups), "conv weights")
+    _require(weights.dtype == np.float32 and weights.flags.c_contiguous, "conv weight layout")
+
+
+def check_dense(geo: np.ndarray, weights: np.ndarray, inputs: int, outputs: int) -> None:
+    """The weights are (inputs, outputs), float32, contiguous."""
+    _require(weights.shape == (inputs, outputs), "dense weights")
+    _require(weights.dtype == np.float32 and weights.flags.c_contiguous, "dense weight layout")
+
+
+def check_rows(rows: np.ndarray, width: int) -> None:
+    """Rows fed to a kernel are float32, C-contiguous and ``width`` wide."""
+    _require(rows.ndim == 2 and rows.shape[1] == width, "row width")
+    _require(rows.dtype == np.float32 and rows.flags.c_contiguous, "row layout")

@@ -1,0 +1,138 @@
+"""The layer engine's Numba kernels: plain loops over contiguous arrays in graph layout.
+
+Each works on a *chunk*: ``R`` rows of (step, sample) pairs for the linear parts (all independent, so
+they run in parallel even for one sample), and (steps, samples, neurons) for the neuron rule, which
+runs over the steps in order with each neuron's membrane held in a register. The callers check every
+shape and index first (:mod:`.checks`); each kernel has a NumPy twin (:mod:`.twins`) that the tests
+hold it to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..event.kernels.events import window_index
+from ..event.kinds import update
+
+
+@njit(parallel=True, cache=True)
+def count_events(x, fanout, sops):
+    """``sops[r]``: synaptic events of row ``r`` of ``x`` (R, size): the fan-out of every non-zero."""
+    for r in prange(x.shape[0]):
+        row = x[r]
+        total = 0
+        for i in range(row.shape[0]):
+            if row[i] != 0:
+                total += fanout[i]
+        sops[r] = total
+
+
+@njit(parallel=True, cache=True)
+def dense_events(x, weights, out, parts):
+    """``out[r] = x[r] @ weights`` by adding one weight row per non-zero input: ``x`` (R, in),
+    ``weights`` (in, out), ``out`` (R, out); rows split into ``parts`` parallel parts."""
+    rows, n_in, n_out = x.shape[0], x.shape[1], out.shape[1]
+    per = (rows + parts - 1) // parts
+    for part in prange(parts):
+        for r in range(part * per, min(rows, (part + 1) * per)):
+            dst = out[r]
+            dst[:] = 0.0
+            src = x[r]
+            for i in range(n_in):
+                a = src[i]
+                if a == 0:
+                    continue
+                w_row = weights[i]
+                for o in range(n_out):
+                    dst[o] += a * w_row[o]
+
+
+@njit(parallel=True, cache=True)
+def conv_events(x, weights, geo, out, parts):
+    """A convolution of every row of ``x`` (R, C_in·H·W, graph layout) by event scatter: each non-zero
+    input adds its kernel rows (C_out/groups weights per tap, ``weights`` of shape
+    (groups·kh·kw·C_in/groups, C_out/groups)) to the outputs whose windows hold it, in a channels-last
+    accumulator per part that is then written to ``out`` (R, C_out·Ho·Wo) in graph layout. ``geo`` is
+    the op's geometry row (:func:`eventsim.ir.ops.lowering.window_geometry`)."""
+    c_in, h_in, w_in, c_out, h_out, w_out = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    kh, kw, sh, sw, pt, pl, dh, dw, groups = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
+    c_g, o_g = c_in // groups, c_out // groups
+    hw_in, hw_out = h_in * w_in, h_out * w_out
+    rows = x.shape[0]
+    per = (rows + parts - 1) // parts
+    for part in prange(parts):
+        acc = np.empty((hw_out, c_out), np.float32)
+        for r in range(part * per, min(rows, (part + 1) * per)):
+            acc[:] = 0.0
+            src = x[r]
+            for i in range(c_in * hw_in):
+                a = src[i]
+                if a == 0:
+                    continue
+                c = i // hw_in
+                y = (i - c * hw_in) // w_in
+                xx = i - c * hw_in - y * w_in
+                g = c // c_g
+                first, row0 = g * o_g, (g * kh * kw) * c_g + c - g * c_g
+                for ki in range(kh):
+                    oy = window_index(y, pt, ki, dh, sh, h_out)
+                    if oy < 0:
+                        continue
+                    for kj in range(kw):
+                        ox = window_index(xx, pl, kj, dw, sw, w_out)
+                        if ox < 0:
+                            continue
+                        w_row = weights[row0 + (ki * kw + kj) * c_g]
+                        # a slice of exactly the group's outputs: LLVM then vectorises the add
+                        o_row = acc[oy * w_out + ox, first : first + o_g]
+                        for o in range(o_g):
+                            o_row[o] += a * w_row[o]
+            dst = out[r]
+            for c in range(c_out):
+                for p in range(hw_out):
+                    dst[c * hw_out + p] = acc[p, c]
+
+
+@njit(parallel=True, cache=True)
+def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, neuron_counts, block):
+    """A neuron layer over a chunk of steps, each neuron's steps in order.
+
+    ``static`` (1 or N, size) constant current; ``current`` (steps, N, size) the dynamic part, or
+    (0, 0, 0) if none; ``bias`` (steps, size) temporal bias, or (0, 0) if none; ``theta`` (size,),
+    all > 0; ``phases`` (steps,) float32; ``v`` (N, size) membranes, updated. Writes ``values``
+    (steps, N, size): θ where a neuron spiked, else 0 (so a spike is a non-zero value); ``counts``
+    (steps, N, blocks): spikes per block of ``block`` neurons; adds each neuron's spikes to
+    ``neuron_counts`` (N, size). Work is split over samples and blocks of neurons, so one sample runs on
+    all cores too. The current of a block is summed into a row buffer first and the rule runs in a
+    loop of its own, which LLVM vectorises.
+    """
+    steps, n, size = values.shape
+    blocks = (size + block - 1) // block
+    shared = static.shape[0] == 1
+    dynamic, biased = current.shape[0] > 0, bias.shape[0] > 0
+    for job in prange(n * blocks):
+        s, b = job // blocks, job % blocks
+        lo, hi = b * block, min(size, (b + 1) * block)
+        srow = static[0, lo:hi] if shared else static[s, lo:hi]
+        vrow, th, fired_total = v[s, lo:hi], theta[lo:hi], neuron_counts[s, lo:hi]
+        buf = np.empty(hi - lo, np.float32)
+        for t in range(steps):
+            if dynamic:
+                cur = current[t, s, lo:hi]
+                for i in range(hi - lo):
+                    buf[i] = srow[i] + cur[i]
+            else:
+                buf[:] = srow
+            if biased:
+                row = bias[t, lo:hi]
+                for i in range(hi - lo):
+                    buf[i] = buf[i] + row[i]
+            phase, out, fired = phases[t], values[t, s, lo:hi], 0
+            for i in range(hi - lo):
+                vi, spike = update(kind, vrow[i], buf[i], th[i], phase)
+                vrow[i] = vi
+                out[i] = th[i] if spike else np.float32(0.0)
+                fired_total[i] += spike
+                fired += spike
+            counts[t, s, b] = fired

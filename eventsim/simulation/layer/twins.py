@@ -1,0 +1,51 @@
+"""Plain NumPy twins of the layer engine's kernels (:mod:`.kernels`), same arguments, same results:
+what the tests hold the kernels to, written for clarity instead of speed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...snn.kinds import get_kind
+from ..event.kinds import RULES
+
+
+def count_events(x: np.ndarray, fanout: np.ndarray, sops: np.ndarray) -> None:
+    sops[:] = ((x != 0) * fanout).sum(axis=1)
+
+
+def dense_events(x: np.ndarray, weights: np.ndarray, out: np.ndarray, parts: int) -> None:
+    out[:] = 0.0
+    for r, i in zip(*np.nonzero(x)):
+        out[r] += x[r, i] * weights[i]
+
+
+def conv_events(x: np.ndarray, weights: np.ndarray, geo: np.ndarray, out: np.ndarray, parts: int) -> None:
+    c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pt, pl, dh, dw, groups = (int(v) for v in geo[:15])
+    c_g, o_g = c_in // groups, c_out // groups
+    taps = weights.reshape(groups, kh, kw, c_g, o_g)
+    acc = np.zeros((len(x), c_out, h_out, w_out), np.float32)
+    for r, i in zip(*np.nonzero(x)):
+        c, y, xx = np.unravel_index(i, (c_in, h_in, w_in))
+        g = c // c_g
+        for ki in range(kh):
+            for kj in range(kw):
+                oy, ox = y + pt - ki * dh, xx + pl - kj * dw
+                if oy % sh or ox % sw or not (0 <= oy // sh < h_out and 0 <= ox // sw < w_out):
+                    continue
+                acc[r, g * o_g : (g + 1) * o_g, oy // sh, ox // sw] += x[r, i] * taps[g, ki, kj, c - g * c_g]
+    out[:] = acc.reshape(len(x), -1)
+
+
+def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, neuron_counts, block):
+    rule = get_kind(RULES[kind]).rule
+    steps, n, size = values.shape
+    for t in range(steps):
+        c = static + current[t] if current.shape[0] else np.broadcast_to(static, (n, size))
+        if bias.shape[0]:
+            c = c + bias[t]
+        v[:], spike = rule(v, c, theta, phases[t])
+        values[t] = np.where(spike, theta, np.float32(0))
+        neuron_counts += spike
+        padded = np.zeros((n, counts.shape[2] * block), np.int64)
+        padded[:, :size] = spike
+        counts[t] = padded.reshape(n, counts.shape[2], block).sum(axis=2)
