@@ -16,6 +16,7 @@ from ..snn.network import SpikingNetwork
 from .engines import get_engine
 from .plan import Batch, SimulationPlan
 from .recording import Recording
+from .threads import single_threaded_blas
 
 
 def _available_bytes() -> int:
@@ -100,14 +101,30 @@ def simulate(
     Recording
     """
     _check_run(net, T, encoding)
-    engine_class = get_engine(engine)
+    get_engine(engine)  # an unknown name is refused before the data are looked at
     x = check_batch(x, net.graph.input_shape)
     if not len(x):
         raise DataError("no samples to simulate", "pass at least one sample")
     batch_size = max(1, int(batch_size))
     _check_memory(net, int(T), encoding, len(x), batch_size, len(raster_samples))
-    plan = SimulationPlan.build(net, int(T), encoding, int(seed))
-    options = dict(engine_options or {})
+    with single_threaded_blas():  # see eventsim.simulation.threads
+        plan = SimulationPlan.build(net, int(T), encoding, int(seed))
+        runner = _engine(engine, plan, engine_options)
+        recording = _run_batches(runner, x, batch_size, raster_samples, progress)
+    recording.settings = {
+        **runner.report(),
+        "engine": engine,
+        "encoding": encoding,
+        "seed": int(seed),
+        "batch_size": batch_size,
+        "bias_steps": net.bias_steps,
+    }
+    return recording
+
+
+def _engine(engine: str, plan: SimulationPlan, engine_options: Mapping[str, object] | None):
+    """The engine ``engine`` for ``plan`` with its options; options it does not take are refused."""
+    engine_class, options = get_engine(engine), dict(engine_options or {})
     try:
         inspect.signature(engine_class).bind(plan, **options)
     except TypeError:
@@ -116,7 +133,11 @@ def simulate(
             f"engine {engine!r} does not take the options {sorted(options)}",
             f"it takes: {', '.join(taken) or 'none'}",
         ) from None
-    runner = engine_class(plan, **options)
+    return engine_class(plan, **options)
+
+
+def _run_batches(runner, x: np.ndarray, batch_size: int, raster_samples, progress) -> Recording:
+    """Run ``x`` through ``runner`` in batches; the merged recording."""
     parts = []
     start = time.perf_counter()
     for first in range(0, len(x), batch_size):
@@ -130,12 +151,4 @@ def simulate(
             progress(first + len(chunk), len(x))
     recording = Recording.merge(parts)
     recording.wall_seconds = time.perf_counter() - start
-    recording.settings = {
-        **runner.report(),
-        "engine": engine,
-        "encoding": encoding,
-        "seed": int(seed),
-        "batch_size": batch_size,
-        "bias_steps": net.bias_steps,
-    }
     return recording

@@ -50,12 +50,6 @@ class Costs:
         x = np.log2(np.clip(width, WIDTHS[0], WIDTHS[-1]))
         return float(np.exp2(np.interp(x, np.log2(WIDTHS), np.log2(table[kernel]))))
 
-    def predict(self, kernel: str, width: int, rows: int, sops: int, inputs: int, outputs: int, macs: int):
-        """Predicted seconds (events, dense) of ``rows`` rows of a node (module docstring)."""
-        events = sops * self.per_width(self.sop, kernel, width) + rows * (inputs + outputs) * self.scan
-        dense = rows * macs * self.per_width(self.mac, kernel, width)
-        return events, dense
-
     @classmethod
     def from_dict(cls, data: dict) -> Costs:
         try:

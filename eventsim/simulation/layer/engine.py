@@ -81,6 +81,15 @@ class LayerEngine(Engine):
         if isinstance(costs, dict):
             costs = Costs.from_dict(costs)
         self.costs = costs if costs is not None or method != "auto" or not self.linear else machine_costs()
+        # the cost model per node, its per-width costs looked up once
+        self._event_seconds, self._dense_seconds = {}, {}
+        if self.costs is not None:
+            for name, m in self.linear.items():
+                sop = self.costs.per_width(self.costs.sop, m.kernel, m.width)
+                mac = self.costs.per_width(self.costs.mac, m.kernel, m.width)
+                scan = self.costs.scan * (m.inputs + m.outputs)
+                self._event_seconds[name] = lambda rows, sops, sop=sop, scan=scan: sops * sop + rows * scan
+                self._dense_seconds[name] = lambda rows, mac=mac, macs=m.macs: rows * macs * mac
         self.layer_of = {name: k for k, name in enumerate(plan.layers)}
         self.kinds = {name: kind_code(plan.net.layers[name].kind) for name in plan.layers}
         self.theta = {name: plan.net.threshold_array(name).ravel() for name in plan.layers}
@@ -109,10 +118,15 @@ class LayerEngine(Engine):
         return samples, min(self.plan.T, max(1, rows // samples))
 
     def run(self, batch: Batch) -> Recording:
-        plan, n, T = self.plan, len(batch.x), self.plan.T
+        plan, n = self.plan, len(batch.x)
         coded = plan.input_spikes(batch)
         recorder = Recorder(plan, n, batch.raster_samples)
         samples, steps = self.chunk_shape(n)
+        self._run_chunks(batch, coded, recorder, samples, steps)
+        return recorder.recording()
+
+    def _run_chunks(self, batch: Batch, coded, recorder: Recorder, samples: int, steps: int) -> None:
+        n, T = len(batch.x), self.plan.T
         for s0 in range(0, n, samples):
             s1 = min(n, s0 + samples)
             state = _ChunkState(self, batch.x[s0:s1])
@@ -121,7 +135,6 @@ class LayerEngine(Engine):
                 spikes_in = None if coded is None else coded[s0:s1, t0:t1]
                 self._advance(state, spikes_in, t0, t1, recorder.part(s0, s1, t0, t1))
             recorder.add_neuron_counts(state.neuron_counts)
-        return recorder.recording()
 
     def _advance(self, state: _ChunkState, spikes_in, t0: int, t1: int, record) -> None:
         """Run every dynamic node over steps t0..t1 of the chunk's samples."""
@@ -157,10 +170,11 @@ class LayerEngine(Engine):
     def _linear(self, name: str, rows: np.ndarray, sops: int) -> np.ndarray:
         methods, method = self.linear[name], self.method
         if method == "auto":
-            predicted = self.costs.predict(
-                methods.kernel, methods.width, len(rows), sops, methods.inputs, methods.outputs, methods.macs
+            method = (
+                "events"
+                if self._event_seconds[name](len(rows), sops) <= self._dense_seconds[name](len(rows))
+                else "dense"
             )
-            method = "events" if predicted[0] <= predicted[1] else "dense"
         self.chosen[name][method] += len(rows)
         return methods.events(rows) if method == "events" else methods.dense(rows)
 

@@ -23,8 +23,7 @@ def count_events(x, fanout, sops):
         row = x[r]
         total = 0
         for i in range(row.shape[0]):
-            if row[i] != 0:
-                total += fanout[i]
+            total += fanout[i] * (row[i] != 0)  # no branch: rows are 5-50 % non-zero
         sops[r] = total
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import UnsupportedError
 from ...ir.graph import Node
+from ..threads import parallel_parts
 from . import kernels
 from .checks import check_conv, check_dense, check_rows
 
@@ -90,10 +91,13 @@ class LinearMethods:
         return out
 
     def dense(self, rows: np.ndarray) -> np.ndarray:
-        """The same output by the op's forward, in parts of at most ``rows_per_call`` rows."""
+        """The same output by the op's forward, in parts of at most ``rows_per_call`` rows that run
+        on all cores at once (each with single-threaded BLAS: :mod:`.threads`)."""
         out = np.empty((len(rows), self.outputs), np.float32)
-        spec, step = self.node.spec, self.rows_per_call
-        for lo in range(0, len(rows), step):
-            part = rows[lo : lo + step].reshape((-1,) + self.in_shape)
-            out[lo : lo + step] = spec.forward(self.bare, [part]).reshape(len(part), -1)
+        forward, bare, shape = self.node.spec.forward, self.bare, self.in_shape
+
+        def part(lo: int, hi: int) -> None:
+            out[lo:hi] = forward(bare, [rows[lo:hi].reshape((-1,) + shape)]).reshape(hi - lo, -1)
+
+        parallel_parts(part, len(rows), self.rows_per_call)
         return out
