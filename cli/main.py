@@ -216,7 +216,7 @@ def _range(values: np.ndarray) -> str:
 @click.option("--y-key", default="y", show_default=True)
 @click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
 @click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default="event", show_default=True)
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True)
 @click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @_conversion_options
@@ -267,7 +267,7 @@ def _run_options(default_T: int):
             "--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy."
         ),
         click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
-        click.option("--engine", type=click.Choice(list(ENGINES)), default="event", show_default=True),
+        click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True),
         click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True),
         click.option("--batch-size", default=64, show_default=True),
         click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),

@@ -26,7 +26,7 @@ def compare(
     y: np.ndarray,
     presets: Sequence[str],
     steps: Sequence[int],
-    engine: str = "event",
+    engine: str = "auto",
     encoding: str = "direct",
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,

@@ -97,6 +97,7 @@ def _run_section(net: SpikingNetwork, recording: Recording) -> dict:
         "T": recording.T,
         "samples": recording.samples,
         "engine": settings.get("engine"),
+        "engine_choices": {k: v for k, v in settings.items() if k in ("samples_by_engine", "method", "rows_by_method")},
         "encoding": settings.get("encoding"),
         "seed": settings.get("seed"),
         "batch_size": settings.get("batch_size"),

@@ -62,7 +62,7 @@ def simulate(
     net: SpikingNetwork,
     x: np.ndarray,
     T: int,
-    engine: str = "event",
+    engine: str = "auto",
     encoding: str = "direct",
     seed: int = 0,
     batch_size: int = 64,
@@ -80,8 +80,9 @@ def simulate(
     T : int
         Number of time steps (≥ 1); accuracy at every t ≤ T comes from this one run.
     engine : str
-        A registered engine (:mod:`eventsim.simulation.engines`): ``event`` (Numba, propagates only
-        spikes) or ``reference`` (dense NumPy ground truth).
+        A registered engine (:mod:`eventsim.simulation.engines`): ``auto`` (per batch the faster of
+        the next two), ``event`` (Numba, step by step, propagates only spikes), ``layer`` (Numba, layer
+        by layer over all steps, events or BLAS per layer) or ``reference`` (dense NumPy ground truth).
     encoding : {"direct", "rate", "ttfs"}
         Input coding (see :mod:`eventsim.snn.coding`); networks of TTFS neurons need ``ttfs``.
     seed : int

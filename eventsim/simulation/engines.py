@@ -39,6 +39,7 @@ class Engine(ABC):
 
 #: Engines by name: the class, or "module:Class" to import on first use.
 ENGINES: dict[str, type[Engine] | str] = {
+    "auto": "eventsim.simulation.auto:AutoEngine",
     "event": "eventsim.simulation.event.engine:EventEngine",
     "layer": "eventsim.simulation.layer.engine:LayerEngine",
     "reference": "eventsim.simulation.reference:ReferenceEngine",

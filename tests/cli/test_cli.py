@@ -64,7 +64,7 @@ def test_demo(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "eventsim-demo" / "graph.json").read_text())["output_shape"] == [10]
     for preset in ("opi", "ftbc"):  # detailed at the first T from which the comparison is within 1 % of the ANN
         report = json.loads((tmp_path / "eventsim-demo" / preset / "report.json").read_text())
-        assert report["run"]["engine"] == "event" and report["run"]["samples"] == 300
+        assert report["run"]["engine"] == "auto" and report["run"]["samples"] == 300
         assert report["run"]["T"] == steps_to_reach(report["compare"], preset) < 64
         assert report["accuracy"]["snn_per_step"][-1] >= accuracy - 0.01
 
