@@ -126,3 +126,40 @@ def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynam
         c = static + (current[t] if dynamic else 0) + (bias[t] if biased else 0)
         v, spike = rule(v, c, theta, phases[t])
         np.testing.assert_array_equal(results[0][1][t] != 0, spike)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    k=st.integers(1, 3),
+    stride=st.integers(1, 3),
+    pads=st.tuples(*[st.integers(0, 1)] * 4),
+    ceil=st.booleans(),
+    hw=st.integers(3, 8),
+    chunks=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    seed=st.integers(0, 2**31),
+)
+def test_maxpool_kernel_equals_the_ops_steps(k, stride, pads, ceil, hw, chunks, seed):
+    """Over consecutive chunks (state carried), as the op's own multi-step form and its twin."""
+    rng = np.random.default_rng(seed)
+    attrs = {"kernel": (k, k), "stride": (stride, stride), "pads": pads, "dilation": (1, 1), "ceil_mode": ceil}
+    node = Node("p", "maxpool", ("x",), attrs)
+    in_shape = (2, hw, hw)
+    try:
+        node.shape = node.spec.infer_shape(node, [in_shape])
+    except Exception:
+        return  # windows that cover only padding: not a valid pool
+    layout = GraphLayout({"x": in_shape, "p": node.shape}, {"x": True, "p": True}, 1.0)
+    geo = np.array(node.spec.lower_event(node, layout).geometry, np.int64)
+    n = 2
+    state = node.spec.spike_state(node, n, [in_shape])
+    cum, prev = np.zeros((n, 2 * hw * hw), np.float32), np.zeros((n, int(np.prod(node.shape))), np.float32)
+    cum_t, prev_t = cum.copy(), prev.copy()
+    for steps in chunks:
+        x = grid(rng, (steps, n) + in_shape, 0, 1, 0.5) * (rng.random((steps, n) + in_shape) < 0.4)
+        x = x.astype(np.float32)
+        want = node.spec.spike_steps(node, [x], state).reshape(steps, n, -1)
+        got, twin = np.empty_like(want), np.empty_like(want)
+        kernels.maxpool_steps(x.reshape(steps, n, -1), geo, cum, prev, got)
+        twins.maxpool_steps(x.reshape(steps, n, -1), geo, cum_t, prev_t, twin)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(twin, want)

@@ -33,3 +33,15 @@ def check_rows(rows: np.ndarray, width: int) -> None:
     """Rows fed to a kernel are float32, C-contiguous and ``width`` wide."""
     _require(rows.ndim == 2 and rows.shape[1] == width, "row width")
     _require(rows.dtype == np.float32 and rows.flags.c_contiguous, "row layout")
+
+
+def check_maxpool(geo: np.ndarray, x: np.ndarray, cumulative: np.ndarray, previous: np.ndarray) -> None:
+    """The pool's geometry matches its input chunk and its state, and every window stays in range."""
+    c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pt, pl, dh, dw = (int(v) for v in geo[:14])
+    _require(min(c_in, h_in, w_in, h_out, w_out, kh, kw, sh, sw, dh, dw) >= 1 and c_in == c_out, "pool geometry")
+    _require(pt >= 0 and pl >= 0, "pool padding")
+    n = x.shape[1]
+    _require(x.ndim == 3 and x.shape[2] == c_in * h_in * w_in and x.flags.c_contiguous, "pool input")
+    _require(cumulative.shape == (n, c_in * h_in * w_in) and previous.shape == (n, c_in * h_out * w_out), "pool state")
+    for array in (x, cumulative, previous):
+        _require(array.dtype == np.float32 and array.flags.c_contiguous, "pool array layout")

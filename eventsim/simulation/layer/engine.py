@@ -28,6 +28,7 @@ from ..event.kinds import kind_code
 from ..plan import Batch, SimulationPlan
 from ..recording import Recording
 from . import kernels
+from .checks import check_maxpool
 from .costs import Costs, machine_costs
 from .linear import SCATTERS, GraphLayout, LinearMethods
 from .record import Recorder
@@ -67,11 +68,14 @@ class LayerEngine(Engine):
         self.nodes = [node for node in graph.nodes if plan.dynamic[node.name]]
         self.shapes = {node.name: tuple(node.shape) for node in graph.nodes}
         layout = GraphLayout(self.shapes, dict(plan.dynamic), plan.amplitude)
-        self.linear = {}
+        self.linear, self.pools = {}, {}
         for node in self.nodes:
             if node.spec.role == "synaptic" and len(node.inputs) == 1 and plan.dynamic[node.inputs[0]]:
-                if node.spec.lower_event(node, layout).kernel in SCATTERS:
+                lowering = node.spec.lower_event(node, layout)
+                if lowering.kernel in SCATTERS:
                     self.linear[node.name] = LinearMethods(node, self.shapes[node.inputs[0]], layout, self.memory // 4)
+                elif lowering.kernel == "maxpool":  # its own kernel: the op's NumPy form makes 4 passes
+                    self.pools[node.name] = np.array(lowering.geometry, np.int64)
         self.fanout = {
             name: np.ascontiguousarray(
                 graph.node(name).spec.fanout(graph.node(name), self.shapes[graph.node(name).inputs[0]]).ravel()
@@ -158,6 +162,8 @@ class LayerEngine(Engine):
                     record.sops(self.plan.synaptic.index(name), sops.reshape(t1 - t0, state.n))
                 if name in self.linear:
                     out = self._linear(name, flat, int(sops.sum())).reshape((t1 - t0, state.n) + self.shapes[name])
+                elif name in self.pools:
+                    out = self._maxpool(name, inputs[0], state)
                 else:
                     out = spec.spike_steps(node, inputs, state.op_state.get(name))
             values[name] = np.asarray(out, np.float32)
@@ -177,6 +183,16 @@ class LayerEngine(Engine):
             )
         self.chosen[name][method] += len(rows)
         return methods.events(rows) if method == "events" else methods.dense(rows)
+
+    def _maxpool(self, name: str, x: np.ndarray, state: _ChunkState) -> np.ndarray:
+        """Max pool ``name`` over a chunk (on cumulative counts, :func:`.kernels.maxpool_steps`)."""
+        steps, n = x.shape[:2]
+        x = np.ascontiguousarray(x, np.float32).reshape(steps, n, -1)
+        cumulative, previous = (a.reshape(n, -1) for a in state.op_state[name])
+        check_maxpool(self.pools[name], x, cumulative, previous)
+        out = np.empty((steps, n, previous.shape[1]), np.float32)
+        kernels.maxpool_steps(x, self.pools[name], cumulative, previous, out)
+        return out.reshape((steps, n) + self.shapes[name])
 
     def _neurons(self, state: _ChunkState, name: str, values, t0: int, t1: int, record) -> np.ndarray:
         """Neuron layer ``name`` over steps t0..t1: its values (spikes × θ)."""

@@ -135,3 +135,38 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
                 fired_total[i] += spike
                 fired += spike
             counts[t, s, b] = fired
+
+
+@njit(parallel=True, cache=True)
+def maxpool_steps(x, geo, cumulative, previous, out):
+    """Max pooling on cumulative counts over a chunk of steps: per step, add ``x[t]`` (steps, N,
+    C·H·W) to the running sums ``cumulative`` (N, C·H·W), pool them (windows of the geometry row
+    ``geo``; taps in the padding never win) and write the growth over ``previous`` (N, C·Ho·Wo), the
+    pooled sums of the step before, to ``out`` (steps, N, C·Ho·Wo). Parallel over (sample, channel)."""
+    c_in, h_in, w_in, h_out, w_out = geo[0], geo[1], geo[2], geo[4], geo[5]
+    kh, kw, sh, sw, pt, pl, dh, dw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13]
+    steps, n = x.shape[0], x.shape[1]
+    hw_in, hw_out = h_in * w_in, h_out * w_out
+    for job in prange(n * c_in):
+        s, c = job // c_in, job % c_in
+        src0, dst0 = c * hw_in, c * hw_out
+        cum, prev = cumulative[s, src0 : src0 + hw_in], previous[s, dst0 : dst0 + hw_out]
+        for t in range(steps):
+            row = x[t, s, src0 : src0 + hw_in]
+            for i in range(hw_in):
+                cum[i] = cum[i] + row[i]
+            dst = out[t, s, dst0 : dst0 + hw_out]
+            for oy in range(h_out):
+                for ox in range(w_out):
+                    best = -np.inf
+                    for ki in range(kh):
+                        y = oy * sh - pt + ki * dh
+                        if y < 0 or y >= h_in:
+                            continue
+                        for kj in range(kw):
+                            xx = ox * sw - pl + kj * dw
+                            if 0 <= xx < w_in and cum[y * w_in + xx] > best:
+                                best = cum[y * w_in + xx]
+                    p = oy * w_out + ox
+                    dst[p] = best - prev[p]
+                    prev[p] = best

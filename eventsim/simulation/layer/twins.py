@@ -49,3 +49,25 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
         padded = np.zeros((n, counts.shape[2] * block), np.int64)
         padded[:, :size] = spike
         counts[t] = padded.reshape(n, counts.shape[2], block).sum(axis=2)
+
+
+def maxpool_steps(x, geo, cumulative, previous, out) -> None:
+    c, h, w, _, ho, wo = (int(v) for v in geo[:6])
+    kernel, stride, pads, dilation = (int(geo[6]), int(geo[7])), (int(geo[8]), int(geo[9])), geo[10:12], geo[12:14]
+    steps, n = x.shape[:2]
+    for t in range(steps):
+        cumulative += x[t]
+        tall = max(h + int(pads[0]), (ho - 1) * stride[0] + (kernel[0] - 1) * int(dilation[0]) + 1)
+        wide = max(w + int(pads[1]), (wo - 1) * stride[1] + (kernel[1] - 1) * int(dilation[1]) + 1)
+        padded = np.full((n, c, tall, wide), -np.inf, np.float32)
+        padded[:, :, int(pads[0]) : int(pads[0]) + h, int(pads[1]) : int(pads[1]) + w] = cumulative.reshape(n, c, h, w)
+        pooled = np.full((n, c, ho, wo), -np.inf, np.float32)
+        for ki in range(kernel[0]):
+            for kj in range(kernel[1]):
+                y0, x0 = ki * int(dilation[0]), kj * int(dilation[1])
+                taps = padded[
+                    :, :, y0 : y0 + (ho - 1) * stride[0] + 1 : stride[0], x0 : x0 + (wo - 1) * stride[1] + 1 : stride[1]
+                ]
+                pooled = np.maximum(pooled, taps)
+        out[t] = pooled.reshape(n, -1) - previous
+        previous[:] = pooled.reshape(n, -1)
