@@ -1,15 +1,18 @@
-"""Event engine against the dense reference engine, and against the machine's ceiling.
+"""The step-major event engine, the layer-major engine and the dense reference, in one run, and the
+event engines against the machine's ceiling.
 
 Builds a VGG-style network (3x32x32: 64-64-pool-128-128-pool-256-256-pool-fc) and a LeNet-style
 one (1x28x28) with random He-initialised weights, sets every layer's threshold to
-mean(ANN activation) / target so that neurons fire at about 2, 5, 10 and 20 % of steps, and
-simulates T steps at batch 1 and batch 64 with both engines. Prints per configuration: images/s,
-synaptic events/s, the firing rate actually reached, and the speed ratio event/reference, all
-measured in this run. It also measures the ceiling for this work — a minimal Numba loop adding
-C_out-wide weight rows at random positions of an L2-sized buffer, on all cores — and prints the
-event engine's synaptic events/s as a fraction of it, and the JIT start-up costs.
+mean(ANN activation) / target so that neurons fire at about 2, 5, 10, 20 and 40 % of steps, and
+simulates T steps at batch 1 and batch 64 with the ``event`` (step-major), ``layer`` (layer-major)
+and ``reference`` engines. Prints per configuration: images/s of each, the firing rate reached, the
+speed-ups layer/event and layer/reference, the engine ``auto`` picks, and the method the layer
+engine's cost model chose for each conv/dense node (E events, D dense BLAS), all measured in this
+run. It also measures the ceiling for this work — a minimal Numba loop adding C_out-wide weight rows
+at random positions of an L2-sized buffer, on all cores — and prints the layer engine's synaptic
+events/s as a fraction of it, and the JIT start-up costs.
 
-    python bench/bench_engines.py [--T 32] [--models vgg,lenet] [--rates 0.02,0.05,0.1,0.2] [--quick]
+    python bench/bench_engines.py [--T 32] [--models vgg,lenet] [--rates 0.02,0.05,0.1,0.2,0.4] [--quick]
 """
 
 from __future__ import annotations
@@ -149,11 +152,19 @@ def startup_costs() -> tuple[float, float]:
     return cold, warm
 
 
+def methods(rec) -> str:
+    """The layer engine's choice per conv/dense node: E (events), D (dense) or E/D (both, by chunk)."""
+    marks = []
+    for name, rows in rec.settings.get("rows_by_method", {}).items():
+        marks.append("E/D" if rows["events"] and rows["dense"] else "E" if rows["events"] else "D")
+    return " ".join(marks)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, default=32)
     parser.add_argument("--models", default="vgg,lenet")
-    parser.add_argument("--rates", default="0.02,0.05,0.1,0.2")
+    parser.add_argument("--rates", default="0.02,0.05,0.1,0.2,0.4")
     parser.add_argument("--batches", default="1,64")
     parser.add_argument("--quick", action="store_true", help="skip the start-up measurement")
     args = parser.parse_args()
@@ -163,11 +174,10 @@ def main() -> None:
     if not args.quick:
         cold, warm = startup_costs()
         print(f"first simulation incl. JIT compile: {cold:.1f} s; with the cache filled: {warm:.2f} s")
-    header = (
-        f"{'model':6s} {'target':>6s} {'rate':>6s} {'batch':>5s} {'event img/s':>12s} {'ref img/s':>10s} "
-        f"{'event/ref':>9s} {'SOP/s (1e9)':>11s} {'of ceiling':>10s}"
+    print(
+        f"{'model':6s} {'target':>6s} {'rate':>6s} {'batch':>5s} {'event/s':>9s} {'layer/s':>9s} {'ref/s':>8s} "
+        f"{'layer/event':>11s} {'layer/ref':>9s} {'auto':>6s} {'of ceiling':>10s}  layer's method per node"
     )
-    print(header)
     for model in args.models.split(","):
         graph = build(model, rng)
         data = rng.random((64,) + graph.input_shape, dtype=np.float32)
@@ -175,14 +185,21 @@ def main() -> None:
             net = network_at_rate(graph, data[:16], target)
             for batch in (int(b) for b in args.batches.split(",")):
                 x = data[:batch]
-                eventsim.simulate(net, x[:1], 2)  # compile / warm up
-                ev, t_ev = timed(lambda: eventsim.simulate(net, x, args.T, batch_size=batch))
-                _, t_ref = timed(lambda: eventsim.simulate(net, x, args.T, engine="reference", batch_size=batch))
-                sops = ev.sops_per_sample.sum() / t_ev
-                rate = ev.spikes_per_sample.sum() / (ev.neurons.sum() * args.T * batch)
+                seconds, recs = {}, {}
+                for engine in ("event", "layer", "reference"):
+                    eventsim.simulate(net, x[:1], 2, engine=engine)  # compile, calibrate, warm up
+                    recs[engine], seconds[engine] = timed(
+                        lambda: eventsim.simulate(net, x, args.T, engine=engine, batch_size=batch)
+                    )
+                picked = next(iter(eventsim.simulate(net, x, 1, batch_size=batch).settings["samples_by_engine"]))
+                layer = recs["layer"]
+                rate = layer.spikes_per_sample.sum() / (layer.neurons.sum() * args.T * batch)
+                sops = layer.sops_per_sample.sum() / seconds["layer"]
                 print(
-                    f"{model:6s} {target:6.2f} {rate:6.3f} {batch:5d} {batch / t_ev:12.1f} {batch / t_ref:10.1f} "
-                    f"{t_ref / t_ev:9.2f} {sops / 1e9:11.2f} {sops / top:10.0%}",
+                    f"{model:6s} {target:6.2f} {rate:6.3f} {batch:5d} {batch / seconds['event']:9.1f} "
+                    f"{batch / seconds['layer']:9.1f} {batch / seconds['reference']:8.1f} "
+                    f"{seconds['event'] / seconds['layer']:11.2f} {seconds['reference'] / seconds['layer']:9.2f} "
+                    f"{picked:>6s} {sops / top:10.0%}  {methods(layer)}",
                     flush=True,
                 )
 

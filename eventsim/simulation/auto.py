@@ -1,13 +1,14 @@
 """The ``auto`` engine: per batch, the faster of the step-major ``event`` engine and the layer-major
 ``layer`` engine, both exact.
 
-The step-major engine keeps one sample's whole state in cache and runs samples in parallel, so it is
-the faster one when a batch has samples enough for every core, and for small networks whose layers
-are too small to be worth splitting. The layer-major engine runs the steps of a layer in parallel, so
-it uses every core for one sample too, and it picks a dense BLAS product where firing is dense.
-Measured on this project's benchmarks (2 cores, T = 32; docs/architecture.md): the layer engine is
-1.3–1.9× faster at batch 1 on a VGG-style network and 1.4× on the small ResNet, the step-major one
-1.2–1.3× faster at batch 64 and 1.3–1.9× at batch 1 on networks of a few thousand neurons.
+The step-major engine keeps one sample's whole state in cache and runs samples in parallel; the
+layer-major engine runs the steps of a layer in parallel (so one sample uses every core too) and
+picks a dense BLAS product where firing is dense, at the price of (steps × samples × neurons) values
+between layers. Measured on this project's benchmarks (2 cores, T = 32, interleaved runs, medians;
+docs/architecture.md): on a VGG-style network of 230,000 neurons the layer engine is 1.7–2.1× faster
+at batch 1 and 1.06–1.14× at batch 64; on the ResNet of 50,000 neurons 1.33× at batch 1 and 0.87× at
+batch 64; on the LeNets of 8,000 neurons 0.85–1.3× at batch 1 and 0.84× at batch 64; on the digit
+networks of a few hundred neurons 0.3–0.8× at batch 1.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from .engines import Engine, get_engine
 from .plan import Batch, SimulationPlan
 from .recording import Recording
 
-#: Below this many neurons per sample the step-major engine is used at any batch size.
+#: Below this many neurons per sample the step-major engine runs every batch.
 SMALL_NETWORK = 20_000
+#: From this many neurons per sample the layer-major engine runs every batch.
+LARGE_NETWORK = 100_000
 
 
 class AutoEngine(Engine):
@@ -37,9 +40,15 @@ class AutoEngine(Engine):
             self._engine("layer")
 
     def choose(self, samples: int) -> str:
-        """The engine for a batch of ``samples`` samples."""
-        small = int(self.plan.neurons().sum()) < SMALL_NETWORK
-        return "event" if small or samples >= 2 * numba.get_num_threads() else "layer"
+        """The engine for a batch of ``samples`` samples: step-major for small networks, layer-major for
+        large ones, and in between layer-major only when the batch has fewer than two samples per core
+        (module docstring)."""
+        neurons = int(self.plan.neurons().sum())
+        if neurons < SMALL_NETWORK:
+            return "event"
+        if neurons >= LARGE_NETWORK:
+            return "layer"
+        return "event" if samples >= 2 * numba.get_num_threads() else "layer"
 
     def _engine(self, name: str) -> Engine:
         if name not in self.engines:

@@ -78,15 +78,18 @@ def test_options_of_another_engine_are_refused():
         eventsim.simulate(net, x, 4, engine="event", engine_options={"method": "dense"})
 
 
-def test_auto_runs_small_batches_of_large_networks_layer_by_layer(monkeypatch):
+def test_auto_picks_the_engine_by_network_size_and_batch(monkeypatch):
     net, x = conv_net()
-    monkeypatch.setattr(auto, "SMALL_NETWORK", 0)  # treat this network as a large one
+    monkeypatch.setattr(auto, "SMALL_NETWORK", 0)  # treat this network as a middle-sized one
     per_core = 2 * numba.get_num_threads()
     data = np.concatenate([x] * per_core)[: per_core + 1]
     rec = eventsim.simulate(net, data, 5, batch_size=per_core)  # one full batch, then one sample
     assert rec.settings["samples_by_engine"] == {"event": per_core, "layer": 1}
     assert_identical(rec, eventsim.simulate(net, data, 5, engine="reference"))
-    monkeypatch.setattr(auto, "SMALL_NETWORK", 10**9)
+    monkeypatch.setattr(auto, "LARGE_NETWORK", 1)  # a large one: layer-major at any batch size
+    large = eventsim.simulate(net, data, 5, batch_size=per_core)
+    assert large.settings["samples_by_engine"] == {"layer": per_core + 1}
+    monkeypatch.setattr(auto, "SMALL_NETWORK", 10**9)  # a small one: step-major at any batch size
     small = eventsim.simulate(net, x[:1], 5)
     assert small.settings["samples_by_engine"] == {"event": 1}
 

@@ -50,6 +50,14 @@ class Costs:
         x = np.log2(np.clip(width, WIDTHS[0], WIDTHS[-1]))
         return float(np.exp2(np.interp(x, np.log2(WIDTHS), np.log2(table[kernel]))))
 
+    def of(self, methods) -> NodeCosts:
+        """The costs of one node's :class:`~.linear.LinearMethods`, looked up once."""
+        return NodeCosts(
+            self.per_width(self.sop, methods.kernel, methods.width),
+            self.per_width(self.mac, methods.kernel, methods.width) * methods.macs,
+            self.scan * (methods.inputs + methods.outputs),
+        )
+
     @classmethod
     def from_dict(cls, data: dict) -> Costs:
         try:
@@ -68,6 +76,20 @@ class Costs:
         if any(len(table) != len(WIDTHS) for table in tables) or not all(np.isfinite(v) and v > 0 for v in values):
             raise DataError("the layer engine's cost table has missing, negative or infinite costs", "delete it")
         return costs
+
+
+@dataclass(frozen=True)
+class NodeCosts:
+    """Predicted seconds of one node: per synaptic event, per row by BLAS, per row scanned by events."""
+
+    per_event: float
+    per_dense_row: float
+    per_scanned_row: float
+
+    def choose(self, rows: int, sops: int) -> str:
+        """``"events"`` or ``"dense"`` for ``rows`` rows carrying ``sops`` synaptic events."""
+        events = sops * self.per_event + rows * self.per_scanned_row
+        return "events" if events <= rows * self.per_dense_row else "dense"
 
 
 def cache_path() -> Path:

@@ -67,15 +67,7 @@ class LayerEngine(Engine):
         graph = plan.graph
         self.nodes = [node for node in graph.nodes if plan.dynamic[node.name]]
         self.shapes = {node.name: tuple(node.shape) for node in graph.nodes}
-        layout = GraphLayout(self.shapes, dict(plan.dynamic), plan.amplitude)
-        self.linear, self.pools = {}, {}
-        for node in self.nodes:
-            if node.spec.role == "synaptic" and len(node.inputs) == 1 and plan.dynamic[node.inputs[0]]:
-                lowering = node.spec.lower_event(node, layout)
-                if lowering.kernel in SCATTERS:
-                    self.linear[node.name] = LinearMethods(node, self.shapes[node.inputs[0]], layout, self.memory // 4)
-                elif lowering.kernel == "maxpool":  # its own kernel: the op's NumPy form makes 4 passes
-                    self.pools[node.name] = np.array(lowering.geometry, np.int64)
+        self.linear, self.pools = self._lower(GraphLayout(self.shapes, dict(plan.dynamic), plan.amplitude))
         self.fanout = {
             name: np.ascontiguousarray(
                 graph.node(name).spec.fanout(graph.node(name), self.shapes[graph.node(name).inputs[0]]).ravel()
@@ -84,16 +76,9 @@ class LayerEngine(Engine):
         }
         if isinstance(costs, dict):
             costs = Costs.from_dict(costs)
-        self.costs = costs if costs is not None or method != "auto" or not self.linear else machine_costs()
-        # the cost model per node, its per-width costs looked up once
-        self._event_seconds, self._dense_seconds = {}, {}
-        if self.costs is not None:
-            for name, m in self.linear.items():
-                sop = self.costs.per_width(self.costs.sop, m.kernel, m.width)
-                mac = self.costs.per_width(self.costs.mac, m.kernel, m.width)
-                scan = self.costs.scan * (m.inputs + m.outputs)
-                self._event_seconds[name] = lambda rows, sops, sop=sop, scan=scan: sops * sop + rows * scan
-                self._dense_seconds[name] = lambda rows, mac=mac, macs=m.macs: rows * macs * mac
+        if costs is None and method == "auto" and self.linear:
+            costs = machine_costs()
+        self.node_costs = {} if costs is None else {name: costs.of(m) for name, m in self.linear.items()}
         self.layer_of = {name: k for k, name in enumerate(plan.layers)}
         self.kinds = {name: kind_code(plan.net.layers[name].kind) for name in plan.layers}
         self.theta = {name: plan.net.threshold_array(name).ravel() for name in plan.layers}
@@ -102,6 +87,21 @@ class LayerEngine(Engine):
             for source in node.inputs:
                 self.consumers[source] += 1
         self.chosen: dict[str, dict[str, int]] = {name: {"events": 0, "dense": 0} for name in self.linear}
+
+    def _lower(self, layout: GraphLayout) -> tuple[dict[str, LinearMethods], dict[str, np.ndarray]]:
+        """The nodes with a kernel of this engine, from the ops' event lowerings: conv and dense
+        (both linear methods), max pools (their geometry row). Other nodes run their spec's
+        ``spike_steps``."""
+        linear, pools = {}, {}
+        for node in self.nodes:
+            if node.spec.role != "synaptic" or len(node.inputs) != 1 or not self.plan.dynamic[node.inputs[0]]:
+                continue
+            lowering = node.spec.lower_event(node, layout)
+            if lowering.kernel in SCATTERS:
+                linear[node.name] = LinearMethods(node, self.shapes[node.inputs[0]], layout, self.memory // 4)
+            elif lowering.kernel == "maxpool":  # the op's NumPy form makes four passes over the chunk
+                pools[node.name] = np.array(lowering.geometry, np.int64)
+        return linear, pools
 
     def report(self) -> dict:
         """Which method ran the rows of each conv/dense node so far."""
@@ -176,11 +176,7 @@ class LayerEngine(Engine):
     def _linear(self, name: str, rows: np.ndarray, sops: int) -> np.ndarray:
         methods, method = self.linear[name], self.method
         if method == "auto":
-            method = (
-                "events"
-                if self._event_seconds[name](len(rows), sops) <= self._dense_seconds[name](len(rows))
-                else "dense"
-            )
+            method = self.node_costs[name].choose(len(rows), sops)
         self.chosen[name][method] += len(rows)
         return methods.events(rows) if method == "events" else methods.dense(rows)
 

@@ -147,6 +147,7 @@ def maxpool_steps(x, geo, cumulative, previous, out):
     kh, kw, sh, sw, pt, pl, dh, dw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13]
     steps, n = x.shape[0], x.shape[1]
     hw_in, hw_out = h_in * w_in, h_out * w_out
+    lowest = np.float32(-np.inf)
     for job in prange(n * c_in):
         s, c = job // c_in, job % c_in
         src0, dst0 = c * hw_in, c * hw_out
@@ -158,15 +159,15 @@ def maxpool_steps(x, geo, cumulative, previous, out):
             dst = out[t, s, dst0 : dst0 + hw_out]
             for oy in range(h_out):
                 for ox in range(w_out):
-                    best = -np.inf
+                    best = lowest  # float32 throughout: the growth is a float32 difference, as in NumPy
                     for ki in range(kh):
                         y = oy * sh - pt + ki * dh
                         if y < 0 or y >= h_in:
                             continue
                         for kj in range(kw):
                             xx = ox * sw - pl + kj * dw
-                            if 0 <= xx < w_in and cum[y * w_in + xx] > best:
-                                best = cum[y * w_in + xx]
+                            if 0 <= xx < w_in:
+                                best = max(best, cum[y * w_in + xx])
                     p = oy * w_out + ox
                     dst[p] = best - prev[p]
                     prev[p] = best
