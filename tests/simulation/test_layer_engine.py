@@ -121,3 +121,21 @@ def test_costs_are_measured_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(cost_model, "measure", lambda: pytest.fail("measured again"))
     assert cost_model.machine_costs() == measured
     assert all(v > 0 for table in (measured.mac, measured.sop) for row in table.values() for v in row)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", eventsim.examples.example_names())
+def test_bundled_models_give_the_reference_accuracy_curve(name):
+    """Arbitrary float weights: every method of the layer engine sums in another order than the
+    reference, so spikes may differ in rare near-threshold cases; the accuracy at every step and the
+    spike count may not move by more than that."""
+    graph = eventsim.load_onnx(eventsim.examples.example_model_path(name))
+    data = eventsim.examples.load_example_data(eventsim.examples.example_data_name(name))
+    net = eventsim.convert(graph, data["x_calib"][:200])
+    x, y = data["x_test"][:100], data["y_test"][:100]
+    ref = eventsim.simulate(net, x, 24, engine="reference")
+    for method in ("auto", "events", "dense"):
+        rec = eventsim.simulate(net, x, 24, engine="layer", engine_options={"method": method})
+        assert np.max(np.abs(rec.accuracy(y) - ref.accuracy(y))) <= 0.01
+        total = int(ref.spikes_per_sample.sum())
+        assert total > 0 and abs(int(rec.spikes_per_sample.sum()) - total) <= 1e-3 * total
