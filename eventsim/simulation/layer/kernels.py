@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..event.kernels.events import window_index
+from ..event.kernels.events import scatter_taps
 from ..event.kinds import update
 
 
@@ -55,7 +55,8 @@ def conv_events(x, weights, geo, out, parts):
     accumulator per part that is then written to ``out`` (R, C_out·Ho·Wo) in graph layout. ``geo`` is
     the op's geometry row (:func:`eventsim.ir.ops.lowering.window_geometry`)."""
     c_in, h_in, w_in, c_out, h_out, w_out = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    kh, kw, sh, sw, pt, pl, dh, dw, groups = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13], geo[14]
+    window = (geo[6], geo[7], geo[8], geo[9], geo[10], geo[11], geo[12], geo[13])
+    groups = geo[14]
     c_g, o_g = c_in // groups, c_out // groups
     hw_in, hw_out = h_in * w_in, h_out * w_out
     rows = x.shape[0]
@@ -71,22 +72,7 @@ def conv_events(x, weights, geo, out, parts):
                     continue
                 c = i // hw_in
                 y = (i - c * hw_in) // w_in
-                xx = i - c * hw_in - y * w_in
-                g = c // c_g
-                first, row0 = g * o_g, (g * kh * kw) * c_g + c - g * c_g
-                for ki in range(kh):
-                    oy = window_index(y, pt, ki, dh, sh, h_out)
-                    if oy < 0:
-                        continue
-                    for kj in range(kw):
-                        ox = window_index(xx, pl, kj, dw, sw, w_out)
-                        if ox < 0:
-                            continue
-                        w_row = weights[row0 + (ki * kw + kj) * c_g]
-                        # a slice of exactly the group's outputs: LLVM then vectorises the add
-                        o_row = acc[oy * w_out + ox, first : first + o_g]
-                        for o in range(o_g):
-                            o_row[o] += a * w_row[o]
+                scatter_taps(acc, weights, window, h_out, w_out, c_g, o_g, y, i - c * hw_in - y * w_in, c, a)
             dst = out[r]
             for c in range(c_out):
                 for p in range(hw_out):

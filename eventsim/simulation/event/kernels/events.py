@@ -1,4 +1,5 @@
-"""Helpers every kernel shares: emitting an event, and channels-last window arithmetic."""
+"""Helpers every kernel shares: emitting an event, channels-last window arithmetic, and the scatter of one
+event through a convolution's taps (used by both event engines)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,30 @@ def window_index(pos, pad, tap, dilation, stride, size_out):
         return -1
     out = num // stride
     return out if out < size_out else -1
+
+
+@njit(cache=True, inline="always")
+def scatter_taps(acc2, weights, window, h_out, w_out, c_g, o_g, y, x, c, a):
+    """Add ``a`` times the kernel rows of input channel ``c`` (C_out/groups weights per tap, rows of
+    ``weights`` (groups·kh·kw·C_in/groups, C_out/groups)) to every output whose window holds input
+    position (``y``, ``x``), in the channels-last accumulator ``acc2`` (Ho·Wo, C_out); ``window`` is
+    (kh, kw, sh, sw, pt, pl, dh, dw). Returns the synaptic events (in-bounds targets)."""
+    kh, kw, sh, sw, pt, pl, dh, dw = window
+    g = c // c_g
+    first, row0 = g * o_g, g * kh * kw * c_g + c - g * c_g
+    sops = 0
+    for ki in range(kh):
+        oy = window_index(y, pt, ki, dh, sh, h_out)
+        if oy < 0:
+            continue
+        for kj in range(kw):
+            ox = window_index(x, pl, kj, dw, sw, w_out)
+            if ox < 0:
+                continue
+            w_row = weights[row0 + (ki * kw + kj) * c_g]
+            # a slice of exactly the group's outputs: the inner loop is a plain contiguous vector add
+            out_row = acc2[oy * w_out + ox, first : first + o_g]
+            for o in range(o_g):
+                out_row[o] += a * w_row[o]
+            sops += o_g
+    return sops

@@ -7,7 +7,7 @@ from numba import njit
 
 from . import checks
 from .codes import DENSE
-from .events import decode, emit, window_geometry, window_index
+from .events import decode, emit, scatter_taps, window_geometry
 
 
 @njit(cache=True, inline="always")
@@ -37,25 +37,11 @@ def conv_scatter(p, k, ev_idx, ev_val, first, count, acc):
     # rows of 2-D views: the inner loops become plain contiguous vector adds
     weights = p.fpool[w0 : w0 + groups * kh * kw * c_g * o_g].reshape(groups * kh * kw * c_g, o_g)
     acc2 = acc.reshape(h_out * w_out, c_out)
+    window = window_geometry(geo, k)
     sops = 0
     for e in range(count):
         y, x, c = decode(ev_idx[first + e], c_in, w_in)
-        a = ev_val[first + e]
-        g = c // c_g
-        cl = c - g * c_g
-        for ki in range(kh):
-            oy = window_index(y, pt, ki, dh, sh, h_out)
-            if oy < 0:
-                continue
-            for kj in range(kw):
-                ox = window_index(x, pl, kj, dw, sw, w_out)
-                if ox < 0:
-                    continue
-                w_row = weights[((g * kh + ki) * kw + kj) * c_g + cl]
-                out_row = acc2[oy * w_out + ox, g * o_g : (g + 1) * o_g]
-                for o in range(o_g):
-                    out_row[o] += a * w_row[o]
-                sops += o_g
+        sops += scatter_taps(acc2, weights, window, h_out, w_out, c_g, o_g, y, x, c, ev_val[first + e])
     return sops
 
 
