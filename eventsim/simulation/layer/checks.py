@@ -45,3 +45,17 @@ def check_maxpool(geo: np.ndarray, x: np.ndarray, cumulative: np.ndarray, previo
     _require(cumulative.shape == (n, c_in * h_in * w_in) and previous.shape == (n, c_in * h_out * w_out), "pool state")
     for array in (x, cumulative, previous):
         _require(array.dtype == np.float32 and array.flags.c_contiguous, "pool array layout")
+
+
+def check_neurons(static, current, bias, theta, phases, v, values, counts, neuron_counts, block: int) -> None:
+    """Every array the neuron kernel indexes has the chunk's (steps, samples, size)."""
+    steps, n, size = values.shape
+    _require(block >= 1 and counts.shape == (steps, n, -(-size // block)), "neuron counts")
+    _require(static.ndim == 2 and static.shape[1] == size and static.shape[0] in (1, n), "static current")
+    _require(current.shape in ((0, 0, 0), (steps, n, size)), "dynamic current")
+    _require(bias.shape in ((0, 0), (steps, size)), "temporal bias")
+    _require(theta.shape == (size,) and phases.shape == (steps,), "thresholds or phases")
+    _require(v.shape == (n, size) and neuron_counts.shape == (n, size), "membranes or spike counts")
+    for array in (static, current, bias, theta, phases, v, values):
+        _require(array.dtype == np.float32 and array.flags.c_contiguous, "neuron array layout")
+    _require(counts.dtype == np.int64 and neuron_counts.dtype == np.int64, "neuron count types")

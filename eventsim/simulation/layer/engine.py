@@ -28,7 +28,7 @@ from ..event.kinds import kind_code
 from ..plan import Batch, SimulationPlan
 from ..recording import Recording
 from . import kernels
-from .checks import check_maxpool
+from .checks import check_maxpool, check_neurons, check_rows
 from .costs import Costs, machine_costs
 from .linear import SCATTERS, GraphLayout, LinearMethods
 from .record import Recorder
@@ -144,7 +144,6 @@ class LayerEngine(Engine):
         """Run every dynamic node over steps t0..t1 of the chunk's samples."""
         values: dict[str, np.ndarray] = {}
         left = dict(self.consumers)
-        rows = (t1 - t0) * state.n
         for node in self.nodes:
             name, spec = node.name, node.spec
             if spec.role == "input":
@@ -154,24 +153,29 @@ class LayerEngine(Engine):
                 out = self._neurons(state, name, values, t0, t1, record)
             else:
                 inputs = [values[i] if i in values else state.zeros(i, t1 - t0) for i in node.inputs]
-                sops = None
-                if name in self.fanout:
-                    flat = np.ascontiguousarray(inputs[0], np.float32).reshape(rows, -1)
-                    sops = np.empty(rows, np.int64)
-                    kernels.count_events(flat, self.fanout[name], sops)
-                    record.sops(self.plan.synaptic.index(name), sops.reshape(t1 - t0, state.n))
-                if name in self.linear:
-                    out = self._linear(name, flat, int(sops.sum())).reshape((t1 - t0, state.n) + self.shapes[name])
-                elif name in self.pools:
-                    out = self._maxpool(name, inputs[0], state)
-                else:
-                    out = spec.spike_steps(node, inputs, state.op_state.get(name))
+                out = self._synaptic(node, inputs, state, record)
             values[name] = np.asarray(out, np.float32)
             for source in node.inputs:
                 left[source] -= 1
                 if left[source] == 0 and source != self.plan.graph.output:
                     values.pop(source, None)
         state.accumulate(values.get(self.plan.graph.output), t0, t1, record)
+
+    def _synaptic(self, node, inputs: list[np.ndarray], state: _ChunkState, record) -> np.ndarray:
+        """A node between neuron layers over a chunk: its synaptic events counted (exactly, from the
+        non-zero inputs) if it has any, then its own kernel or its spec's ``spike_steps``."""
+        name, (steps, n) = node.name, inputs[0].shape[:2]
+        if name in self.fanout:
+            flat = np.ascontiguousarray(inputs[0], np.float32).reshape(steps * n, -1)
+            check_rows(flat, self.fanout[name].size)
+            sops = np.empty(steps * n, np.int64)
+            kernels.count_events(flat, self.fanout[name], sops)
+            record.sops(self.plan.synaptic.index(name), sops.reshape(steps, n))
+            if name in self.linear:
+                return self._linear(name, flat, int(sops.sum())).reshape((steps, n) + self.shapes[name])
+        if name in self.pools:
+            return self._maxpool(name, inputs[0], state)
+        return node.spec.spike_steps(node, inputs, state.op_state.get(name))
 
     def _linear(self, name: str, rows: np.ndarray, sops: int) -> np.ndarray:
         methods, method = self.linear[name], self.method
@@ -203,8 +207,7 @@ class LayerEngine(Engine):
         out = np.empty((steps, n, size), np.float32)
         block = _block(size, n)
         counts = np.empty((steps, n, -(-size // block)), np.int64)
-        kernels.neuron_steps(
-            self.kinds[name],
+        arrays = (
             state.static_rows(source),
             current,
             state.bias(name, t0, t1),
@@ -214,8 +217,9 @@ class LayerEngine(Engine):
             out,
             counts,
             state.neuron_counts[name],
-            block,
         )
+        check_neurons(*arrays, block)
+        kernels.neuron_steps(self.kinds[name], *arrays, block)
         record.spikes(k, counts.sum(axis=2), out)
         return out.reshape((steps, n) + self.shapes[name])
 
