@@ -155,7 +155,7 @@ def run_demo(
     ann_accuracy = float(np.mean(ann_pred == y))
     say(f"\n== ANN test accuracy (eventsim executor): {ann_accuracy:.2%}")
     say(
-        "\n== accuracy (%) per preset and time step (one simulation per preset, event engine, "
+        "\n== accuracy (%) per preset and time step (one simulation per preset, auto engine, "
         "direct coding; ttfs: TTFS coding)"
     )
     table = compare(graph, data["x_calib"], x, y, list(COMPARED), steps)

@@ -269,13 +269,16 @@ class _ChunkState:
 
     def bias(self, name: str, t0: int, t1: int) -> np.ndarray:
         """Temporal bias of layer ``name`` in steps t0..t1 (steps, size), zero after its end; (0, 0)
-        if it has none in these steps."""
-        net = self.engine.plan.net
-        per_step = [net.bias_at(name, t) for t in range(t0, t1)]
-        if all(b is None for b in per_step):
+        if it has none in these steps. Per layer (T_b,) or per channel (T_b, C), expanded at once."""
+        bias = self.engine.plan.net.layers[name].temporal_bias
+        if bias is None or t0 >= len(bias):
             return np.zeros((0, 0), np.float32)
-        size = self.theta_size(name)
-        return np.stack([np.zeros(size, np.float32) if b is None else b.ravel() for b in per_step]).astype(np.float32)
+        size, channels = self.theta_size(name), self.engine.shapes[name][0]
+        rows = np.zeros((t1 - t0, size), np.float32)
+        part = np.asarray(bias[t0:t1], np.float32)
+        # graph layout is channel-major: channel c holds a contiguous run of size / C neurons
+        rows[: len(part)] = np.repeat(part.reshape(len(part), -1), size // (1 if part.ndim == 1 else channels), axis=1)
+        return rows
 
     def accumulate(self, dynamic: np.ndarray | None, t0: int, t1: int, record) -> None:
         """The output over steps t0..t1 (``dynamic``: its dynamic part, or None)."""
@@ -284,7 +287,7 @@ class _ChunkState:
         step = plan.static_weights[t0:t1].reshape((-1,) + (1,) * static.ndim) * static[None]
         if dynamic is not None:
             step = step + plan.dynamic_weights[t0:t1].reshape((-1,) + (1,) * static.ndim) * dynamic
-        running = np.empty(step.shape, np.float32)
-        for t in range(t1 - t0):  # in step order, as the reference adds
-            self.output = running[t] = self.output + step[t]
+        # o(t) = o(t - 1) + step(t) in step order, as the reference adds (accumulate is sequential)
+        running = np.add.accumulate(np.concatenate([self.output[None], step.astype(np.float32)]), axis=0)[1:]
+        self.output = running[-1]
         record.outputs(np.swapaxes(running, 0, 1).reshape(self.n, t1 - t0, -1))
