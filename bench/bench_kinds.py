@@ -1,8 +1,9 @@
-"""Event engine against the reference engine for each neuron kind, on the bundled mnist_lenet.
+"""The step-major and layer-major engines against the reference engine for each neuron kind, on the
+bundled mnist_lenet.
 
 Converts the model with opi (IF neurons), bsnn (bistable, period 8) and ttfs (window 8), simulates
-256 test samples with both engines in the same run (best of three for the event engine, after a
-warm-up that compiles), and prints images per second, the ratio and spikes per neuron.
+256 test samples with the three engines in the same run (best of three for the Numba engines, after a
+warm-up that compiles), and prints images per second, the ratios and spikes per neuron.
 
     python bench/bench_kinds.py [--samples 256]
 """
@@ -34,15 +35,23 @@ def main() -> None:
     graph = eventsim.load_onnx(example_model_path("mnist_lenet"))
     data = load_example_data("mnist")
     x = data["x_test"][: args.samples]
-    print(f"{'preset':6s} {'T':>4s} {'event img/s':>12s} {'reference img/s':>16s} {'ratio':>6s} {'spikes/neuron':>14s}")
+    print(
+        f"{'preset':6s} {'T':>4s} {'event img/s':>12s} {'layer img/s':>12s} {'reference img/s':>16s} "
+        f"{'event/ref':>9s} {'layer/ref':>9s} {'spikes/neuron':>14s}"
+    )
     for preset, options, encoding, T in RUNS:
         net = eventsim.convert(graph, data["x_calib"], preset, T=T, **options)
         T = T or net.meta["ttfs"]["steps"]
-        eventsim.simulate(net, x[:8], T, encoding=encoding)  # compile
+        for engine in ("event", "layer"):
+            eventsim.simulate(net, x[:8], T, engine=engine, encoding=encoding)  # compile
         event, rec = rate(net, x, T, "event", encoding, 3)
+        layer, _ = rate(net, x, T, "layer", encoding, 3)
         reference, _ = rate(net, x, T, "reference", encoding, 1)
         per_neuron = rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum()
-        print(f"{preset:6s} {T:4d} {event:12.0f} {reference:16.0f} {event / reference:6.1f} {per_neuron:14.2f}")
+        print(
+            f"{preset:6s} {T:4d} {event:12.0f} {layer:12.0f} {reference:16.0f} {event / reference:9.1f} "
+            f"{layer / reference:9.1f} {per_neuron:14.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ...snn.kinds.base import IDLE
 from ..event.kernels.events import scatter_taps
 from ..event.kinds import update
 
@@ -85,7 +86,7 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
 
     ``static`` (1 or N, size) constant current; ``current`` (steps, N, size) the dynamic part, or
     (0, 0, 0) if none; ``bias`` (steps, size) temporal bias, or (0, 0) if none; ``theta`` (size,),
-    all > 0; ``phases`` (steps,) float32; ``v`` (N, size) membranes, updated. Writes ``values``
+    all > 0; ``phases`` (steps,) float32, idle steps skipped; ``v`` (N, size) membranes, updated. Writes ``values``
     (steps, N, size): θ where a neuron spiked, else 0 (so a spike is a non-zero value); ``counts``
     (steps, N, blocks): spikes per block of ``block`` neurons; adds each neuron's spikes to
     ``neuron_counts`` (N, size). Work is split over samples and blocks of neurons, so one sample runs on
@@ -103,6 +104,10 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
         vrow, th, fired_total = v[s, lo:hi], theta[lo:hi], neuron_counts[s, lo:hi]
         buf = np.empty(hi - lo, np.float32)
         for t in range(steps):
+            if phases[t] == IDLE:  # the layer waits (scheduled kinds): no change, no spike
+                values[t, s, lo:hi] = 0.0
+                counts[t, s, b] = 0
+                continue
             if dynamic:
                 cur = current[t, s, lo:hi]
                 for i in range(hi - lo):
@@ -140,9 +145,15 @@ def maxpool_steps(x, geo, cumulative, previous, out):
         cum, prev = cumulative[s, src0 : src0 + hw_in], previous[s, dst0 : dst0 + hw_out]
         for t in range(steps):
             row = x[t, s, src0 : src0 + hw_in]
+            dst = out[t, s, dst0 : dst0 + hw_out]
+            events = 0
+            for i in range(hw_in):
+                events += row[i] != 0
+            if events == 0:  # the running sums, so the pooled values, stay: no growth (exactly 0)
+                dst[:] = 0.0
+                continue
             for i in range(hw_in):
                 cum[i] = cum[i] + row[i]
-            dst = out[t, s, dst0 : dst0 + hw_out]
             for oy in range(h_out):
                 for ox in range(w_out):
                     best = lowest  # float32 throughout: the growth is a float32 difference, as in NumPy

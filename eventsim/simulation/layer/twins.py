@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...snn.kinds import get_kind
+from ...snn.kinds.base import IDLE
 from ..event.kinds import RULES
 
 
@@ -40,6 +41,9 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
     rule = get_kind(RULES[kind]).rule
     steps, n, size = values.shape
     for t in range(steps):
+        if phases[t] == IDLE:  # the kernel skips a waiting layer's step
+            values[t], counts[t] = 0, 0
+            continue
         c = static + current[t] if current.shape[0] else np.broadcast_to(static, (n, size))
         if bias.shape[0]:
             c = c + bias[t]
