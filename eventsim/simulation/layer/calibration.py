@@ -9,7 +9,7 @@ import numpy as np
 from ...ir.graph import Node
 from .linear import GraphLayout, LinearMethods
 
-_WORK = 64 * 2**20
+_WORK = 8 * 2**20  # as the engine cuts its dense products (engine.DENSE_PART)
 
 
 @dataclass

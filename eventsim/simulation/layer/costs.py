@@ -32,7 +32,7 @@ from ...errors import DataError
 
 #: Output row widths at which the per-event and per-MAC costs are measured.
 WIDTHS = (4, 16, 64, 256)
-_VERSION = 2
+_VERSION = 3
 
 
 @dataclass(frozen=True)
