@@ -4,12 +4,13 @@
 The step-major engine keeps one sample's whole state in cache and runs samples in parallel; the
 layer-major engine runs the steps of a layer in parallel (so one sample uses every core too) and
 picks a dense BLAS product where firing is dense, at the price of (steps × samples × neurons) values
-between layers. Measured on this project's benchmarks (2 cores, T = 32; docs/architecture.md): on a VGG-style network
-of 230,000 neurons the layer engine is 1.6–2.2× faster at batch 1, and at batch 64 the two are within
-−27 % and +41 % of each other across firing rates and runs (the layer engine ahead at 5–20 % firing
-in most runs); on the ResNet of 50,000 neurons 1.3–1.4× at batch 1 and 0.87–1.1× at batch 64; on
-LeNets of 8,000 neurons 0.6–2× at batch 1 (ahead only where firing is dense) and 0.6–1.5× at batch 64;
-on the digit networks of a few hundred neurons 0.3–0.8× at batch 1.
+between layers. Measured on this project's benchmarks (2 cores, T = 32; docs/architecture.md, README "Speed"), the
+layer engine against the step-major one: on a VGG-style network of 230,000 neurons 1.6–2.2× at batch
+1, and at batch 64 between 0.73× and 1.41× across firing rates and runs (ahead at 5–20 % firing in
+most runs); on the ResNet of 50,000 neurons 1.3–1.4× at batch 1 and 0.87–1.2× at batch 64; on the
+LeNets of 8,000 neurons 0.85–1.5× at batch 1 and 0.84–1.2× at batch 64; on the digit networks of a
+few hundred neurons 0.3–0.85× at batch 1. Timings on the machine scatter by up to 2× between runs,
+so the thresholds are round numbers between the sizes measured, not fitted values.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .plan import Batch, SimulationPlan
 from .recording import Recording
 
 #: Below this many neurons per sample the step-major engine runs every batch.
-SMALL_NETWORK = 20_000
+SMALL_NETWORK = 2_000
 #: From this many neurons per sample the layer-major engine runs every batch.
 LARGE_NETWORK = 100_000
 

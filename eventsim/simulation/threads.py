@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numba
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
 _CONTROLLER = None
 
 
@@ -44,7 +44,7 @@ def parallel_parts(work: Callable[[int, int], None], rows: int, most: int) -> No
         for lo, hi in bounds:
             work(lo, hi)
         return
-    if _POOL is None or _POOL._max_workers != threads:
-        _POOL = ThreadPoolExecutor(threads, thread_name_prefix="eventsim-layer")
-    for future in [_POOL.submit(work, lo, hi) for lo, hi in bounds]:
+    if _POOL is None or _POOL[0] != threads:  # Numba's thread count may change between runs
+        _POOL = (threads, ThreadPoolExecutor(threads, thread_name_prefix="eventsim-layer"))
+    for future in [_POOL[1].submit(work, lo, hi) for lo, hi in bounds]:
         future.result()  # re-raises a part's exception

@@ -72,7 +72,7 @@ def test_dense_scatter_equals_the_matrix_product(n_in, n_out, rows, density, see
     np.testing.assert_array_equal(m.events(x), oracle)
     np.testing.assert_array_equal(m.dense(x), oracle)
     twin = np.empty_like(oracle)
-    twins.dense_events(x, m.weights, twin, 1)
+    twins.dense_events(x, m.weights, m.geometry, twin, 1)
     np.testing.assert_array_equal(twin, oracle)
 
 

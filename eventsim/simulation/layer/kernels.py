@@ -29,9 +29,10 @@ def count_events(x, fanout, sops):
 
 
 @njit(parallel=True, cache=True)
-def dense_events(x, weights, out, parts):
+def dense_events(x, weights, geo, out, parts):
     """``out[r] = x[r] @ weights`` by adding one weight row per non-zero input: ``x`` (R, in),
-    ``weights`` (in, out), ``out`` (R, out); rows split into ``parts`` parallel parts."""
+    ``weights`` (in, out), ``out`` (R, out); rows split into ``parts`` parallel parts. ``geo`` (the
+    geometry row) is not read: the scatters share one signature."""
     rows, n_in, n_out = x.shape[0], x.shape[1], out.shape[1]
     per = (rows + parts - 1) // parts
     for part in prange(parts):

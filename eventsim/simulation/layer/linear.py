@@ -84,10 +84,7 @@ class LinearMethods:
         check_rows(rows, self.inputs)
         out = np.empty((len(rows), self.outputs), np.float32)
         parts = min(len(rows), 4 * numba.get_num_threads())
-        if self.kernel == "conv":
-            self.scatter(rows, self.weights, self.geometry, out, parts)
-        else:
-            self.scatter(rows, self.weights, out, parts)
+        self.scatter(rows, self.weights, self.geometry, out, parts)
         return out
 
     def dense(self, rows: np.ndarray) -> np.ndarray:

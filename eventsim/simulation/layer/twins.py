@@ -14,7 +14,7 @@ def count_events(x: np.ndarray, fanout: np.ndarray, sops: np.ndarray) -> None:
     sops[:] = ((x != 0) * fanout).sum(axis=1)
 
 
-def dense_events(x: np.ndarray, weights: np.ndarray, out: np.ndarray, parts: int) -> None:
+def dense_events(x: np.ndarray, weights: np.ndarray, geo: np.ndarray, out: np.ndarray, parts: int) -> None:
     out[:] = 0.0
     for r, i in zip(*np.nonzero(x)):
         out[r] += x[r, i] * weights[i]
