@@ -15,8 +15,6 @@ so the thresholds are round numbers between the sizes measured, not fitted value
 
 from __future__ import annotations
 
-import numba
-
 from .engines import Engine, get_engine
 from .plan import Batch, SimulationPlan
 from .recording import Recording
@@ -45,6 +43,8 @@ class AutoEngine(Engine):
         """The engine for a batch of ``samples`` samples: step-major for small networks, layer-major for
         large ones, and in between layer-major only when the batch has fewer than two samples per core
         (module docstring)."""
+        import numba  # here: importing eventsim must not load Numba
+
         neurons = int(self.plan.neurons().sum())
         if neurons < SMALL_NETWORK:
             return "event"

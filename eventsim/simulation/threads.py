@@ -15,8 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-import numba
-
 _POOL: tuple[int, ThreadPoolExecutor] | None = None  # (threads, pool)
 _CONTROLLER = None
 
@@ -36,6 +34,8 @@ def single_threaded_blas() -> AbstractContextManager:
 def parallel_parts(work: Callable[[int, int], None], rows: int, most: int) -> None:
     """Run ``work(lo, hi)`` over ``rows`` rows cut into parts of at most ``most`` rows, at least one
     part per core when there are rows enough, on all cores."""
+    import numba  # here: importing eventsim must not load Numba
+
     global _POOL
     threads = numba.get_num_threads()
     size = max(1, min(most, -(-rows // threads)))

@@ -4,6 +4,8 @@ bad input."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -191,3 +193,13 @@ def test_bad_simulation_input(digits):
         eventsim.simulate(net, x, 4, encoding="phase")
     with pytest.raises(eventsim.DataError, match="GiB"):
         eventsim.simulate(net, x, 10**12)
+
+
+def test_importing_eventsim_loads_no_heavy_library():
+    """The core imports onnx, onnxruntime, click, Numba, threadpoolctl and matplotlib on first use only."""
+    code = (
+        "import sys, eventsim; heavy = ('onnx', 'onnxruntime', 'click', 'numba', 'threadpoolctl', 'matplotlib',"
+        " 'dask', 'nir'); print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""
