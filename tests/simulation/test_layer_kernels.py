@@ -28,6 +28,15 @@ def methods(node, in_shape, work=2**20):
     return LinearMethods(node, in_shape, layout, work)
 
 
+def assert_methods_equal(m, x, oracle, twin_kernel):
+    """Both methods of ``m`` and the scatter's NumPy twin give ``oracle`` on rows ``x``, bit for bit."""
+    np.testing.assert_array_equal(m.events(x), oracle)
+    np.testing.assert_array_equal(m.dense(x), oracle)
+    twin = np.empty_like(oracle)
+    twin_kernel(x, m.weights, m.geometry, twin, 1)
+    np.testing.assert_array_equal(twin, oracle)
+
+
 @st.composite
 def convs(draw):
     groups = draw(st.sampled_from([1, 2, 3]))
@@ -48,11 +57,7 @@ def test_conv_scatter_equals_the_conv_forward(case, rows, density):
     m = methods(node, in_shape, work=1)  # the dense method in parts of one row
     x = sparse_rows(rng, rows, int(np.prod(in_shape)), density)
     oracle = node.spec.forward(node.spec.without_constant(node), [x.reshape((rows,) + in_shape)]).reshape(rows, -1)
-    np.testing.assert_array_equal(m.events(x), oracle)
-    np.testing.assert_array_equal(m.dense(x), oracle)
-    twin = np.empty_like(oracle)
-    twins.conv_events(x, m.weights, m.geometry, twin, 1)
-    np.testing.assert_array_equal(twin, oracle)
+    assert_methods_equal(m, x, oracle, twins.conv_events)
 
 
 @settings(max_examples=30, deadline=None)
@@ -69,11 +74,7 @@ def test_dense_scatter_equals_the_matrix_product(n_in, n_out, rows, density, see
     m = methods(Node("d", "dense", ("x",), {}, params), (n_in,))
     x = sparse_rows(rng, rows, n_in, density)
     oracle = x @ params["W"].T
-    np.testing.assert_array_equal(m.events(x), oracle)
-    np.testing.assert_array_equal(m.dense(x), oracle)
-    twin = np.empty_like(oracle)
-    twins.dense_events(x, m.weights, m.geometry, twin, 1)
-    np.testing.assert_array_equal(twin, oracle)
+    assert_methods_equal(m, x, oracle, twins.dense_events)
 
 
 @settings(max_examples=30, deadline=None)
