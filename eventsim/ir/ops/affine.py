@@ -27,6 +27,10 @@ class Affine(OpSpec):
     def forward(self, node, xs):
         return xs[0] * node.params["scale"] + node.params["shift"]
 
+    def backward(self, node, xs, grad):
+        # scale and shift stay fixed in training (folded normalisations)
+        return [(np.asarray(grad, np.float32) * node.params["scale"]).astype(np.float32)], {}
+
     def describe(self, node):
         scale, shift = node.params["scale"], node.params["shift"]
         if scale.size == 1 and shift.size == 1:

@@ -8,7 +8,7 @@ from .base import register_op
 from .counting import computed_once, per_event
 from .lowering import EventLowering
 from .pooling import PoolOp
-from .windows import spatial_output_shape, window_reduce
+from .windows import spatial_output_shape, unwindow, window_reduce
 
 
 def avgpool_divisor(node, hw: tuple[int, int]) -> np.ndarray:
@@ -53,6 +53,13 @@ class AvgPool(PoolOp):
     def forward(self, node, xs):
         (x,) = xs
         return self.reduce(node, x, 0.0, np.add) / avgpool_divisor(node, x.shape[2:])
+
+    def backward(self, node, xs, grad):
+        """Each window element gets the window's gradient over its divisor."""
+        a, hw = node.attrs, xs[0].shape[2:]
+        share = np.asarray(grad, np.float32) / avgpool_divisor(node, hw)
+        cols = np.broadcast_to(share[..., None, None], share.shape + tuple(a["kernel"]))
+        return [unwindow(cols, hw, a["kernel"], a["stride"], a["pads"], a["dilation"])], {}
 
     def absorb_previous(self, node, previous):
         """Fold a zero ``pad`` into the pool's padding when padded zeros count in the average."""

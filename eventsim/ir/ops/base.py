@@ -13,6 +13,10 @@ part (the dense reference semantics both engines obey), how many synaptic target
 reaches (its fan-out), what it costs in the operation counts of the SNN and of the ANN, and how it
 lowers into the event engine (a kernel name plus its parameters).
 
+The training facet: the vector-Jacobian product of the forward (``backward``: the gradients of the
+inputs and of the trainable params from the gradient of the output) and of a run of spiking steps
+(``spike_backward``), which the trainer's backward passes ask.
+
 The importers, the executor, the passes, the engines, the counts and the exporters look an op up
 here and never test its name, so adding an op is adding one module to :mod:`eventsim.ir.ops`
 (docs/architecture.md shows how).
@@ -61,6 +65,9 @@ class OpSpec(ABC):
         Only rearranges the values of its one input (element-wise ops commute with it).
     synaptic_events : bool
         Each event reaching the op is counted in synaptic events, one per target (its fan-out).
+    constant_params : tuple of str
+        Params that only add a constant (a bias, a shift): :meth:`without_constant` zeroes them, so
+        the dynamic part of a value gives them no gradient.
     """
 
     name: ClassVar[str] = ""
@@ -72,6 +79,7 @@ class OpSpec(ABC):
     monotone: ClassVar[bool] = False
     rearranges: ClassVar[bool] = False
     synaptic_events: ClassVar[bool] = False
+    constant_params: ClassVar[tuple[str, ...]] = ()
 
     # -- ANN facet ---------------------------------------------------------------------------
     def infer_shape(self, node: Node, in_shapes: list[Shape]) -> Shape:
@@ -199,6 +207,32 @@ class OpSpec(ABC):
     def lower_event(self, node: Node, ctx: LoweringContext) -> EventLowering:
         """How a node with a dynamic part runs in the event engine."""
         raise UnsupportedError(f"the event engine cannot simulate op {self.name!r} (node {node.name!r})")
+
+    # -- training facet -----------------------------------------------------------------------
+    def backward(
+        self, node: Node, xs: list[np.ndarray], grad: np.ndarray
+    ) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+        """Vector-Jacobian product of :meth:`forward` at the batched inputs ``xs``: the gradient of
+        every input (same shapes) and of every trainable param, given ``grad`` of the output."""
+        raise UnsupportedError(
+            f"training cannot pass gradients through op {self.name!r} (node {node.name!r})",
+            "train a network built of conv, dense, pooling, add, concat, reshape, pad and affine nodes",
+        )
+
+    def spike_backward(
+        self, node: Node, dynamic_inputs: list[np.ndarray], grad: np.ndarray
+    ) -> tuple[list[np.ndarray | None], dict[str, np.ndarray]]:
+        """Vector-Jacobian product of :meth:`spike_steps` over a whole run from its start: inputs
+        (steps, N) + shapes as the forward received them, ``grad`` (steps, N) + the node's shape. The
+        default, for ops without state, is :meth:`backward` of the node without its constant term
+        on all steps as one batch (constant params get no gradient from spikes)."""
+        if self.spike_state(node, 1, [x.shape[2:] for x in dynamic_inputs]) is not None:
+            raise UnsupportedError(f"op {self.name!r} keeps state between steps and has no spiking backward")
+        steps, n = grad.shape[:2]
+        rows = [x.reshape((steps * n,) + x.shape[2:]) for x in dynamic_inputs]
+        grads, params = self.backward(self.without_constant(node), rows, grad.reshape((steps * n,) + grad.shape[2:]))
+        grads = [None if g is None else g.reshape(x.shape) for g, x in zip(grads, dynamic_inputs)]
+        return grads, {key: value for key, value in params.items() if key not in self.constant_params}
 
 
 OPS: dict[str, OpSpec] = {}

@@ -33,6 +33,10 @@ class Concat(OpSpec):
     def forward(self, node, xs):
         return np.concatenate(xs, axis=node.attrs["axis"] + 1)
 
+    def backward(self, node, xs, grad):
+        ends = np.cumsum([x.shape[node.attrs["axis"] + 1] for x in xs])[:-1]
+        return list(np.split(np.asarray(grad, np.float32), ends, axis=node.attrs["axis"] + 1)), {}
+
     def lower_event(self, node, ctx):
         axis, offset, maps = node.attrs["axis"], 0, []
         for name in node.inputs:

@@ -7,7 +7,7 @@ import numpy as np
 from .base import register_op, require
 from .lowering import EventLowering, window_geometry
 from .weighted import WeightedOp
-from .windows import padded_windows, spatial_output_shape, window_fanout
+from .windows import padded_windows, spatial_output_shape, unwindow, window_fanout
 
 
 @register_op
@@ -74,6 +74,26 @@ class Conv(WeightedOp):
         y = np.matmul(w.reshape(groups, c_out // groups, c_g * kh * kw), cols)
         y = y.reshape(groups, c_out // groups, n, ho, wo).transpose(2, 0, 1, 3, 4).reshape(n, c_out, ho, wo)
         return np.add(y, b[:, None, None], out=np.empty(y.shape, np.float32))  # contiguous NCHW
+
+    def backward(self, node, xs, grad):
+        """Per group, the weight gradient is the output gradient times the im2col matrix and the
+        input gradient the transposed weights times the output gradient, folded back (unwindow)."""
+        (x,) = xs
+        w, a = node.params["W"], node.attrs
+        c_out, c_g, kh, kw = w.shape
+        groups, (n, _, ho, wo) = a["groups"], grad.shape
+        o_g = c_out // groups
+        cols = padded_windows(x, (kh, kw), a["stride"], a["pads"], a["dilation"], (ho, wo), 0.0)
+        cols = cols.reshape(n, groups, c_g, ho, wo, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4)
+        cols = cols.reshape(groups, c_g * kh * kw, n * ho * wo)
+        g = np.asarray(grad, np.float32).reshape(n, groups, o_g, ho, wo).transpose(1, 2, 0, 3, 4)
+        g = g.reshape(groups, o_g, n * ho * wo)
+        grad_w = np.matmul(g, cols.transpose(0, 2, 1)).reshape(w.shape)
+        grad_cols = np.matmul(w.reshape(groups, o_g, c_g * kh * kw).transpose(0, 2, 1), g)
+        grad_cols = grad_cols.reshape(groups, c_g, kh, kw, n, ho, wo).transpose(4, 0, 1, 5, 6, 2, 3)
+        grad_cols = grad_cols.reshape(n, groups * c_g, ho, wo, kh, kw)
+        grad_x = unwindow(grad_cols, x.shape[2:], (kh, kw), a["stride"], a["pads"], a["dilation"])
+        return [grad_x], {"W": grad_w.astype(np.float32), "b": g.sum(axis=2).reshape(-1)}
 
     def work_bytes(self, node, in_shapes):
         # the im2col matrix (and its copy per group), then the output before and after transposing

@@ -62,6 +62,15 @@ class Delay(OpSpec):
         state.extend(held[len(x) :].copy())
         return held[: len(x)]
 
+    def backward(self, node, xs, grad):
+        return [np.asarray(grad, np.float32)], {}
+
+    def spike_backward(self, node, dynamic_inputs, grad):
+        """A spike that went in at step t came out at t + steps (none of the run's last steps did)."""
+        steps, out = node.attrs["steps"], np.zeros_like(grad, dtype=np.float32)
+        out[: max(0, len(grad) - steps)] = grad[steps:]
+        return [out], {}
+
     def fanout(self, node, in_shape):
         return np.ones(in_shape, np.int64)
 

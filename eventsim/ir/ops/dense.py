@@ -32,6 +32,10 @@ class Dense(WeightedOp):
     def macs(self, node, in_shapes):
         return int(node.params["W"].size)
 
+    def backward(self, node, xs, grad):
+        grad = np.asarray(grad, np.float32)
+        return [grad @ node.params["W"]], {"W": grad.T @ xs[0], "b": grad.sum(0)}
+
     def fanout(self, node, in_shape):
         return np.full(in_shape, node.params["W"].shape[0], np.int64)
 

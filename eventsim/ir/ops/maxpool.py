@@ -9,6 +9,7 @@ from .base import register_op
 from .counting import Count, computed_once
 from .lowering import EventLowering
 from .pooling import PoolOp
+from .windows import padded_windows, unwindow
 
 
 @register_op
@@ -70,6 +71,31 @@ class MaxPool(PoolOp):
 
     def work_bytes(self, node, in_shapes):
         return 8 * int(np.prod(in_shapes[0])) + 8 * int(np.prod(node.shape))  # running sums, pooled
+
+    def backward(self, node, xs, grad):
+        """The gradient of a window goes to its winner (the first of equal maxima, padding never)."""
+        a, x = node.attrs, xs[0]
+        cols = padded_windows(x, a["kernel"], a["stride"], a["pads"], a["dilation"], grad.shape[2:], -np.inf)
+        flat = cols.reshape(cols.shape[:4] + (-1,))
+        winner = flat.argmax(axis=-1)[..., None] == np.arange(flat.shape[-1])
+        routed = (winner * np.asarray(grad, np.float32)[..., None]).reshape(cols.shape)
+        return [unwindow(routed, x.shape[2:], a["kernel"], a["stride"], a["pads"], a["dilation"])], {}
+
+    def spike_backward(self, node, dynamic_inputs, grad):
+        """On cumulative counts C (a run from its start): the output in step t is P(t) − P(t−1) with
+        P(t) the pooled C(t), so P(t) gets g(t) − g(t+1), which goes to the winner of each window in
+        C(t), and an input spike in step t reaches C(τ) for every τ ≥ t (a reverse running sum)."""
+        x = dynamic_inputs[0]
+        steps, n = x.shape[:2]
+        running = np.cumsum(x, axis=0, dtype=np.float32)
+        grad = np.asarray(grad, np.float32)
+        grad_pooled = grad - np.concatenate([grad[1:], np.zeros_like(grad[:1])])
+        rows = (steps * n,) + x.shape[2:]
+        (grad_running,), _ = self.backward(
+            node, [running.reshape(rows)], grad_pooled.reshape((steps * n,) + grad.shape[2:])
+        )
+        grad_running = grad_running.reshape(x.shape)
+        return [np.cumsum(grad_running[::-1], axis=0, dtype=np.float32)[::-1]], {}
 
     def snn_counts(self, node, ctx):
         if ctx.once_per_sample:

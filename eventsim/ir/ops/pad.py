@@ -26,6 +26,11 @@ class Pad(OpSpec):
         top, left, bottom, right = node.attrs["pads"]
         return np.pad(xs[0], ((0, 0), (0, 0), (top, bottom), (left, right)))
 
+    def backward(self, node, xs, grad):
+        top, left = node.attrs["pads"][:2]
+        h, w = xs[0].shape[2:]
+        return [np.asarray(grad, np.float32)[:, :, top : top + h, left : left + w]], {}
+
     def is_identity(self, node, in_shapes):
         return not any(node.attrs["pads"])
 

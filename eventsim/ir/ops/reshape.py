@@ -28,6 +28,9 @@ class Reshape(OpSpec):
     def forward(self, node, xs):
         return xs[0].reshape((xs[0].shape[0],) + tuple(node.attrs["shape"]))
 
+    def backward(self, node, xs, grad):
+        return [np.asarray(grad, np.float32).reshape(xs[0].shape)], {}
+
     def is_identity(self, node, in_shapes):
         return tuple(node.attrs["shape"]) == tuple(in_shapes[0])
 

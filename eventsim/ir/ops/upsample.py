@@ -31,6 +31,11 @@ class Upsample(OpSpec):
         sh, sw = node.attrs["scale"]
         return np.repeat(np.repeat(xs[0], sh, axis=2), sw, axis=3)
 
+    def backward(self, node, xs, grad):
+        n, c, h, w = xs[0].shape
+        sh, sw = node.attrs["scale"]
+        return [np.asarray(grad, np.float32).reshape(n, c, h, sh, w, sw).sum(axis=(3, 5))], {}
+
     def is_identity(self, node, in_shapes):
         return tuple(node.attrs["scale"]) == (1, 1)
 

@@ -17,6 +17,7 @@ class WeightedOp(OpSpec):
     """Base of ops computing ``W·x + b`` with params ``W`` (output channels first) and ``b``."""
 
     synaptic_events = True
+    constant_params = ("b",)
 
     def products(self, node, in_shapes):
         return int(self.fanout(node, in_shapes[0]).sum())

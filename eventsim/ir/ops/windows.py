@@ -50,6 +50,16 @@ def spatial_output_shape(
     )
 
 
+def _padded_widths(hw, kernel, stride, pads, dilation, out_hw) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(before, after) padding of H and W that holds every one of the ``out_hw`` windows (ceil mode
+    can need more than ``pads`` at the bottom and right)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    ho, wo = out_hw
+    extra_h = max(0, (ho - 1) * sh + dh * (kh - 1) + 1 - (hw[0] + pads[0] + pads[2]))
+    extra_w = max(0, (wo - 1) * sw + dw * (kw - 1) + 1 - (hw[1] + pads[1] + pads[3]))
+    return (pads[0], pads[2] + extra_h), (pads[1], pads[3] + extra_w)
+
+
 def pad_for_windows(
     x: np.ndarray,
     kernel: tuple[int, int],
@@ -61,11 +71,7 @@ def pad_for_windows(
 ) -> np.ndarray:
     """``x`` (N, C, H, W) padded with ``fill`` by ``pads`` and, where ceil mode needs it, further
     at the bottom and right so that every one of the ``out_hw`` windows lies inside the array."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ho, wo = out_hw
-    extra_h = max(0, (ho - 1) * sh + dh * (kh - 1) + 1 - (x.shape[2] + pads[0] + pads[2]))
-    extra_w = max(0, (wo - 1) * sw + dw * (kw - 1) + 1 - (x.shape[3] + pads[1] + pads[3]))
-    width = ((0, 0), (0, 0), (pads[0], pads[2] + extra_h), (pads[1], pads[3] + extra_w))
+    width = ((0, 0), (0, 0)) + _padded_widths(x.shape[2:], kernel, stride, pads, dilation, out_hw)
     return np.pad(x, width, constant_values=fill) if any(sum(w) for w in width) else x
 
 
@@ -77,6 +83,22 @@ def padded_windows(x, kernel, stride, pads, dilation, out_hw, fill) -> np.ndarra
     xp = pad_for_windows(x, kernel, stride, pads, dilation, out_hw, fill)
     view = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     return view[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw, ::dh, ::dw]
+
+
+def unwindow(cols: np.ndarray, hw: tuple[int, int], kernel, stride, pads, dilation) -> np.ndarray:
+    """The adjoint of :func:`padded_windows`: every window element of ``cols`` (N, C, Ho, Wo, kh, kw)
+    added back to the input position it was read from, (N, C, H, W); what fell on padding is dropped.
+    The gradient of an input from the gradients of its windows' elements."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    n, c, ho, wo = cols.shape[:4]
+    (top, bottom), (left, right) = _padded_widths(hw, kernel, stride, pads, dilation, (ho, wo))
+    out = np.zeros((n, c, hw[0] + top + bottom, hw[1] + left + right), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw] += cols[
+                :, :, :, :, i, j
+            ]
+    return out[:, :, top : top + hw[0], left : left + hw[1]]
 
 
 def window_reduce(x, kernel, stride, pads, dilation, out_hw, fill, ufunc: np.ufunc) -> np.ndarray:
