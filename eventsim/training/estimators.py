@@ -137,13 +137,15 @@ class Estimator:
     def band(self) -> float:
         """A bound B with G = 0 wherever |u| ≥ B, for every draw; inf when G has unbounded support.
 
-        Compact surrogates vanish beyond their width, LocalZO with uniform z beyond δ√3 (computed
-        as the kernel computes δ·|z|, so the bound holds in floating point too); the cutoff bounds all.
+        Compact surrogates vanish beyond their width, LocalZO beyond δ times the largest |z| its
+        generator can draw (:data:`eventsim.training.noise.MAX_ABS_Z`: √3 for uniform z, and the
+        normal and Laplace draws of a uniform no smaller than 2**-54 are bounded too), so a sparse
+        pass skips the draws of every entry farther from threshold; the cutoff bounds all.
         """
         if self.name in ("triangle", "rectangle"):
             return min(self.width, self.cutoff)
-        if self.name == "localzo" and self.dist == "uniform":
-            return min(self.delta * noise.SQRT3, self.cutoff)
+        if self.name == "localzo":
+            return min(self.delta * noise.MAX_ABS_Z[self.dist], self.cutoff)
         return self.cutoff
 
     # --- NumPy reference -------------------------------------------------------------------------

@@ -18,6 +18,8 @@ Integers are taken modulo 2**64 (a negative int64 wraps to its two's complement)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Codes of the laws of z, in the order of :data:`DISTS` (module constants so Numba compiles them in).
@@ -37,6 +39,14 @@ MIX2 = 0x94D049BB133111EB
 SQRT3 = 1.7320508075688772
 #: 1/√2: the Laplace law of scale 1/√2 has unit variance.
 INV_SQRT2 = 0.7071067811865476
+#: The largest |z| each law's draw can give, from the extreme uniforms 2**-54 and 1 − 2**-54, with a
+#: margin of 1e-9 for the rounding of log, sqrt and cos: entries with |u| ≥ δ·MAX_ABS_Z are never
+#: active, so a sparse pass need not draw for them.
+MAX_ABS_Z = {
+    "normal": (-2.0 * math.log(2.0**-54)) ** 0.5 * (1 + 1e-9),
+    "uniform": SQRT3,
+    "laplace": -math.log(2.0**-53) * INV_SQRT2 * (1 + 1e-9),
+}
 TWO_PI = 6.283185307179586
 #: 2**-53 and 2**-54: a uniform is m·2**-53 for its 53 high bits m, and 2**-54 when m = 0.
 ULP53 = 2.0**-53
