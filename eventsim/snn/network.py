@@ -133,9 +133,8 @@ class SpikingNetwork:
 
     def phases(self, T: int) -> np.ndarray:
         """What every neuron layer does in every step (layers in graph order, T), from its kind's
-        schedule (see :func:`eventsim.snn.kinds.phase_table`)."""
-        layers = [self.layers[n] for n in self.layer_names]
-        return phase_table([x.kind for x in layers], [x.period for x in layers], [x.stage for x in layers], T)
+        phases (see :func:`eventsim.snn.kinds.phase_table`)."""
+        return phase_table([self.layers[n] for n in self.layer_names], T)
 
     def _scheduled(self) -> NeuronLayer | None:
         """A layer of the network's phase-scheduled kind (the output follows its schedule), or None."""
@@ -187,6 +186,8 @@ class SpikingNetwork:
         digest = hashlib.sha256(json.dumps(graph, sort_keys=True).encode())
         for name, info in sorted(description["layers"].items()):
             digest.update(f"{name}:{info['kind']}:{info['period']}:{info['stage']}".encode())
+            if (info["leak"], info["reset"]) != (1.0, "subtract"):  # so networks without a leak keep their print
+                digest.update(f":{info['leak']!r}:{info['reset']}".encode())
         digest.update(f"decoding:{self.decoding}".encode())
         for key in sorted(arrays):
             value = np.ascontiguousarray(arrays[key])

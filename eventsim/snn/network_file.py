@@ -5,7 +5,9 @@ a clear error.
 Format ``eventsim.snn`` version 1: arrays ``graph/<i>/<param>`` (see :mod:`eventsim.ir.serialize`),
 ``layer/<name>/threshold``, ``layer/<name>/v0``, optional ``layer/<name>/temporal_bias`` and
 ``decode_weights``, and ``__meta__``: UTF-8 JSON with ``format``, ``version``, ``graph``, ``layers``
-(per layer: ``kind``, ``temporal_bias`` (bool), ``period``, ``stage``), ``meta`` and ``decoding``.
+(per layer: ``kind``, ``temporal_bias`` (bool), ``period``, ``stage``, ``leak``, ``reset``), ``meta``
+and ``decoding``. Files written before layers had ``leak`` and ``reset`` load with their defaults
+(1, "subtract": no leak, reset by subtraction).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def network_arrays(net: SpikingNetwork) -> tuple[dict, dict[str, np.ndarray]]:
             "temporal_bias": layer.temporal_bias is not None,
             "period": layer.period,
             "stage": layer.stage,
+            "leak": float(layer.leak),
+            "reset": layer.reset,
         }
     if net.decode_weights is not None:
         arrays["decode_weights"] = net.decode_weights
@@ -96,6 +100,8 @@ def load_network(path: str | Path) -> SpikingNetwork:
                 arrays[f"layer/{name}/temporal_bias"] if info["temporal_bias"] else None,
                 int(info.get("period", 0)),
                 int(info.get("stage", 0)),
+                info.get("leak", 1.0),
+                info.get("reset", "subtract"),
             )
             for name, info in meta["layers"].items()
         }

@@ -225,7 +225,7 @@ def test_spike_coded_input_carries_its_scale(seed, T):
 @settings(max_examples=40)
 @given(
     seed=st.integers(0, 2**31),
-    kind=st.sampled_from(["if", "bistable", "ttfs"]),
+    kind=st.sampled_from(["if", "bistable", "ttfs", "lif"]),
     biased=st.booleans(),
     T=st.integers(1, 8),
 )
@@ -239,8 +239,9 @@ def test_neuron_layer_applies_its_kinds_rule(seed, kind, biased, T):
     theta = grid(rng, (), 0.25, 1.0, 0.25)
     v0 = grid(rng, (6,), -0.5, 0.5, 0.125)
     bias = grid(rng, (T,), -0.25, 0.25, 0.125) if biased else None
-    period, stage = (2, 1) if kind != "if" else (0, 0)
-    net = SpikingNetwork(b.graph(), {layer: NeuronLayer(theta, v0, kind, bias, period, stage)})
+    period, stage = (2, 1) if kind in ("bistable", "ttfs") else (0, 0)
+    leaky = {"leak": 0.75, "reset": str(rng.choice(["subtract", "zero"]))} if kind == "lif" else {}
+    net = SpikingNetwork(b.graph(), {layer: NeuronLayer(theta, v0, kind, bias, period, stage, **leaky)})
     h = Harness(net, T)
     static = grid(rng, (6,), -0.5, 1.0, 0.125)
     run = SampleRun(

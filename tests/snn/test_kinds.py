@@ -9,8 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from eventsim.simulation.event.kinds import kind_code, update
-from eventsim.snn.kinds import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, KINDS, bistable_phase, get_kind, if_rule
+from eventsim.simulation.event.kernels import neuron, sample
+from eventsim.simulation.event.kinds import RULES, kind_code, update
+from eventsim.simulation.layer import kernels as layer_kernels
+from eventsim.snn.kinds import (
+    FIRE,
+    IDLE,
+    INTEGRATE,
+    INTEGRATE_AND_FIRE,
+    KINDS,
+    RESETS,
+    bistable_phase,
+    get_kind,
+    if_rule,
+)
+from eventsim.snn.kinds.base import NeuronLayer
 
 
 def test_phase_schedule():
@@ -52,14 +65,19 @@ def _compiled_run(code, v, current, theta, phases):
     seed=st.integers(0, 2**31),
     period=st.integers(1, 4),
     stage=st.integers(1, 3),
+    leak=st.sampled_from([0.5, 0.75, 0.875, 1.0]),
+    reset=st.sampled_from(RESETS),
     T=st.integers(1, 20),
 )
-def test_the_event_engines_table_runs_each_kinds_own_rule(kind, seed, period, stage, T):
+def test_the_event_engines_table_runs_each_kinds_own_rule(kind, seed, period, stage, leak, reset, T):
     """Every registered kind has a compiled rule in the event engine's table, under its own code:
-    the compiled dispatch gives, scalar by scalar, what the kind's NumPy rule gives on arrays."""
+    the compiled dispatch gives, scalar by scalar, what the kind's NumPy rule gives on arrays, in the
+    phases the kind gives a layer (a leak and a reset only for LIF)."""
     rng = np.random.default_rng(seed)
     spec = get_kind(kind)
-    phases = spec.schedule(np.arange(T), period, stage).astype(np.float32)
+    leaky = {"leak": leak, "reset": reset} if kind == "lif" else {}
+    layer = NeuronLayer(np.float32(1), np.float32(0), kind, period=period, stage=stage, **leaky)
+    phases = spec.phases(np.arange(T), layer).astype(np.float32)
     v = (rng.integers(-8, 8, 5) / 8).astype(np.float32)
     current = (rng.integers(-8, 12, (T, 5)) / 8).astype(np.float32)
     theta = (rng.integers(1, 8, 5) / 4).astype(np.float32)
@@ -87,3 +105,12 @@ def test_readouts_and_output_weights():
     np.testing.assert_array_equal(ttfs.temporal_weights(T, 4, 2), [0, 0, 0, 0, 4, 3, 2, 1, 0, 0, 0, 0])
     assert ttfs.result_steps(4, 3) == 16 and if_kind.result_steps(4, 3) is None
     assert ttfs.coding == "ttfs" and if_kind.coding is None and bistable.scheduled and not if_kind.scheduled
+
+
+def test_the_cached_kernels_name_the_kinds_they_compile_in():
+    """Numba's cache does not see a change of the rules a kernel inlines, only of the kernel's own
+    file: each module whose cached kernels inline the kind table lists its kinds, so that a new kind
+    edits (and so recompiles) it. Every registered kind is in the table."""
+    for module in (neuron, sample, layer_kernels):
+        assert module.COMPILED_KINDS == RULES, module.__name__
+    assert sorted(RULES) == sorted(KINDS)

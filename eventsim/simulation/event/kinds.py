@@ -3,7 +3,9 @@
 The rules themselves live with their kinds (:mod:`eventsim.snn.kinds`) and hold no engine code; this
 table is the one place where the engine compiles them. A new kind that fits the rule shape takes one
 entry in :data:`RULES` and one branch in :func:`update` (Numba cannot index a tuple of functions
-with a value known only at run time without its experimental first-class functions).
+with a value known only at run time without its experimental first-class functions), and its name in
+the ``COMPILED_KINDS`` of the kernel modules that inline :func:`update`, which recompiles their
+cached kernels (Numba's cache sees only changes of a kernel's own file).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ def _compiled(name: str):
 
 
 #: Kind name → code the kernels dispatch on, in the order of the branches of :func:`update`.
-RULES = ("if", "bistable", "ttfs")
-_if, _bistable, _ttfs = (_compiled(name) for name in RULES)
+RULES = ("if", "bistable", "ttfs", "lif")
+_if, _bistable, _ttfs, _lif = (_compiled(name) for name in RULES)
 
 
 @njit(cache=True, inline="always")
@@ -30,6 +32,8 @@ def update(kind, v, current, theta, phase):
         return _bistable(v, current, theta, phase)
     if kind == 2:
         return _ttfs(v, current, theta, phase)
+    if kind == 3:
+        return _lif(v, current, theta, phase)
     return _if(v, current, theta, phase)
 
 

@@ -16,6 +16,12 @@ from ...snn.kinds.base import IDLE
 from ..event.kernels.events import scatter_taps
 from ..event.kinds import update
 
+#: The kinds of the event engine's table (:data:`~eventsim.simulation.event.kinds.RULES`) compiled
+#: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
+#: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
+#: (tests/snn/test_kinds.py holds it to the table).
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif")
+
 
 @njit(parallel=True, cache=True)
 def count_events(x, fanout, sops):

@@ -2,21 +2,24 @@
 
 Adding a kind whose rule has the common shape ``(v, current, theta, phase) -> (v, spike)`` is a new
 module with a :class:`~eventsim.snn.kinds.base.NeuronKind` subclass, its line in :data:`KINDS`, and
-its line in the event engine's table (:mod:`eventsim.simulation.event.kinds`); docs/architecture.md
-shows how.
+its line in the event engine's table (:mod:`eventsim.simulation.event.kinds`, with the kernels' lists
+of compiled kinds); docs/architecture.md shows how.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, NeuronKind
+from .base import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, RESETS, NeuronKind, NeuronLayer
 from .bistable import Bistable, bistable_phase, bistable_rule
 from .integrate_and_fire import IntegrateAndFire, if_rule
+from .leaky import LeakyIntegrateAndFire, lif_phase, lif_rule
 from .ttfs import TimeToFirstSpike, ttfs_phase, ttfs_rule
 
 #: The registered kinds by name.
-KINDS: dict[str, NeuronKind] = {kind.name: kind for kind in (IntegrateAndFire(), Bistable(), TimeToFirstSpike())}
+KINDS: dict[str, NeuronKind] = {
+    kind.name: kind for kind in (IntegrateAndFire(), Bistable(), TimeToFirstSpike(), LeakyIntegrateAndFire())
+}
 
 
 def get_kind(name: str) -> NeuronKind:
@@ -27,13 +30,14 @@ def get_kind(name: str) -> NeuronKind:
         raise ValueError(f"unknown neuron kind {name!r}; known kinds: {', '.join(KINDS)}") from None
 
 
-def phase_table(kinds: list[str], periods: list[int], stages: list[int], T: int) -> np.ndarray:
-    """Phase of every layer in every step, (layers, T) float32 (small whole numbers): what both engines
-    pass to the rules, as float32 so that the rules' arithmetic stays in float32."""
-    table = np.empty((len(kinds), T), np.float32)
+def phase_table(layers: list[NeuronLayer], T: int) -> np.ndarray:
+    """Phase of every layer in every step, (layers, T) float32, from each layer's kind
+    (:meth:`NeuronKind.phases`: small whole numbers for the scheduled kinds, ±β for LIF): what both
+    engines pass to the rules, as float32 so that the rules' arithmetic stays in float32."""
+    table = np.empty((len(layers), T), np.float32)
     steps = np.arange(T)
-    for k, (kind, period, stage) in enumerate(zip(kinds, periods, stages)):
-        table[k] = get_kind(kind).schedule(steps, period, stage)
+    for k, layer in enumerate(layers):
+        table[k] = get_kind(layer.kind).phases(steps, layer)
     return table
 
 
@@ -47,6 +51,9 @@ __all__ = [
     "bistable_phase",
     "ttfs_rule",
     "ttfs_phase",
+    "lif_rule",
+    "lif_phase",
+    "RESETS",
     "IDLE",
     "INTEGRATE",
     "FIRE",

@@ -3,14 +3,17 @@
 A kind has
 
 - typed parameters and state: every layer carries a :class:`NeuronLayer`
-  (threshold θ, initial potential v0, optional temporal bias, and for kinds that work in phases a
-  ``period`` and a pipeline ``stage``); the state of a neuron is its membrane potential v (float32);
+  (threshold θ, initial potential v0, optional temporal bias, for kinds that work in phases a
+  ``period`` and a pipeline ``stage``, and for leaky kinds a ``leak`` and a ``reset`` mode); the state
+  of a neuron is its membrane potential v (float32);
 - a pure step rule ``rule(v, current, theta, phase) -> (v_new, spike)`` written with array
   operations only, so that the same function runs on NumPy arrays (the reference engine,
   calibration) and, compiled by the event engine's own table, on scalars inside its kernels;
 - its phase schedule ``schedule(steps, period, stage)``: what a layer at ``stage`` does in each step
   (:data:`IDLE`, :data:`INTEGRATE`, :data:`FIRE`, :data:`INTEGRATE_AND_FIRE`, or a kind's own codes);
-  both engines pass the phase of a step to the rule, and neither runs a layer in an idle step;
+  ``phases(steps, layer)`` gives it for one layer (by default its schedule; a kind whose rule needs
+  more of the layer's parameters, such as LIF's leak and reset, encodes them in the phase); both
+  engines pass the phase of a step to the rule, and neither runs a layer in an idle step (phase 0);
 - its readout: the per-step weights that turn a spike train into the value it stands for, and the
   weights with which the network's output integrates when the kind sets them;
 - the input coding it needs, if any;
@@ -35,6 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: What a neuron does in a step (the values of :func:`eventsim.snn.kinds.phase_table`).
 IDLE, INTEGRATE, FIRE, INTEGRATE_AND_FIRE = 0, 1, 2, 3
+
+#: How a leaky neuron's membrane is reset after a spike: θ subtracted, or set to zero.
+RESETS = ("subtract", "zero")
 
 
 def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -66,6 +72,12 @@ class NeuronLayer:
         Steps per cycle, for kinds with a phase schedule (bistable, TTFS); 0 otherwise.
     stage : int
         Pipeline stage (1 = fed by the input), for kinds with a phase schedule; 0 otherwise.
+    leak : float
+        β ∈ (0, 1], the factor by which a leaky (``lif``) neuron's membrane decays each step; every
+        other kind needs 1 (no leak).
+    reset : {"subtract", "zero"}
+        What a spike does to a leaky neuron's membrane: θ subtracted, or set to 0; every other kind
+        needs "subtract".
     """
 
     threshold: np.ndarray
@@ -74,12 +86,18 @@ class NeuronLayer:
     temporal_bias: np.ndarray | None = None
     period: int = 0
     stage: int = 0
+    leak: float = 1.0
+    reset: str = "subtract"
 
     def __post_init__(self) -> None:
         self.threshold = np.asarray(self.threshold, np.float32)
         self.v0 = np.asarray(self.v0, np.float32)
         if self.temporal_bias is not None:
             self.temporal_bias = np.asarray(self.temporal_bias, np.float32)
+        # a real number (also a NumPy scalar or an int from JSON) becomes a float; anything else is
+        # left for the kind's check_layer to refuse by name
+        if isinstance(self.leak, (int, float, np.integer, np.floating)) and not isinstance(self.leak, bool):
+            self.leak = float(self.leak)
 
     @property
     def spec(self) -> NeuronKind:
@@ -158,6 +176,11 @@ class NeuronKind(ABC):
         integrate and fire)."""
         return np.full(np.shape(steps), INTEGRATE_AND_FIRE, np.int64)
 
+    def phases(self, steps: np.ndarray, layer: NeuronLayer) -> np.ndarray:
+        """Phase of ``layer`` in each 0-based step of ``steps``, as the rule receives it (default: the
+        kind's :meth:`schedule` at the layer's period and stage)."""
+        return self.schedule(steps, layer.period, layer.stage)
+
     def readout_weights(self, phases: np.ndarray) -> np.ndarray:
         """Per-step weights (T,) that turn a neuron's spike train into the value it stands for, in
         units of its spike amplitude θ: ``value = θ · Σ_t w_t s(t)``. Rate kinds: 1/F in each of the F
@@ -185,9 +208,16 @@ class NeuronKind(ABC):
         return None
 
     def check_layer(self, name: str, layer: NeuronLayer) -> str | None:
-        """What is wrong with the parameters of layer ``name`` for this kind, or None."""
+        """What is wrong with the parameters of layer ``name`` for this kind, or None (default: a
+        scheduled kind needs a period and a stage; no kind but the leaky one takes a leak or a reset
+        other than by subtraction, which its rule would silently ignore)."""
         if self.scheduled and (layer.period < 1 or layer.stage < 1):
             return f"a {self.name} neuron needs a period ≥ 1 and a stage ≥ 1"
+        if layer.leak != 1 or layer.reset != "subtract":
+            return (
+                f"a {self.name} neuron has no leak and resets by subtraction (leak 1, reset 'subtract'), "
+                f"got leak {layer.leak!r} and reset {layer.reset!r}; leaky neurons are kind 'lif'"
+            )
         return None
 
     # -- conversion hooks ----------------------------------------------------------------------

@@ -11,6 +11,12 @@ from ..kinds import update
 from . import checks
 from .events import emit
 
+#: The kinds of the event engine's table (:data:`~eventsim.simulation.event.kinds.RULES`) compiled
+#: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
+#: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
+#: (tests/snn/test_kinds.py holds it to the table).
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif")
+
 
 @njit(cache=True, inline="always")
 def _dynamic_current(p, ws, k, current):

@@ -15,6 +15,12 @@ from .routing import affine_step, delay_step, input_step, map_step, spread_step
 from .state import SampleRecord, SampleRun, Workspace, program_ref
 from .synapse import accumulate_step
 
+#: The kinds of the event engine's table (:data:`~eventsim.simulation.event.kinds.RULES`) compiled
+#: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
+#: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
+#: (tests/snn/test_kinds.py holds it to the table).
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif")
+
 
 @njit(cache=True, inline="always")
 def new_workspace(p):
