@@ -80,10 +80,32 @@ def _read_meta(path: Path, archive) -> dict:
     return meta
 
 
-def load_network(path: str | Path) -> SpikingNetwork:
-    """Read a network written by :func:`save_network`; anything else is a :class:`ModelFileError`."""
+def network_from_parts(description: dict, arrays: dict[str, np.ndarray]) -> SpikingNetwork:
+    """The network that :func:`network_arrays` took apart (its description with the network's
+    ``meta`` added, and its arrays), as the file and training checkpoints store it. Missing keys are
+    KeyErrors and invalid parameters ShapeErrors: the callers name the file."""
     from .network import SpikingNetwork  # here: the network module imports this one
 
+    graph = graph_from_parts(description["graph"], arrays)
+    layers = {
+        name: NeuronLayer(
+            arrays[f"layer/{name}/threshold"],
+            arrays[f"layer/{name}/v0"],
+            info["kind"],
+            arrays[f"layer/{name}/temporal_bias"] if info["temporal_bias"] else None,
+            int(info.get("period", 0)),
+            int(info.get("stage", 0)),
+            info.get("leak", 1.0),
+            info.get("reset", "subtract"),
+        )
+        for name, info in description["layers"].items()
+    }
+    weights = arrays.get("decode_weights")
+    return SpikingNetwork(graph, layers, description.get("meta", {}), description.get("decoding", "sum"), weights)
+
+
+def load_network(path: str | Path) -> SpikingNetwork:
+    """Read a network written by :func:`save_network`; anything else is a :class:`ModelFileError`."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"network file {str(path)!r} does not exist", "check the path")
@@ -91,22 +113,7 @@ def load_network(path: str | Path) -> SpikingNetwork:
         with np.load(path, allow_pickle=False) as archive:
             meta = _read_meta(path, archive)
             arrays = {key: archive[key] for key in archive.files}
-        graph = graph_from_parts(meta["graph"], arrays)
-        layers = {
-            name: NeuronLayer(
-                arrays[f"layer/{name}/threshold"],
-                arrays[f"layer/{name}/v0"],
-                info["kind"],
-                arrays[f"layer/{name}/temporal_bias"] if info["temporal_bias"] else None,
-                int(info.get("period", 0)),
-                int(info.get("stage", 0)),
-                info.get("leak", 1.0),
-                info.get("reset", "subtract"),
-            )
-            for name, info in meta["layers"].items()
-        }
-        weights = arrays.get("decode_weights")
-        return SpikingNetwork(graph, layers, meta.get("meta", {}), meta.get("decoding", "sum"), weights)
+        return network_from_parts(meta, arrays)
     except ModelFileError:
         raise
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, TypeError) as exc:

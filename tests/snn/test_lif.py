@@ -18,6 +18,7 @@ import eventsim
 from eventsim.errors import ModelFileError, ShapeError, UnsupportedError
 from eventsim.snn.kinds import IDLE, RESETS, get_kind, if_rule, lif_rule
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
+from eventsim.snn.network_file import network_arrays, network_from_parts
 
 ENGINES = ["reference"] + ENGINE_VARIANTS
 #: Leaks on a binary grid: β·v stays a short binary fraction, so the engines' sums stay exact.
@@ -215,6 +216,9 @@ def test_the_file_keeps_leak_and_reset(tmp_path):
     assert (layer.kind, layer.leak, layer.reset) == ("lif", 0.875, "zero")
     assert again.fingerprint() == net.fingerprint()
     assert_identical(*(eventsim.simulate(n, np.zeros((2, 1), np.float32), 12) for n in (net, again)))
+    description, arrays = network_arrays(net)  # the parts a training checkpoint stores
+    rebuilt = network_from_parts(description, arrays).layers[net.layer_names[0]]
+    assert (rebuilt.leak, rebuilt.reset) == (0.875, "zero")
     layer.leak = 0.75  # the fingerprint follows the leak and the reset
     assert again.fingerprint() != net.fingerprint()
 
@@ -274,3 +278,15 @@ def test_lif_networks_are_trained_not_converted():
     assert "'if'" in info.value.fix
     with pytest.raises(UnsupportedError, match="eventsim.train"):
         get_kind("lif").build(b.graph(), {}, {})
+
+
+def test_the_membrane_dynamics_the_trainer_differentiates():
+    """IF is the leaky rule with β = 1 and reset by subtraction, LIF its layer's; the scheduled kinds
+    follow other rules."""
+    layer = NeuronLayer(np.float32(1), np.float32(0), "lif", leak=0.75, reset="zero")
+    assert get_kind("lif").membrane_dynamics(layer) == (0.75, "zero")
+    assert get_kind("if").membrane_dynamics(NeuronLayer(np.float32(1), np.float32(0))) == (1.0, "subtract")
+    scheduled = NeuronLayer(np.float32(1), np.float32(0), "ttfs", period=2, stage=1)
+    assert (
+        get_kind("ttfs").membrane_dynamics(scheduled) is None and get_kind("bistable").membrane_dynamics(layer) is None
+    )

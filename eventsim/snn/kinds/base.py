@@ -14,6 +14,8 @@ A kind has
   ``phases(steps, layer)`` gives it for one layer (by default its schedule; a kind whose rule needs
   more of the layer's parameters, such as LIF's leak and reset, encodes them in the phase); both
   engines pass the phase of a step to the rule, and neither runs a layer in an idle step (phase 0);
+- its membrane dynamics, for the trainer: the leak β and the reset mode when its rule is the leaky
+  one (IF: β = 1, reset by subtraction; LIF: its layer's), else none;
 - its readout: the per-step weights that turn a spike train into the value it stands for, and the
   weights with which the network's output integrates when the kind sets them;
 - the input coding it needs, if any;
@@ -205,6 +207,12 @@ class NeuronKind(ABC):
 
     def coding_window(self, layer: NeuronLayer) -> int | None:
         """Steps of the input coding's window this kind's layers read (None: the run's T)."""
+        return None
+
+    def membrane_dynamics(self, layer: NeuronLayer) -> tuple[float, str] | None:
+        """(β, reset) when ``layer``'s neurons follow the leaky rule ``m = β·v + I; s = [m ≥ θ]`` with
+        reset "subtract" (v ← m − s·θ) or "zero" (v ← m − s·m) in every step — what the trainer
+        differentiates; None for kinds whose rule is another (default)."""
         return None
 
     def check_layer(self, name: str, layer: NeuronLayer) -> str | None:

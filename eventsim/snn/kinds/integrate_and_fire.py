@@ -32,6 +32,10 @@ class IntegrateAndFire(NeuronKind):
     description = "integrate-and-fire, reset by subtraction, spikes carry the threshold"
     rule = staticmethod(if_rule)
 
+    def membrane_dynamics(self, layer):
+        """The leaky rule without leak: β = 1, reset by subtraction."""
+        return 1.0, "subtract"
+
     def build(self, graph, thresholds, settings):
         """The ANN's graph, a layer per activation; v0 θ/2 or 0 (OPI's optimised v0 and FTBC's biases
         are set afterwards by the conversion)."""

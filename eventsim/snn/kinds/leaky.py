@@ -73,6 +73,9 @@ class LeakyIntegrateAndFire(NeuronKind):
     def phases(self, steps, layer):
         return lif_phase(steps, layer.leak, layer.reset)
 
+    def membrane_dynamics(self, layer):
+        return layer.leak, layer.reset
+
     def readout_weights(self, phases):
         """Rate readout: 1/T in each of the T steps (a LIF layer may fire in every step)."""
         firing = np.asarray(phases) != IDLE
