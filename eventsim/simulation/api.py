@@ -83,7 +83,7 @@ def simulate(
         A registered engine (:mod:`eventsim.simulation.engines`): ``auto`` (per batch the faster of
         the next two), ``event`` (Numba, step by step, propagates only spikes), ``layer`` (Numba, layer
         by layer over all steps, events or BLAS per layer) or ``reference`` (dense NumPy ground truth).
-    encoding : {"direct", "rate", "ttfs"}
+    encoding : {"direct", "rate", "ttfs", "latency"}
         Input coding (see :mod:`eventsim.snn.coding`); networks of TTFS neurons need ``ttfs``.
     seed : int
         Seed of the rate coding.
