@@ -1,9 +1,11 @@
 """The step-major and layer-major engines against the reference engine for each neuron kind, on the
 bundled mnist_lenet.
 
-Converts the model with opi (IF neurons), bsnn (bistable, period 8) and ttfs (window 8), simulates
-256 test samples with the three engines in the same run (best of three for the Numba engines, after a
-warm-up that compiles), and prints images per second, the ratios and spikes per neuron.
+Converts the model with opi (IF neurons), bsnn (bistable, period 8) and ttfs (window 8), and runs
+opi's network once more with LIF neurons (leak 0.875, reset to zero: LIF networks are trained, not
+converted, so only its speed means something); simulates 256 test samples with the three engines in
+the same run (best of three for the Numba engines, after a warm-up that compiles), and prints images
+per second, the ratios and spikes per neuron.
 
     python bench/bench_kinds.py [--samples 256]
 """
@@ -11,12 +13,29 @@ warm-up that compiles), and prints images per second, the ratios and spikes per 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import eventsim
 from eventsim.examples import example_model_path, load_example_data
 
-RUNS = (("opi", {}, "direct", 32), ("bsnn", {"period": 8}, "direct", 40), ("ttfs", {"window": 8}, "ttfs", None))
+RUNS = (
+    ("opi", {}, "direct", 32),
+    ("bsnn", {"period": 8}, "direct", 40),
+    ("ttfs", {"window": 8}, "ttfs", None),
+    ("lif", {}, "direct", 32),
+)
+
+
+def network(graph, x_calib, preset: str, options: dict, T: int | None) -> eventsim.SpikingNetwork:
+    """The preset's network; ``lif``: opi's, every layer LIF with leak 0.875 and reset to zero."""
+    if preset != "lif":
+        return eventsim.convert(graph, x_calib, preset, T=T, **options)
+    net = eventsim.convert(graph, x_calib, "opi", T=T)
+    layers = {
+        name: dataclasses.replace(layer, kind="lif", leak=0.875, reset="zero") for name, layer in net.layers.items()
+    }
+    return eventsim.SpikingNetwork(net.graph, layers, net.meta, net.decoding)
 
 
 def rate(net, x, T: int, engine: str, encoding: str, repeats: int) -> tuple[float, eventsim.Recording]:
@@ -40,7 +59,7 @@ def main() -> None:
         f"{'event/ref':>9s} {'layer/ref':>9s} {'spikes/neuron':>14s}"
     )
     for preset, options, encoding, T in RUNS:
-        net = eventsim.convert(graph, data["x_calib"], preset, T=T, **options)
+        net = network(graph, data["x_calib"], preset, options, T)
         T = T or net.meta["ttfs"]["steps"]
         for engine in ("event", "layer"):
             eventsim.simulate(net, x[:8], T, engine=engine, encoding=encoding)  # compile
