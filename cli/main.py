@@ -205,6 +205,72 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
     click.echo(f"preset {preset}" + (f", calibrated for T={T}" if T else "") + f"; wrote {output}")
 
 
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training inputs and labels (.npz).")
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
+@click.option("-T", "T", required=True, type=click.IntRange(min=1), help="Time steps per sample.")
+@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
+@click.option(
+    "--estimator",
+    default="localzo",
+    show_default=True,
+    help="dS/du: localzo[:delta=0.05,m=1,dist=normal,seed=0] or a surrogate "
+    "(fast_sigmoid, arctan, gaussian, triangle, rectangle)[:width=0.5,cutoff=...].",
+)
+@click.option("--loss", type=click.Choice(["sum", "max"]), default="sum", show_default=True)
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option("--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True)
+@click.option("--kind", type=click.Choice(["lif", "if"]), default="lif", show_default=True, help="Neurons (ONNX).")
+@click.option("--leak", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="LIF β.")
+@click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True)
+@click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--init", type=click.Choice(["model", "random"]), default="model", show_default=True)
+@click.option("--spike-penalty", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Write a checkpoint here after every epoch.")
+@click.option("--resume", type=click.Path(dir_okay=False), help="Continue the run of this checkpoint.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write loss, accuracy and active entries (PNG).")
+@click.option("--x-key", default="x", show_default=True)
+@click.option("--y-key", default="y", show_default=True)
+@input_shape_option
+def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, input_shape, **options) -> None:
+    """Train MODEL (ONNX: its weights start the run, or a network file) by BPTT on DATA, and write the
+    spiking network to OUTPUT."""
+    from eventsim.training import parse_estimator
+
+    try:
+        options["estimator"] = parse_estimator(estimator)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--estimator") from None
+    source = eventsim.load_onnx(model, input_shape) if model.endswith(".onnx") else eventsim.SpikingNetwork.load(model)
+    x, y = _load_x(data, x_key, y_key, None)
+    if y is None:
+        raise click.BadParameter(f"{data} holds no labels {y_key!r}", param_hint="--data")
+    validation = _load_x(val, x_key, y_key, None) if val else None
+    if validation is not None and validation[1] is None:
+        raise click.BadParameter(f"{val} holds no labels {y_key!r}", param_hint="--val")
+    result = eventsim.train(source, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
+    result.net.save(output)
+    rows = result.rows()
+    if json_path:
+        atomic_write_text(json_path, json.dumps(rows, indent=2))
+    if plot:
+        from eventsim.measure.plots import training_png
+
+        atomic_write_bytes(plot, training_png(rows, f"{model} T={options['T']}"))
+    last = rows[-1]
+    val_text = "" if last["val_accuracy"] is None else f", validation {last['val_accuracy']:.2%}"
+    click.echo(f"trained {last['epoch']} epochs: train accuracy {last['train_accuracy']:.2%}{val_text}; wrote {output}")
+
+
 def _range(values: np.ndarray) -> str:
     lo, hi = float(values.min()), float(values.max())
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"

@@ -12,6 +12,7 @@ The public API::
     energy = eventsim.energy_report(snn, rec)        # SNN vs ANN under a cited cost table
     report = eventsim.build_report(snn, rec, x, y)   # everything, as JSON + figures
     result = eventsim.run_demo("eventsim-demo")     # the main job on the bundled example
+    result = eventsim.train(graph, x, y, T=25, encoding="latency", estimator="localzo")  # BPTT, sparse backward
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .measure.layer_error import conversion_error
 from .measure.report import build_report
 from .simulation import Recording, simulate
 from .snn import NeuronLayer, SpikingNetwork
+from .training import TrainResult, train
 
 try:
     __version__ = version("eventsim")
@@ -71,6 +73,8 @@ __all__ = [
     "energy_report",
     "build_report",
     "run_demo",
+    "train",
+    "TrainResult",
     "conversion_error",
     "EventsimError",
     "ModelFileError",

@@ -149,3 +149,27 @@ def conversion_error_png(errors: Sequence[dict], title: str = "") -> bytes:
     ax.set_title(title or "conversion error per layer")
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
+
+
+def training_png(history: Sequence[Mapping], title: str = "") -> bytes:
+    """PNG of a training run per epoch: the loss, the training (and validation) accuracy, and the
+    fraction of active entries in the backward pass (rows of :meth:`eventsim.training.TrainResult.rows`)."""
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), dpi=120)
+    axes[0].plot(epochs, [row["loss"] for row in history], marker="o")
+    axes[0].set(xlabel="epoch", ylabel="training loss")
+    axes[1].plot(epochs, [100 * row["train_accuracy"] for row in history], marker="o", label="train")
+    if any(row["val_accuracy"] is not None for row in history):
+        val = [np.nan if row["val_accuracy"] is None else 100 * row["val_accuracy"] for row in history]
+        axes[1].plot(epochs, val, marker="s", label="validation")
+    axes[1].set(xlabel="epoch", ylabel="accuracy (%)")
+    axes[1].legend()
+    layers = list(history[0]["active_by_layer"]) if history else []
+    for layer in layers:
+        axes[2].plot(epochs, [100 * row["active_by_layer"][layer] for row in history], marker=".", label=short(layer))
+    axes[2].plot(epochs, [100 * row["active_fraction"] for row in history], "k--", label="all")
+    axes[2].set(xlabel="epoch", ylabel="active entries in backward (%)", yscale="log")
+    axes[2].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return _png(fig)

@@ -1,2 +1,13 @@
 """Training spiking networks directly: backpropagation through time with gradient estimators in place
-of the derivative of the spike."""
+of the derivative of the spike.
+
+The public API is :func:`train` (also ``eventsim.train``); the estimators are :func:`localzo`,
+:func:`surrogate` and :func:`parse_estimator`. Nothing here imports Numba until a kernel runs.
+"""
+
+from __future__ import annotations
+
+from .api import TrainResult, train
+from .estimators import ESTIMATORS, Estimator, localzo, parse_estimator, surrogate
+
+__all__ = ["train", "TrainResult", "Estimator", "ESTIMATORS", "localzo", "surrogate", "parse_estimator"]

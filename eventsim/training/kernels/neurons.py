@@ -1,0 +1,108 @@
+"""The trainer's neuron kernels: a layer's forward over all steps, recording only the entries the
+backward will visit, and the backward leaky scan that turns their gradients into the gradient of
+the layer's input current.
+
+A layer of the leaky family (IF: β = 1) in step t, per neuron::
+
+    m = β·v + I(t);   s = [m ≥ θ];   v ← m − θ·s (subtract) or m − m·s (zero);   value = θ·s
+
+with I(t) = static + dynamic(t) (+ temporal bias), added in the engines' order so that the values
+are the engines' to the bit. An entry (b, t, j) is *active* when the estimator's dS/du at
+u = m − θ is not zero; only active entries carry a gradient back through the spike.
+
+The callers check every shape first (:mod:`eventsim.training.checks`); :mod:`eventsim.training.twins`
+holds the NumPy twins the tests hold these kernels to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .estimate import entry_key, estimate
+
+
+@njit(parallel=True, cache=True)
+def leaky_forward(
+    static, current, bias, v0, theta, leak, zero_reset, code, params, band, seed, layer, values, active, pos, est,
+    us, counts,
+):  # fmt: skip
+    """All steps of one layer for a batch, in parallel over samples.
+
+    ``static`` (1 or N, n); ``current`` (T, N, n) or (0, 0, 0) without a dynamic input; ``bias``
+    (T_b, n) or (0, 0); ``v0``, ``theta`` (n,); ``leak`` float32; ``zero_reset`` bool; the
+    estimator's ``code``, ``params`` and ``band`` (|u| ≥ band: never active); ``seed`` and ``layer``
+    name the entries' random draws. Writes ``values`` (T, N, n) = θ·s, ``active`` (T, N, n) bool and
+    per sample the active entries in step order: position t·n + j in ``pos``, dS/du in ``est`` and u in
+    ``us`` (N, capacity); ``counts[b]`` is the number of active entries of sample b, which may exceed
+    the capacity (then the caller runs again with more room)."""
+    steps, n_samples, n = values.shape
+    capacity = pos.shape[1]
+    has_current, has_bias = current.shape[0] > 0, bias.shape[0]
+    for b in prange(n_samples):
+        srow = static[0] if static.shape[0] == 1 else static[b]
+        v = v0.copy()
+        k = 0
+        for t in range(steps):
+            out, mask = values[t, b], active[t, b]
+            for j in range(n):
+                c = srow[j] + current[t, b, j] if has_current else srow[j]
+                if t < has_bias:
+                    c = c + bias[t, j]
+                m = v[j] * leak + c
+                spike = m >= theta[j]
+                u = m - theta[j]
+                g = np.float32(0.0)
+                if abs(u) < band:
+                    g = estimate(code, params, u, entry_key(seed, layer, t, b, j))
+                mask[j] = g != 0
+                if g != 0:
+                    if k < capacity:
+                        pos[b, k], est[b, k], us[b, k] = t * n + j, g, u
+                    k += 1
+                if spike:
+                    out[j] = theta[j]
+                    v[j] = m - m if zero_reset else m - theta[j]
+                else:
+                    out[j] = 0
+                    v[j] = m
+        counts[b] = k
+
+
+@njit(parallel=True, cache=True)
+def leaky_scan(grad_values, values, theta, leak, zero_reset, detach, spike_grad, pos, est, us, counts, e, grad_v0):
+    """The backward leaky scan of one layer, in parallel over samples.
+
+    ``grad_values`` (T, N, n): dL/d(value) where the layer is active (elsewhere unread); ``values``
+    the forward's θ·s; ``spike_grad`` a constant dL/ds added to every entry (spike-count penalty); the
+    active entries as :func:`leaky_forward` recorded them. Writes ``e`` (T, N, n) = dL/dI(t),
+
+        e(t) = dL/ds(t)·G(t) + β·c(t)·e(t + 1),
+
+    with c = ∂v/∂m: 1 (subtract, reset detached), 1 − s (zero, detached), 1 − θG (subtract) or
+    1 − s − mG (zero) when the reset is differentiated; G = 0 off the active entries. ``grad_v0``
+    (N, n) gets dL/dv(0) = β·e(0)."""
+    steps, n_samples, n = e.shape
+    for b in prange(n_samples):
+        carry = np.zeros(n, np.float32)
+        k = counts[b] - 1
+        for t in range(steps - 1, -1, -1):
+            row, spikes = e[t, b], values[t, b]
+            for j in range(n):
+                base = leak * carry[j]
+                if zero_reset and spikes[j] != 0:
+                    base = np.float32(0.0)
+                row[j] = base
+            while k >= 0 and pos[b, k] // n == t:
+                j = pos[b, k] - t * n
+                g = est[b, k]
+                val = row[j] + (grad_values[t, b, j] * theta[j] + spike_grad) * g
+                if not detach:
+                    reset = us[b, k] + theta[j] if zero_reset else theta[j]
+                    val -= leak * carry[j] * reset * g
+                row[j] = val
+                k -= 1
+            for j in range(n):
+                carry[j] = row[j]
+        for j in range(n):
+            grad_v0[b, j] = leak * carry[j]

@@ -1,0 +1,74 @@
+"""The network a training run starts from: a SpikingNetwork as given, or one made of a graph (an
+imported ONNX model whose weights are the initialisation, or freshly initialised weights)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ir.graph import Graph
+from ..snn.kinds.base import layers_from_thresholds
+from ..snn.network import SpikingNetwork
+
+INITS = ("model", "random")
+
+
+def initialise(graph: Graph, seed: int) -> None:
+    """Fresh weights and biases for every weighted node, in place: uniform in ±1/√fan-in (PyTorch's
+    default for linear and convolutional layers, so a spiking layer with θ = 1 starts in the range
+    where its neurons fire)."""
+    rng = np.random.default_rng([seed, 0x1A17])
+    for node in graph.nodes:
+        if node.spec.constant_params != ("b",):
+            continue
+        w = node.params["W"]
+        bound = 1.0 / np.sqrt(max(1, int(np.prod(w.shape[1:]))))
+        node.params["W"] = rng.uniform(-bound, bound, w.shape).astype(np.float32)
+        node.params["b"] = rng.uniform(-bound, bound, node.params["b"].shape).astype(np.float32)
+
+
+def training_network(
+    model: Graph | SpikingNetwork,
+    *,
+    kind: str = "lif",
+    leak: float = 0.9,
+    reset: str = "subtract",
+    threshold: float = 1.0,
+    init: str = "model",
+    decoding: str = "sum",
+    seed: int = 0,
+) -> SpikingNetwork:
+    """A copy of ``model`` ready to train (the caller's model is never changed).
+
+    Parameters
+    ----------
+    model : Graph or SpikingNetwork
+        A graph gets a layer of ``kind`` neurons per activation (threshold ``threshold``, v0 = 0, and
+        for LIF ``leak`` and ``reset``); a network keeps its neurons.
+    init : {"model", "random"}
+        Keep the model's weights as the initialisation, or draw fresh ones (:func:`initialise`).
+    decoding : {"sum", "temporal"}
+        The output decoding of a network made of a graph.
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if isinstance(model, SpikingNetwork):
+        net = copy.deepcopy(model)
+    elif isinstance(model, Graph):
+        if kind not in ("if", "lif"):
+            raise UnsupportedError(f"the trainer makes 'if' or 'lif' layers, not {kind!r}", "pass kind='lif' or 'if'")
+        graph = copy.deepcopy(model)
+        layers = layers_from_thresholds(graph, {n.name: threshold for n in graph.activation_nodes()}, "zero", kind)
+        if kind == "lif":
+            for layer in layers.values():
+                layer.leak, layer.reset = float(leak), reset
+        net = SpikingNetwork(graph, layers, {"method": "trained"}, decoding)
+    else:
+        raise TypeError(f"train needs a Graph or a SpikingNetwork, got {type(model).__name__}")
+    if init == "random":
+        initialise(net.graph, seed)
+    for node in net.graph.nodes:  # the trainer updates params in place: make them its own float32 arrays
+        node.params = {key: np.array(value, np.float32) for key, value in node.params.items()}
+    return net

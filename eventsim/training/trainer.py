@@ -1,0 +1,194 @@
+"""The training loop: batches, epochs, an optimiser, progress, checkpoints and a resumable run.
+
+A run is a pure function of (network, data, settings, seed): the order of the samples in epoch e
+comes from ``default_rng([seed, e])``, the estimator's draws of batch k of epoch e from a seed made
+of (estimator seed, e, k), a rate coding's spikes likewise; so a run resumed from a checkpoint
+takes the same steps as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+from ..snn.network import SpikingNetwork
+from .backward import Gradients, backward, spike_count_penalty
+from .estimators import Estimator
+from .forward import forward
+from .losses import LOSSES, output_loss, predictions
+from .optimizers import Optimizer
+
+
+@dataclass
+class TrainSettings:
+    """How to train (see :func:`eventsim.train` for each field)."""
+
+    T: int
+    encoding: str = "direct"
+    loss: str = "sum"
+    epochs: int = 1
+    batch_size: int = 64
+    backward: str = "sparse"
+    detach_reset: bool = True
+    spike_penalty: float = 0.0
+    learn_decoding: bool = False
+    seed: int = 0
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, with the fix."""
+        for key in ("T", "epochs", "batch_size"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{key} must be a whole number ≥ 1, got {value!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        if self.backward not in ("sparse", "dense"):
+            raise ValueError(f"backward must be 'sparse' or 'dense', got {self.backward!r}")
+        if not (np.isfinite(self.spike_penalty) and self.spike_penalty >= 0):
+            raise ValueError(f"the spike penalty must be ≥ 0, got {self.spike_penalty!r}")
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch did: mean training loss, accuracies, the fraction of active entries (overall and
+    per layer), and the seconds it took (forward and backward apart)."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    val_accuracy: float | None
+    active_fraction: float
+    active_by_layer: dict[str, float]
+    seconds: float
+    forward_seconds: float
+    backward_seconds: float
+
+
+@dataclass
+class TrainState:
+    """A run in progress: the network, the optimiser and the epochs done (what a checkpoint holds)."""
+
+    net: SpikingNetwork
+    optimizer: Optimizer
+    settings: TrainSettings
+    estimator: Estimator
+    history: list[EpochRecord] = field(default_factory=list)
+    #: Room for active entries per sample and layer, remembered from batch to batch.
+    capacity: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+
+def trainable(net: SpikingNetwork) -> dict[str, np.ndarray]:
+    """The arrays training changes, by ``node/param``: the weights and biases of weighted nodes."""
+    params = {}
+    for node in net.graph.nodes:
+        if node.spec.constant_params == ("b",):
+            for key in ("W", "b"):
+                node.params[key] = np.ascontiguousarray(node.params[key], np.float32)
+                params[f"{node.name}/{key}"] = node.params[key]
+    return params
+
+
+def batch_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (estimator draws, rate coding of one batch)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def train_step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> dict:
+    """Forward, loss, backward and one optimiser step on a batch; returns its statistics."""
+    s, net = state.settings, state.net
+    t0 = time.perf_counter()
+    tape = forward(
+        net, x, s.T, state.estimator, encoding=s.encoding, sparse=s.backward == "sparse",
+        noise_seed=batch_seed(state.estimator.seed, epoch, batch), coding_seed=batch_seed(s.seed, epoch, batch),
+        capacity=state.capacity,
+    )  # fmt: skip
+    loss, grad_output = output_loss(tape.output, y, s.loss)
+    spike_grads = None
+    if s.spike_penalty:
+        penalty, spike_grads = spike_count_penalty(tape, s.spike_penalty)
+        loss += penalty
+    t1 = time.perf_counter()
+    grads = backward(tape, grad_output, state.estimator, detach_reset=s.detach_reset, spike_grads=spike_grads)
+    _apply(state, grads)
+    t2 = time.perf_counter()
+    return {
+        "loss": loss,
+        "correct": int(np.sum(predictions(tape.output) == y)),
+        "active": grads.active,
+        "entries": grads.entries,
+        "forward": t1 - t0,
+        "backward": t2 - t1,
+    }
+
+
+def _apply(state: TrainState, grads: Gradients) -> None:
+    """One optimiser step on the weights (and the decoding weights when they are learned)."""
+    params = trainable(state.net)
+    update = {f"{node}/{key}": g for (node, key), g in grads.params.items() if f"{node}/{key}" in params}
+    net = state.net
+    if state.settings.learn_decoding and grads.decode_weights is not None:
+        if net.decode_weights is None:
+            net.decode_weights = net.output_weights(state.settings.T)[1].copy()
+        params["decode_weights"] = net.decode_weights
+        update["decode_weights"] = grads.decode_weights[: len(net.decode_weights)]
+    state.optimizer.step(params, update)
+
+
+def run_epoch(
+    state: TrainState,
+    x: np.ndarray,
+    y: np.ndarray,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    evaluate: Callable[[SpikingNetwork, np.ndarray, np.ndarray], float],
+    progress: Callable[[str], None] | None = None,
+) -> EpochRecord:
+    """One epoch over ``x`` in the run's order; appends its record to the history."""
+    s, epoch = state.settings, state.epochs_done
+    order = np.random.default_rng([s.seed, epoch]).permutation(len(x))
+    start = time.perf_counter()
+    totals = {"loss": 0.0, "correct": 0, "forward": 0.0, "backward": 0.0}
+    active: dict[str, int] = {}
+    entries: dict[str, int] = {}
+    batches = range(0, len(x), s.batch_size)
+    for k, lo in enumerate(batches):
+        idx = order[lo : lo + s.batch_size]
+        stats = train_step(state, x[idx], y[idx], epoch, k)
+        if not np.isfinite(stats["loss"]):
+            raise DataError(
+                f"the loss became {stats['loss']} in epoch {epoch + 1}, batch {k + 1}",
+                "lower the learning rate or the thresholds' scale",
+            )
+        totals["loss"] += stats["loss"] * len(idx)
+        for key in ("correct", "forward", "backward"):
+            totals[key] += stats[key]
+        for name in stats["active"]:
+            active[name] = active.get(name, 0) + stats["active"][name]
+            entries[name] = entries.get(name, 0) + stats["entries"][name]
+        if progress is not None and (k + 1) % max(1, len(batches) // 10) == 0:
+            progress(f"  epoch {epoch + 1} batch {k + 1}/{len(batches)} loss {stats['loss']:.4f}")
+    record = EpochRecord(
+        epoch + 1,
+        totals["loss"] / len(x),
+        totals["correct"] / len(x),
+        None if val is None else evaluate(state.net, *val),
+        sum(active.values()) / max(1, sum(entries.values())),
+        {name: active[name] / max(1, entries[name]) for name in active},
+        time.perf_counter() - start,
+        totals["forward"],
+        totals["backward"],
+    )
+    state.history.append(record)
+    return record
+
+
+def history_rows(state: TrainState) -> list[dict]:
+    """The history as JSON-friendly rows."""
+    return [asdict(record) for record in state.history]

@@ -1,0 +1,180 @@
+"""The trainer's backward passes against independent oracles:
+
+- the BPTT machinery against central finite differences of the loss, with a smooth forward
+  (S = σ(u/w)) and its exact derivative as the estimator and the reset differentiated, on random
+  networks of every op and both leaky kinds;
+- the sparse Numba pass against the dense NumPy pass on the same estimator draws;
+- the neuron and synapse kernels against their NumPy twins and the ops' own backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventsim.snn.network import NeuronLayer, SpikingNetwork
+from eventsim.training.backward import backward
+from eventsim.training.estimators import localzo, surrogate
+from eventsim.training.forward import forward
+from eventsim.training.losses import output_loss
+from eventsim.training.prepare import training_network
+from eventsim.training.trainer import trainable
+from tests.snn_builders import random_networks
+
+
+def leaky(net: SpikingNetwork, rng: np.random.Generator) -> SpikingNetwork:
+    """The network with every layer IF or LIF (random leak and reset), thresholds as they were."""
+    layers = {}
+    for name, layer in net.layers.items():
+        kind = rng.choice(["if", "lif"])
+        if kind == "if":
+            layers[name] = NeuronLayer(layer.threshold, layer.v0, "if")
+        else:
+            leak = float(rng.choice([0.5, 0.75, 0.875, 1.0]))
+            reset = str(rng.choice(["subtract", "zero"]))
+            layers[name] = NeuronLayer(layer.threshold, layer.v0, "lif", leak=leak, reset=reset)
+    return SpikingNetwork(net.graph, layers, decoding=net.decoding)
+
+
+def loss_of(net, x, y, T, estimator, **kwargs):
+    tape = forward(net, x, T, estimator, sparse=False, **kwargs)
+    return output_loss(tape.output, y, "sum")[0]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=random_networks(), seed=st.integers(0, 2**16), encoding=st.sampled_from(["direct", "rate"]))
+def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encoding):
+    """With S = σ(u/w) in the forward and dS/du = σ'(u/w)/w in the backward, BPTT is the exact
+    gradient: every weighted node's W and b gradient agrees with central differences along random
+    directions (float32 forward: steps of 3e-3 along a unit direction, 3 % tolerance)."""
+    net, x = case
+    rng = np.random.default_rng(seed)
+    net = training_network(leaky(net, rng))
+    T, estimator = 4, surrogate("sigmoid", width=0.5)
+    classes = int(np.prod(net.graph.output_shape))
+    y = rng.integers(0, classes, len(x))
+    tape = forward(net, x, T, estimator, sparse=False, encoding=encoding)
+    _, grad_out = output_loss(tape.output, y, "sum")
+    grads = backward(tape, grad_out, estimator, detach_reset=False)
+    params = trainable(net)
+    for key, p in params.items():
+        node, name = key.split("/")
+        g = grads.params.get((node, name), np.zeros_like(p)).astype(np.float64)
+        d = rng.normal(size=p.shape)
+        d /= np.linalg.norm(d)
+        original = p.copy()
+        eps = 3e-3
+        p[...] = original + eps * d
+        up = loss_of(net, x, y, T, estimator, encoding=encoding)
+        p[...] = original - eps * d
+        down = loss_of(net, x, y, T, estimator, encoding=encoding)
+        p[...] = original
+        numeric, analytic = (up - down) / (2 * eps), float((g * d).sum())
+        assert abs(numeric - analytic) <= 0.03 * max(abs(numeric), abs(analytic)) + 2e-4, (key, numeric, analytic)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    case=random_networks(),
+    seed=st.integers(0, 2**16),
+    encoding=st.sampled_from(["direct", "rate"]),
+    detach=st.booleans(),
+    estimator=st.sampled_from(
+        [localzo(0.5, 2, "normal", 7), localzo(0.3, 1, "uniform", 3), surrogate("triangle", 0.6)]
+    ),
+)
+def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, estimator):
+    """The same forward, the same draws: the sparse pass gives the dense pass's gradients."""
+    net, x = case
+    rng = np.random.default_rng(seed)
+    net = training_network(leaky(net, rng))
+    T = 6
+    y = rng.integers(0, int(np.prod(net.graph.output_shape)), len(x))
+    tapes = [forward(net, x, T, estimator, sparse=s, encoding=encoding, noise_seed=seed) for s in (False, True)]
+    for name in net.layers:  # the same forward: values to the bit
+        np.testing.assert_array_equal(tapes[0].values[name], tapes[1].values[name])
+    np.testing.assert_array_equal(tapes[0].output, tapes[1].output)
+    grads = []
+    for tape in tapes:
+        _, grad_out = output_loss(tape.output, y, "sum")
+        grads.append(
+            backward(tape, grad_out, estimator, detach_reset=detach, spike_grads={n: 0.01 for n in net.layers})
+        )
+    dense, sparse = grads
+    assert dense.params.keys() == sparse.params.keys()
+    assert dense.active == sparse.active
+    for key in dense.params:
+        scale = max(1e-6, float(np.abs(dense.params[key]).max()))
+        np.testing.assert_allclose(
+            sparse.params[key], dense.params[key], rtol=1e-4, atol=1e-5 * scale, err_msg=str(key)
+        )
+
+
+@pytest.mark.parametrize("zero_reset", [False, True])
+@pytest.mark.parametrize("detach", [False, True])
+def test_scan_kernel_matches_its_twin(zero_reset, detach):
+    """The Numba scan over the recorded active entries equals the dense NumPy scan."""
+    from eventsim.training.kernels.neurons import leaky_forward, leaky_scan
+    from eventsim.training.twins import estimates, leaky_backward, leaky_steps
+
+    rng = np.random.default_rng(5)
+    T, n, size = 12, 3, 17
+    static = rng.normal(0.2, 0.3, (n, size)).astype(np.float32)
+    current = rng.normal(0, 0.5, (T, n, size)).astype(np.float32)
+    bias = rng.normal(0, 0.1, (4, size)).astype(np.float32)
+    v0, theta = np.full(size, 0.1, np.float32), rng.uniform(0.5, 1.5, size).astype(np.float32)
+    leak = np.float32(0.8)
+    est = localzo(0.4, 3, "laplace", 11)
+    values = np.empty((T, n, size), np.float32)
+    active = np.empty((T, n, size), bool)
+    room = T * size
+    pos, g_rec, u_rec = np.empty((n, room), np.int64), np.empty((n, room), np.float32), np.empty((n, room), np.float32)
+    counts = np.empty(n, np.int64)
+    leaky_forward(
+        static, current, bias, v0, theta, leak, zero_reset, est.code, est.params(), est.band(), 9, 2, values, active,
+        pos, g_rec, u_rec, counts,
+    )  # fmt: skip
+    twin_values, u = leaky_steps(T, n, static, current, bias, v0, theta, leak, zero_reset)
+    np.testing.assert_array_equal(values, twin_values)
+    g = estimates(est, u, 9, 2)
+    np.testing.assert_array_equal(active, g != 0)
+    assert counts.sum() == np.count_nonzero(g)
+    grad_values = rng.normal(size=(T, n, size)).astype(np.float32)
+    e, gv0 = np.empty_like(values), np.empty((n, size), np.float32)
+    leaky_scan(
+        grad_values, values, theta, leak, zero_reset, detach, np.float32(0.05), pos, g_rec, u_rec, counts, e, gv0
+    )
+    e_twin, gv0_twin = leaky_backward(grad_values, values, u, theta, leak, zero_reset, detach, 0.05, g)
+    np.testing.assert_allclose(e, e_twin, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gv0, gv0_twin, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["dense", "conv"])
+def test_synapse_kernels_match_the_op_backward(op):
+    """Weight gradient from the input events only and input gradient only under the mask: the ops'
+    own (dense, finite-difference-checked) backward where the mask holds."""
+    from eventsim.ir.graph import Node
+    from eventsim.training.synapses import sparse_linear_backward
+
+    rng = np.random.default_rng(2)
+    if op == "dense":
+        node = Node("n", "dense", ("x",), {}, {"W": rng.normal(size=(7, 11)), "b": np.zeros(7)})
+        in_shape = (11,)
+    else:
+        attrs = {"stride": (2, 1), "pads": (1, 0, 1, 2), "dilation": (1, 2), "groups": 2}
+        node = Node("n", "conv", ("x",), attrs, {"W": rng.normal(size=(4, 2, 3, 2)), "b": np.zeros(4)})
+        in_shape = (4, 6, 7)
+    node.shape = node.spec.infer_shape(node, [in_shape])
+    x = (rng.random((5, 3) + in_shape) < 0.05).astype(np.float32) * 0.75
+    grad = rng.normal(size=(5, 3) + node.shape).astype(np.float32)
+    mask = rng.random(x.shape) < 0.05
+    (gx_ref,), params = node.spec.spike_backward(node, [x], grad)
+    gx, gw = sparse_linear_backward(node, x, grad, mask, events_below=1.0)
+    np.testing.assert_allclose(gw, params["W"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx[mask], gx_ref[mask], rtol=1e-5, atol=1e-5)
+    assert not np.any(gx[~mask])
+    gx_dense, gw_dense = sparse_linear_backward(node, x, grad, mask, events_below=0.0)  # the products
+    np.testing.assert_allclose(gw_dense, params["W"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx_dense, gx_ref, rtol=1e-5, atol=1e-5)
