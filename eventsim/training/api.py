@@ -14,7 +14,7 @@ from ..snn.network import SpikingNetwork
 from .checkpoint import load_checkpoint, save_checkpoint
 from .estimators import Estimator, localzo, parse_estimator
 from .optimizers import Optimizer
-from .prepare import training_network
+from .prepare import scale_to_fire, training_network
 from .trainer import EpochRecord, TrainSettings, TrainState, history_rows, run_epoch
 
 
@@ -121,6 +121,8 @@ def train(
     kind, leak, reset, threshold, decoding :
         The neurons and decoding of a network made from a graph.
     init : {"model", "random"}
+        ``random``: weights uniform in ±1/√fan-in, then rescaled layer by layer on the first batch
+        until the median neuron of each layer just reaches its threshold (:func:`scale_to_fire`).
     seed : int
         Seeds the sample order, the rate coding and the random initialisation; the estimator has its
         own seed.
@@ -146,6 +148,8 @@ def train(
         net = training_network(
             model, kind=kind, leak=leak, reset=reset, threshold=threshold, init=init, decoding=decoding, seed=seed
         )
+        if init == "random":
+            scale_to_fire(net, check_batch(x[:batch_size], net.graph.input_shape, "x"), T, encoding)
         opt = Optimizer(optimizer, lr, weight_decay, momentum)
         state = TrainState(net, opt, settings, estimator)
     net = state.net

@@ -29,6 +29,36 @@ def initialise(graph: Graph, seed: int) -> None:
         node.params["b"] = rng.uniform(-bound, bound, node.params["b"].shape).astype(np.float32)
 
 
+def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rounds: int = 3) -> dict[str, float]:
+    """Rescale freshly drawn weights layer by layer, in place, so that on ``x`` the median neuron of
+    every layer just reaches its threshold: the peak of its membrane over the T steps equals θ.
+
+    Random weights scaled only by the fan-in leave a spike-coded network silent (latency coding
+    sends each input once: with weights of ±1/√784 no membrane comes near θ = 1), and a silent layer
+    gets no gradient from any estimator. A layer's membrane grows with the weights of the node that
+    feeds it, so each round multiplies those weights by θ / (median peak) (the data-driven
+    initialisation of ANNs, LSUV, with the firing threshold as its target). Returns the factors."""
+    from .estimators import surrogate
+    from .forward import forward
+
+    factors = {}
+    for name in net.layer_names:
+        source = net.graph.node(net.graph.node(name).inputs[0])
+        if source.spec.constant_params != ("b",):
+            continue
+        factor = 1.0
+        for _ in range(rounds):
+            tape = forward(net, x, T, surrogate("rectangle"), encoding=encoding, sparse=False)
+            trace = tape.layers[name]
+            peak = np.median((trace.u + trace.theta).reshape(T, len(x), -1).max(axis=(0, 1)) / trace.theta)
+            step = float(np.clip(1.0 / peak, 0.1, 10.0)) if np.isfinite(peak) and peak > 0 else 10.0
+            source.params["W"] *= np.float32(step)
+            source.params["b"] *= np.float32(step)
+            factor *= step
+        factors[name] = factor
+    return factors
+
+
 def training_network(
     model: Graph | SpikingNetwork,
     *,

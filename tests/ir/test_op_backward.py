@@ -1,6 +1,7 @@
 """The ops' training facet against central finite differences of their own forward: the gradient of
 every input and every trainable param. Inputs are float64, but some forwards round to float32
-(the convolution), hence steps of 1e-3 and tolerances of 1e-3."""
+(the convolution), hence large steps for the ops linear in what is varied (exact for any step) and
+tolerances of 1e-3."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _numeric(f, array, eps=1e-3):
     return out
 
 
-def check_backward(node, in_shapes, rng, eps=1e-3):
+def check_backward(node, in_shapes, rng, eps=0.1):
     spec = get_op(node.op)
     xs = [rng.normal(size=(2,) + s) for s in in_shapes]
     node.params = {k: v.astype(np.float64) for k, v in node.params.items()}
@@ -45,7 +46,7 @@ def check_backward(node, in_shapes, rng, eps=1e-3):
     for x, g in zip(xs, grads):
         np.testing.assert_allclose(g, _numeric(loss, x, eps), rtol=1e-3, atol=1e-3)
     for key, g in params.items():
-        np.testing.assert_allclose(g, _numeric(loss, node.params[key]), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(g, _numeric(loss, node.params[key], eps), rtol=1e-3, atol=1e-3)
     return params
 
 
@@ -89,7 +90,7 @@ def test_pool_backward_matches_finite_differences(op, k, stride, pad, ceil, seed
     shape = (2, 5, 6)
     node = _node(op, attrs, {}, [shape])
     # max pooling computes in float64 here: tiny steps, so that no window changes its winner
-    check_backward(node, [shape], np.random.default_rng(seed), 1e-7 if op == "maxpool" else 1e-3)
+    check_backward(node, [shape], np.random.default_rng(seed), 1e-7 if op == "maxpool" else 0.1)
 
 
 @pytest.mark.parametrize(
@@ -112,11 +113,12 @@ def test_other_ops_backward_matches_finite_differences(op, attrs, params, shapes
     check_backward(_node(op, attrs, params, shapes), shapes, rng)
 
 
-def test_spiking_max_pool_backward_routes_through_cumulative_counts():
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1)])
+def test_spiking_max_pool_backward_routes_through_cumulative_counts(pads):
     """The spiking max pool's output is the growth of the pooled running sums: its backward equals
     finite differences of that map (real-valued inputs away from ties)."""
     rng = np.random.default_rng(3)
-    attrs = {"kernel": (2, 2), "stride": (2, 2), "pads": (0, 0, 0, 0), "dilation": (1, 1), "ceil_mode": False}
+    attrs = {"kernel": (2, 2), "stride": (2, 2), "pads": pads, "dilation": (1, 1), "ceil_mode": False}
     node = _node("maxpool", attrs, {}, [(1, 4, 4)])
     spec = get_op("maxpool")
     x = rng.random((5, 2, 1, 4, 4))

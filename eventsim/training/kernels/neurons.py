@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .estimate import entry_key, estimate
+from .estimate import estimate, fold_key
 
 
 @njit(parallel=True, cache=True)
@@ -45,6 +45,8 @@ def leaky_forward(
         k = 0
         for t in range(steps):
             out, mask = values[t, b], active[t, b]
+            # the entries' keys share (seed, layer, t, b): fold those once per row (entry_key's order)
+            row_key = fold_key(fold_key(fold_key(fold_key(0, seed), layer), t), b)
             for j in range(n):
                 c = srow[j] + current[t, b, j] if has_current else srow[j]
                 if t < has_bias:
@@ -54,7 +56,7 @@ def leaky_forward(
                 u = m - theta[j]
                 g = np.float32(0.0)
                 if abs(u) < band:
-                    g = estimate(code, params, u, entry_key(seed, layer, t, b, j))
+                    g = estimate(code, params, u, fold_key(row_key, j))
                 mask[j] = g != 0
                 if g != 0:
                     if k < capacity:
