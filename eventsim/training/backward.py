@@ -166,7 +166,7 @@ def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: dict, result
         from .synapses import sparse_linear_backward
 
         mask = needed(tape, node.inputs[0], masks)
-        grad_x, grad_w = sparse_linear_backward(node, inputs[0], grad, mask, EVENTS_BELOW)
+        grad_x, grad_w = sparse_linear_backward(node, inputs[0], grad, mask, EVENTS_BELOW, tape.density.get(node.name))
         grads, params = [grad_x], {"W": grad_w}
     else:
         grads, params = node.spec.spike_backward(node, inputs, grad)
@@ -179,7 +179,10 @@ def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: dict, result
 def _static(tape: Tape, node, grad: np.ndarray, gstat: dict, result: Gradients) -> None:
     """Pass the gradient of a node's static part to its inputs' static parts and its params."""
     graph = tape.plan.graph
-    grads, params = node.spec.backward(node, [tape.static[i] for i in node.inputs], grad)
+    inputs = [tape.static[i] for i in node.inputs]
+    if all(x.strides[0] == 0 for x in inputs):  # shared by all samples: one row, gradients summed
+        inputs, grad = [x[:1] for x in inputs], grad.sum(axis=0, keepdims=True)
+    grads, params = node.spec.backward(node, inputs, grad)
     result.add(node.name, params)
     for source, g in zip(node.inputs, grads):
         if g is not None and graph.node(source).spec.role not in ("input", "activation"):

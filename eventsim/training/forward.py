@@ -98,6 +98,8 @@ class Tape:
     noise_seed: int
     sparse: bool
     capacity: dict[str, int] = field(default_factory=dict)
+    #: Non-zero fraction of the dynamic input of every dense and conv node (the backward reuses it).
+    density: dict[str, float] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -153,7 +155,9 @@ def forward(
         if not plan.dynamic[name]:
             continue
         if spec.role == "input":
-            coded = np.swapaxes(spikes_in, 0, 1) * np.float32(plan.amplitude)
+            coded = np.ascontiguousarray(np.swapaxes(spikes_in, 0, 1), np.float32)  # (T, N) + shape
+            if plan.amplitude != 1:
+                coded *= np.float32(plan.amplitude)
             tape.values[name] = np.asarray(spec.spike_steps(node, [coded], None), np.float32)
         elif spec.role == "activation":
             tape.values[name] = _neurons(tape, name, estimator)
@@ -173,7 +177,10 @@ def _synaptic(tape: Tape, node) -> np.ndarray:
     if node.spec.constant_params == ("b",) and len(inputs) == 1:  # conv, dense: events or a product
         from .synapses import linear_forward
 
-        return linear_forward(node, inputs[0], plan.graph.node(node.inputs[0]).shape, EVENTS_BELOW)
+        out, tape.density[node.name] = linear_forward(
+            node, inputs[0], plan.graph.node(node.inputs[0]).shape, EVENTS_BELOW
+        )
+        return out
     state = node.spec.spike_state(node, n, [plan.graph.node(i).shape for i in node.inputs])
     return np.asarray(node.spec.spike_steps(node, inputs, state), np.float32)
 

@@ -29,13 +29,17 @@ def density(rows: np.ndarray) -> float:
     return np.count_nonzero(rows) / max(rows.size, 1)
 
 
-def linear_forward(node: Node, x: np.ndarray, in_shape: tuple[int, ...], events_below: float) -> np.ndarray:
-    """The dynamic part of ``node`` over all steps: ``x`` (T, N) + input shape → (T, N) + shape."""
+def linear_forward(
+    node: Node, x: np.ndarray, in_shape: tuple[int, ...], events_below: float
+) -> tuple[np.ndarray, float]:
+    """The dynamic part of ``node`` over all steps, ``x`` (T, N) + input shape → (T, N) + shape, and
+    the input's density."""
     steps, n = x.shape[:2]
     rows = np.ascontiguousarray(x, np.float32).reshape(steps * n, -1)
     methods = linear_methods(node, in_shape)
-    out = methods.events(rows) if density(rows) < events_below else methods.dense(rows)
-    return out.reshape((steps, n) + tuple(node.shape))
+    share = density(rows)
+    out = methods.events(rows) if share < events_below else methods.dense(rows)
+    return out.reshape((steps, n) + tuple(node.shape)), share
 
 
 def _weights_from_layout(grad: np.ndarray, node: Node, kernel: str) -> np.ndarray:
@@ -49,7 +53,12 @@ def _weights_from_layout(grad: np.ndarray, node: Node, kernel: str) -> np.ndarra
 
 
 def sparse_linear_backward(
-    node: Node, x: np.ndarray, grad: np.ndarray, mask: np.ndarray | None, events_below: float
+    node: Node,
+    x: np.ndarray,
+    grad: np.ndarray,
+    mask: np.ndarray | None,
+    events_below: float,
+    x_density: float | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """The gradients of a dense or conv node's dynamic part over all steps.
 
@@ -64,6 +73,8 @@ def sparse_linear_backward(
         Where the input gradient is needed, bool like ``x``; None: nowhere.
     events_below : float
         Density under which the event kernels run.
+    x_density : float, optional
+        The non-zero fraction of ``x``, if known (the forward measured it).
 
     Returns
     -------
@@ -82,7 +93,7 @@ def sparse_linear_backward(
     need = None if mask is None else np.ascontiguousarray(mask).reshape(steps * n, -1)
     methods = linear_methods(node, in_shape)
     check_linear_grad(rows, g, methods.weights, methods.geometry, need, methods.kernel)
-    sparse_w = density(rows) < events_below
+    sparse_w = (density(rows) if x_density is None else x_density) < events_below
     sparse_x = need is None or density(need) < events_below
     dense = None
     if not (sparse_w and sparse_x):  # one product gives both gradients

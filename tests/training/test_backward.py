@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from eventsim import Graph
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
-from eventsim.training.backward import backward
+from eventsim.training.backward import backward, spike_count_penalty
 from eventsim.training.estimators import localzo, surrogate
 from eventsim.training.forward import forward
 from eventsim.training.losses import output_loss
@@ -51,44 +51,57 @@ def without_max_pooling(net: SpikingNetwork) -> SpikingNetwork:
     return SpikingNetwork(Graph(nodes, net.graph.output), net.layers, decoding=net.decoding)
 
 
-def loss_of(net, x, y, T, estimator, **kwargs):
+def loss_of(net, x, y, T, estimator, loss="sum", penalty=0.0, **kwargs):
+    """The loss the trainer minimises: cross-entropy of the output and a spike-count penalty."""
     tape = forward(net, x, T, estimator, sparse=False, **kwargs)
-    return output_loss(tape.output, y, "sum")[0]
+    return output_loss(tape.output, y, loss)[0] + spike_count_penalty(tape, penalty)[0]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(case=random_networks(), seed=st.integers(0, 2**16), encoding=st.sampled_from(["direct", "rate"]))
-def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encoding):
+@given(
+    case=random_networks(),
+    seed=st.integers(0, 2**16),
+    encoding=st.sampled_from(["direct", "rate"]),
+    loss=st.sampled_from(["sum", "max"]),
+    temporal=st.booleans(),
+)
+def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encoding, loss, temporal):
     """With S = σ(u/w) in the forward and dS/du = σ'(u/w)/w in the backward, BPTT is the exact
     gradient (max pools replaced by average pools: :func:`without_max_pooling`): every weighted
-    node's W and b gradient agrees with central differences along random directions (float32
-    forward: Richardson-extrapolated steps of 2e-3 and 4e-3 along a unit direction, 3 % tolerance)."""
+    node's W and b gradient, and the temporal decoding weights', agree with central differences
+    along random directions, for both losses with a spike-count penalty (float32 forward:
+    Richardson-extrapolated steps of 2e-3 and 4e-3 along a unit direction, 3 % tolerance)."""
     net, x = case
     rng = np.random.default_rng(seed)
     net = training_network(leaky(without_max_pooling(net), rng))
-    # off the binary grid, so that no two values tie (a max pool is not differentiable at a tie)
+    T, estimator, penalty = 4, surrogate("sigmoid", width=0.5), 0.05
+    if temporal:
+        net.decoding, net.decode_weights = "temporal", rng.uniform(0.5, 1.5, T).astype(np.float32)
+    # off the binary grid, so that no two values tie (a max is not differentiable at a tie)
     x = np.clip(x + rng.uniform(0, 0.05, x.shape), 0, 1).astype(np.float32)
-    for p in trainable(net).values():
+    params = trainable(net)
+    for p in params.values():
         p += rng.normal(0, 0.02, p.shape).astype(np.float32)
-    T, estimator = 4, surrogate("sigmoid", width=0.5)
     classes = int(np.prod(net.graph.output_shape))
     y = rng.integers(0, classes, len(x))
     tape = forward(net, x, T, estimator, sparse=False, encoding=encoding)
-    _, grad_out = output_loss(tape.output, y, "sum")
-    grads = backward(tape, grad_out, estimator, detach_reset=False)
-    params = trainable(net)
+    _, grad_out = output_loss(tape.output, y, loss)
+    grads = backward(tape, grad_out, estimator, detach_reset=False, spike_grads=spike_count_penalty(tape, penalty)[1])
+    analytic_grads = {f"{node}/{name}": g for (node, name), g in grads.params.items()}
+    if temporal:
+        params["decode_weights"] = net.decode_weights
+        analytic_grads["decode_weights"] = grads.decode_weights
     for key, p in params.items():
-        node, name = key.split("/")
-        g = grads.params.get((node, name), np.zeros_like(p)).astype(np.float64)
+        g = analytic_grads.get(key, np.zeros_like(p)).astype(np.float64)
         d = rng.normal(size=p.shape)
         d /= np.linalg.norm(d)
         original = p.copy()
 
         def difference(eps):
             p[...] = original + eps * d
-            up = loss_of(net, x, y, T, estimator, encoding=encoding)
+            up = loss_of(net, x, y, T, estimator, loss, penalty, encoding=encoding)
             p[...] = original - eps * d
-            down = loss_of(net, x, y, T, estimator, encoding=encoding)
+            down = loss_of(net, x, y, T, estimator, loss, penalty, encoding=encoding)
             p[...] = original
             return (up - down) / (2 * eps)
 
@@ -102,7 +115,7 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
 @given(
     case=random_networks(),
     seed=st.integers(0, 2**16),
-    encoding=st.sampled_from(["direct", "rate"]),
+    encoding=st.sampled_from(["direct", "rate", "latency"]),
     detach=st.booleans(),
     estimator=st.sampled_from(
         [localzo(0.5, 2, "normal", 7), localzo(0.3, 1, "uniform", 3), surrogate("triangle", 0.6)]

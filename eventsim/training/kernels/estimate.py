@@ -57,7 +57,7 @@ _INV_SQRT_2PI = 0.3989422804014327
 _HALF_PI = 0.5 * math.pi
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mix64(z):
     """The splitmix64 finaliser of a uint64 word (wrapping arithmetic)."""
     z = (z ^ (z >> _S30)) * _MIX1
@@ -65,7 +65,7 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fold_key(h, x):
     """Fold the integer ``x`` (modulo 2**64) into the uint64 key ``h``."""
     return mix64(np.uint64(h) + _GAMMA * (np.uint64(x) + _ONE))
@@ -77,7 +77,7 @@ def entry_key(seed, layer, t, b, j):
     return fold_key(fold_key(fold_key(fold_key(fold_key(_ZERO, seed), layer), t), b), j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def uniform01(key, k):
     """The k-th uniform draw of ``key``, in (0, 1): m·2**-53 for the 53 high bits m, 2**-54 if m = 0."""
     m = mix64(np.uint64(key) + _DRAW_GAMMA * (np.uint64(k) + _ONE)) >> _S11
@@ -86,7 +86,7 @@ def uniform01(key, k):
     return np.float64(m) * ULP53
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def draw_z(dist_code, key, k):
     """The k-th unit-variance draw of ``key`` from law ``dist_code`` (normal, uniform or Laplace)."""
     if dist_code == NORMAL:
@@ -99,33 +99,42 @@ def draw_z(dist_code, key, k):
     if dist_code == LAPLACE:
         s = u - 0.5
         return math.copysign(-math.log1p(-2.0 * abs(s)) * INV_SQRT2, s)
-    raise ValueError("unknown dist code")
+    return 0.0  # unreachable: Estimator validates the law (a raise would stop prange loops that inline this)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _localzo(params, a, key):
     """LocalZO's G at |u| = a: the mean over m draws of |z|·1{a < δ|z|}/(2δ).
 
-    A normal draw's |z| is at most its Box–Muller radius √(−2 ln u₁): when u₁ exceeds
-    exp(−(a/δ)²/2) (by a margin far above the rounding of exp and log) the draw cannot reach a,
-    so its log, square root and cosine are skipped — most draws of a sparse pass, with the same
-    result as drawing them."""
+    A normal draw's |z| is at most its Box–Muller radius √(−2 ln u₁), which reaches a/δ only when
+    u₁ ≤ exp(−y), y = (a/δ)²/2. Most draws of entries in the band fail a cheaper bound first,
+    exp(−y) ≤ 1/(1 + y + y²/2); the others are compared with exp(−y). Both carry a margin far above
+    the rounding of exp and log, so a skipped draw is one that could not reach a: the result is
+    that of drawing every z, without their log, square root and cosine."""
     delta = params[P_DELTA]
     m = int(params[P_SAMPLES])
     dist = int(params[P_DIST])
     ratio = a / delta
-    reach = math.exp(-0.5 * ratio * ratio) * (1.0 + 1e-9) if dist == NORMAL else 2.0
+    y = 0.5 * ratio * ratio
+    loose = (1.0 + 1e-9) / (1.0 + y + 0.5 * y * y) if dist == NORMAL else 2.0
+    reach = -1.0  # exp(−y) with margin, computed when first needed
     total = 0.0
     for k in range(m):
-        if reach < 1.0 and uniform01(key, 2 * k) > reach:
-            continue
+        if loose < 1.0:
+            u1 = uniform01(key, 2 * k)
+            if u1 > loose:
+                continue
+            if reach < 0.0:
+                reach = math.exp(-y) * (1.0 + 1e-9)
+            if u1 > reach:
+                continue
         az = abs(draw_z(dist, key, k))
         if a < delta * az:
             total += az
     return total / (2.0 * delta * m)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _surrogate(code, w, a):
     """The surrogate of ``code`` with width ``w`` at |u| = a (float64)."""
     if code == FAST_SIGMOID:
@@ -146,10 +155,10 @@ def _surrogate(code, w, a):
     if code == SIGMOID:
         e = math.exp(-(a / w))  # σ'(x) on e = exp(−|x|): no overflow for any u
         return e / ((1.0 + e) * (1.0 + e)) / w
-    raise ValueError("unknown estimator code")
+    return 0.0  # unreachable: Estimator validates the code (a raise would stop prange loops that inline this)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def estimate(code, params, u, key):
     """G(u) of one entry as float32.
 

@@ -21,6 +21,10 @@ from numba import njit, prange
 
 from .estimate import estimate, fold_key
 
+# The estimator's functions are inlined here (no call per entry). Numba's cache keys a kernel on its
+# own file only: after editing eventsim/training/kernels/estimate.py alone, clear the cache
+# (__pycache__/*.nbi, *.nbc) so that this kernel compiles the new estimator.
+
 
 @njit(parallel=True, cache=True)
 def leaky_forward(
