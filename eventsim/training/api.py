@@ -49,6 +49,22 @@ def _labels(y, n: int, classes: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def check_memory(net: SpikingNetwork, T: int, batch_size: int) -> None:
+    """Refuse a batch whose training trace would not fit in half the machine's memory: every node's
+    value over the T steps (float32) is kept for the backward, and the backward holds about as much
+    again in gradients and masks."""
+    from ..simulation.api import _available_bytes
+
+    sizes = sum(int(np.prod(node.shape)) for node in net.graph.nodes) + int(np.prod(net.graph.input_shape))
+    need = 3 * 4 * T * batch_size * sizes
+    if need > _available_bytes() // 2:
+        raise DataError(
+            f"training with T={T} and batches of {batch_size} needs about {need / 2**30:.1f} GiB per batch, "
+            "more than half of this machine's memory",
+            "use smaller batches (--batch-size) or a smaller T",
+        )
+
+
 def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray, T: int, encoding: str) -> float:
     """Accuracy at step T in the engines (``auto``), which is how the trained network will run."""
     from ..simulation import simulate
@@ -148,11 +164,13 @@ def train(
         net = training_network(
             model, kind=kind, leak=leak, reset=reset, threshold=threshold, init=init, decoding=decoding, seed=seed
         )
+        check_memory(net, T, batch_size)
         if init == "random":
             scale_to_fire(net, check_batch(x[:batch_size], net.graph.input_shape, "x"), T, encoding)
         opt = Optimizer(optimizer, lr, weight_decay, momentum)
         state = TrainState(net, opt, settings, estimator)
     net = state.net
+    check_memory(net, state.settings.T, state.settings.batch_size)
     x = check_batch(x, net.graph.input_shape, "x")
     classes = int(np.prod(net.graph.output_shape))
     y = _labels(y, len(x), classes, "y")

@@ -105,6 +105,8 @@ def test_bad_labels_and_settings_are_refused():
         eventsim.train(mlp(), x, y + 5, T=4)
     with pytest.raises(ValueError, match="T must be"):
         eventsim.train(mlp(), x, y, T=0)
+    with pytest.raises(eventsim.DataError, match="memory"):
+        eventsim.train(mlp(), x, y, T=10**9)
     with pytest.raises(ValueError, match="unknown gradient estimator"):
         eventsim.train(mlp(), x, y, T=4, estimator="nope")
 
