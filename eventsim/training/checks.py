@@ -37,8 +37,9 @@ def check_leaky_scan(grad_values, values, theta, pos, est, us, counts, e, grad_v
     _require(grad_v0.shape == (n, size), "initial potential gradient")
     _require(pos.shape == est.shape == us.shape and pos.shape[0] == n and counts.shape == (n,), "active entries")
     _require(bool(np.all((counts >= 0) & (counts <= pos.shape[1]))), "active counts")
-    used = np.arange(pos.shape[1])[None, :] < counts[:, None]
-    _require(bool(np.all((pos[used] >= 0) & (pos[used] < steps * size))), "active positions")
+    for b in np.flatnonzero(counts):  # the recorded positions of each sample lie inside the layer
+        used = pos[b, : counts[b]]
+        _require(0 <= used.min() and used.max() < steps * size, "active positions")
     _require(_layout(grad_values, values, theta, est, us, e, grad_v0), "scan array layout")
     _require(_layout(pos, counts, dtype=np.int64), "entry index layout")
 

@@ -52,6 +52,26 @@ def _weights_from_layout(grad: np.ndarray, node: Node, kernel: str) -> np.ndarra
     return np.ascontiguousarray(grad.reshape(c_out, c_g, kh, kw))
 
 
+def _dense_backward(methods: LinearMethods, rows: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both gradients by the op's own backward (BLAS), in parts of rows on all cores (each part with
+    single-threaded BLAS, as the forward's products run: :mod:`eventsim.simulation.threads`)."""
+    from ..simulation.threads import parallel_parts
+
+    node, in_shape = methods.node, methods.in_shape
+    grad_x = np.empty(rows.shape, np.float32)
+    parts: list[np.ndarray] = []
+
+    def part(lo: int, hi: int) -> None:
+        (gx, *_), params = node.spec.backward(
+            methods.bare, [rows[lo:hi].reshape((-1,) + in_shape)], g[lo:hi].reshape((-1,) + node.shape)
+        )
+        grad_x[lo:hi] = gx.reshape(hi - lo, -1)
+        parts.append(params["W"])
+
+    parallel_parts(part, len(rows), methods.rows_per_call)
+    return grad_x, np.sum(parts, axis=0)
+
+
 def sparse_linear_backward(
     node: Node,
     x: np.ndarray,

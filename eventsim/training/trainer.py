@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -102,7 +103,18 @@ def batch_seed(*parts: int) -> int:
 
 
 def train_step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> dict:
-    """Forward, loss, backward and one optimiser step on a batch; returns its statistics."""
+    """Forward, loss, backward and one optimiser step on a batch; returns its statistics.
+
+    The sparse pass runs Numba kernels between BLAS products, so it runs with BLAS on one thread
+    and its products in parts on all cores (BLAS's idle workers would otherwise spin on the cores
+    the next kernel needs); the dense reference is NumPy alone and keeps BLAS's own threads."""
+    from ..simulation.threads import single_threaded_blas
+
+    with single_threaded_blas() if state.settings.backward == "sparse" else nullcontext():
+        return _step(state, x, y, epoch, batch)
+
+
+def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> dict:
     s, net = state.settings, state.net
     t0 = time.perf_counter()
     tape = forward(
