@@ -162,7 +162,7 @@ def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: dict, result
         tape.values[i] if plan.dynamic[i] else np.zeros((plan.T, n) + plan.graph.node(i).shape, np.float32)
         for i in node.inputs
     ]
-    if tape.sparse and node.spec.constant_params == ("b",) and len(inputs) == 1:
+    if tape.sparse and node.spec.trainable_params and len(inputs) == 1:
         from .synapses import sparse_linear_backward
 
         mask = needed(tape, node.inputs[0], masks)

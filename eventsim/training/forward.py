@@ -174,7 +174,7 @@ def _synaptic(tape: Tape, node) -> np.ndarray:
         tape.values[i] if plan.dynamic[i] else np.zeros((plan.T, n) + plan.graph.node(i).shape, np.float32)
         for i in node.inputs
     ]
-    if node.spec.constant_params == ("b",) and len(inputs) == 1:  # conv, dense: events or a product
+    if node.spec.trainable_params and len(inputs) == 1:  # conv, dense: events or a product
         from .synapses import linear_forward
 
         out, tape.density[node.name] = linear_forward(

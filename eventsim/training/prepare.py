@@ -21,7 +21,7 @@ def initialise(graph: Graph, seed: int) -> None:
     where its neurons fire)."""
     rng = np.random.default_rng([seed, 0x1A17])
     for node in graph.nodes:
-        if node.spec.constant_params != ("b",):
+        if not node.spec.trainable_params:
             continue
         w = node.params["W"]
         bound = 1.0 / np.sqrt(max(1, int(np.prod(w.shape[1:]))))
@@ -44,7 +44,7 @@ def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rou
     factors = {}
     for name in net.layer_names:
         source = net.graph.node(net.graph.node(name).inputs[0])
-        if source.spec.constant_params != ("b",):
+        if not source.spec.trainable_params:
             continue
         factor = 1.0
         for _ in range(rounds):

@@ -90,8 +90,8 @@ def trainable(net: SpikingNetwork) -> dict[str, np.ndarray]:
     """The arrays training changes, by ``node/param``: the weights and biases of weighted nodes."""
     params = {}
     for node in net.graph.nodes:
-        if node.spec.constant_params == ("b",):
-            for key in ("W", "b"):
+        if node.spec.trainable_params:
+            for key in node.spec.trainable_params:
                 node.params[key] = np.ascontiguousarray(node.params[key], np.float32)
                 params[f"{node.name}/{key}"] = node.params[key]
     return params

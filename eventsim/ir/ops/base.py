@@ -68,6 +68,9 @@ class OpSpec(ABC):
     constant_params : tuple of str
         Params that only add a constant (a bias, a shift): :meth:`without_constant` zeroes them, so
         the dynamic part of a value gives them no gradient.
+    trainable_params : tuple of str
+        Params that training changes (the weights and biases of conv and dense; the trainer's fast
+        paths for them use the op's event lowering).
     """
 
     name: ClassVar[str] = ""
@@ -80,6 +83,7 @@ class OpSpec(ABC):
     rearranges: ClassVar[bool] = False
     synaptic_events: ClassVar[bool] = False
     constant_params: ClassVar[tuple[str, ...]] = ()
+    trainable_params: ClassVar[tuple[str, ...]] = ()
 
     # -- ANN facet ---------------------------------------------------------------------------
     def infer_shape(self, node: Node, in_shapes: list[Shape]) -> Shape:

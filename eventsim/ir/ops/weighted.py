@@ -18,6 +18,7 @@ class WeightedOp(OpSpec):
 
     synaptic_events = True
     constant_params = ("b",)
+    trainable_params = ("W", "b")
 
     def products(self, node, in_shapes):
         return int(self.fanout(node, in_shapes[0]).sum())
