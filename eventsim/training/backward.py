@@ -141,6 +141,17 @@ def _neurons(tape: Tape, name: str, grad, estimator: Estimator, detach: bool, sp
         g = estimates(estimator, trace.u, tape.noise_seed, trace.index)
         result.active[name] = int(np.count_nonzero(g))
         e, _ = leaky_backward(grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, spike_grad, g)
+    elif trace.pos is None:  # the dense trace of an estimator that is nowhere zero
+        from .kernels.neurons import leaky_scan_dense
+
+        e, grad_v0, counts = np.empty(values.shape, np.float32), np.empty((n, size), np.float32), np.empty(n, np.int64)
+        check_leaky_scan(grad, values, trace.theta, *_no_entries(n), e, grad_v0)
+        _require_shape(trace.u, values)
+        leaky_scan_dense(
+            grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, np.float32(spike_grad),
+            estimator.code, estimator.params(), np.int64(tape.noise_seed), np.int64(trace.index), e, grad_v0, counts,
+        )  # fmt: skip
+        result.active[name] = int(counts.sum())
     else:
         from .kernels.neurons import leaky_scan
 
@@ -153,6 +164,17 @@ def _neurons(tape: Tape, name: str, grad, estimator: Estimator, detach: bool, sp
         )
     source_shape = tape.plan.graph.node(tape.plan.graph.node(name).inputs[0]).shape
     return e.reshape((steps, n) + source_shape)
+
+
+def _no_entries(n: int) -> tuple:
+    return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), np.zeros((n, 0), np.float32), np.zeros(n, np.int64)
+
+
+def _require_shape(u: np.ndarray, values: np.ndarray) -> None:
+    if u.shape != values.shape or u.dtype != np.float32 or not u.flags.c_contiguous:
+        from .checks import _require
+
+        _require(False, "dense trace")
 
 
 def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: dict, result: Gradients) -> None:
@@ -200,7 +222,9 @@ def needed(tape: Tape, name: str, masks: dict[str, np.ndarray | None]) -> np.nda
     if not plan.dynamic[name] or node.spec.role == "input":
         masks[name] = None
     elif node.spec.role == "activation":
-        masks[name] = tape.layers[name].active.reshape((plan.T, tape.n) + node.shape)
+        active = tape.layers[name].active
+        shape = (plan.T, tape.n) + node.shape
+        masks[name] = np.ones(shape, bool) if active is None else active.reshape(shape)  # dense trace: all
     else:
         parts = [needed(tape, i, masks) for i in node.inputs]
         if all(p is None for p in parts):

@@ -118,7 +118,13 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
     encoding=st.sampled_from(["direct", "rate", "latency"]),
     detach=st.booleans(),
     estimator=st.sampled_from(
-        [localzo(0.5, 2, "normal", 7), localzo(0.3, 1, "uniform", 3), surrogate("triangle", 0.6)]
+        [
+            localzo(0.5, 2, "normal", 7),
+            localzo(0.3, 1, "uniform", 3),
+            surrogate("triangle", 0.6),
+            surrogate("fast_sigmoid", 0.4),  # nowhere zero: the sparse pass keeps the dense trace
+            localzo(0.4, 1, "laplace", 5),
+        ]
     ),
 )
 def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, estimator):

@@ -26,6 +26,22 @@ from .estimate import estimate, fold_key
 # (__pycache__/*.nbi, *.nbc) so that this kernel compiles the new estimator.
 
 
+@njit(cache=True, inline="always")
+def _step_row(srow, crow, brow, v, theta, leak, zero_reset, out, u):
+    """One step of one sample's layer, without branches (so it vectorises): ``out`` = θ·s, ``u`` =
+    m − θ, ``v`` updated. ``crow``/``brow`` are empty when there is no dynamic input or bias."""
+    n = v.shape[0]
+    for j in range(n):
+        c = srow[j] + crow[j] if crow.shape[0] > 0 else srow[j]
+        if brow.shape[0] > 0:
+            c = c + brow[j]
+        m = v[j] * leak + c
+        s = np.float32(1.0) if m >= theta[j] else np.float32(0.0)
+        out[j] = theta[j] * s
+        u[j] = m - theta[j]
+        v[j] = m - m * s if zero_reset else m - theta[j] * s
+
+
 @njit(parallel=True, cache=True)
 def leaky_forward(
     static, current, bias, v0, theta, leak, zero_reset, code, params, band, seed, layer, values, active, pos, est,
@@ -42,36 +58,74 @@ def leaky_forward(
     the capacity (then the caller runs again with more room)."""
     steps, n_samples, n = values.shape
     capacity = pos.shape[1]
-    has_current, has_bias = current.shape[0] > 0, bias.shape[0]
+    none = np.zeros(0, np.float32)
     for b in prange(n_samples):
         srow = static[0] if static.shape[0] == 1 else static[b]
-        v = v0.copy()
+        v, u = v0.copy(), np.empty(n, np.float32)
         k = 0
         for t in range(steps):
-            out, mask = values[t, b], active[t, b]
+            crow = current[t, b] if current.shape[0] > 0 else none
+            brow = bias[t] if t < bias.shape[0] else none
+            _step_row(srow, crow, brow, v, theta, leak, zero_reset, values[t, b], u)
+            mask = active[t, b]
+            mask[:] = False
             # the entries' keys share (seed, layer, t, b): fold those once per row (entry_key's order)
             row_key = fold_key(fold_key(fold_key(fold_key(0, seed), layer), t), b)
             for j in range(n):
-                c = srow[j] + current[t, b, j] if has_current else srow[j]
-                if t < has_bias:
-                    c = c + bias[t, j]
-                m = v[j] * leak + c
-                spike = m >= theta[j]
-                u = m - theta[j]
-                g = np.float32(0.0)
-                if abs(u) < band:
-                    g = estimate(code, params, u, fold_key(row_key, j))
-                mask[j] = g != 0
-                if g != 0:
-                    if k < capacity:
-                        pos[b, k], est[b, k], us[b, k] = t * n + j, g, u
-                    k += 1
-                if spike:
-                    out[j] = theta[j]
-                    v[j] = m - m if zero_reset else m - theta[j]
-                else:
-                    out[j] = 0
-                    v[j] = m
+                if abs(u[j]) < band:
+                    g = estimate(code, params, u[j], fold_key(row_key, j))
+                    if g != 0:
+                        mask[j] = True
+                        if k < capacity:
+                            pos[b, k], est[b, k], us[b, k] = t * n + j, g, u[j]
+                        k += 1
+        counts[b] = k
+
+
+@njit(parallel=True, cache=True)
+def leaky_forward_dense(static, current, bias, v0, theta, leak, zero_reset, values, us):
+    """:func:`leaky_forward` keeping u of every entry, ``us`` (T, N, n), instead of the active ones:
+    for estimators that are nowhere zero, where every entry is active."""
+    steps, n_samples, n = values.shape
+    none = np.zeros(0, np.float32)
+    for b in prange(n_samples):
+        srow = static[0] if static.shape[0] == 1 else static[b]
+        v = v0.copy()
+        for t in range(steps):
+            crow = current[t, b] if current.shape[0] > 0 else none
+            brow = bias[t] if t < bias.shape[0] else none
+            _step_row(srow, crow, brow, v, theta, leak, zero_reset, values[t, b], us[t, b])
+
+
+@njit(parallel=True, cache=True)
+def leaky_scan_dense(
+    grad_values, values, us, theta, leak, zero_reset, detach, spike_grad, code, params, seed, layer, e, grad_v0,
+    counts,
+):  # fmt: skip
+    """:func:`leaky_scan` on the dense trace of :func:`leaky_forward_dense`: dS/du of every entry
+    from its u (the estimator's draws keyed as in the sparse forward); ``counts[b]``: the entries of
+    sample b with dS/du ≠ 0."""
+    steps, n_samples, n = e.shape
+    for b in prange(n_samples):
+        carry = np.zeros(n, np.float32)
+        k = 0
+        for t in range(steps - 1, -1, -1):
+            row, spikes, u = e[t, b], values[t, b], us[t, b]
+            row_key = fold_key(fold_key(fold_key(fold_key(0, seed), layer), t), b)
+            for j in range(n):
+                g = estimate(code, params, u[j], fold_key(row_key, j))
+                k += g != 0
+                base = leak * carry[j]
+                if zero_reset and spikes[j] != 0:
+                    base = np.float32(0.0)
+                val = base + (grad_values[t, b, j] * theta[j] + spike_grad) * g
+                if not detach:
+                    reset = u[j] + theta[j] if zero_reset else theta[j]
+                    val -= leak * carry[j] * reset * g
+                row[j] = val
+                carry[j] = val
+        for j in range(n):
+            grad_v0[b, j] = leak * carry[j]
         counts[b] = k
 
 
