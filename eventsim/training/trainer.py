@@ -56,7 +56,8 @@ class TrainSettings:
 @dataclass
 class EpochRecord:
     """What one epoch did: mean training loss, accuracies, the fraction of active entries (overall and
-    per layer), and the seconds it took (forward and backward apart)."""
+    per layer), and the seconds its training took (forward and backward apart; validation not
+    included)."""
 
     epoch: int
     loss: float
@@ -186,6 +187,7 @@ def run_epoch(
             entries[name] = entries.get(name, 0) + stats["entries"][name]
         if progress is not None and (k + 1) % max(1, len(batches) // 10) == 0:
             progress(f"  epoch {epoch + 1} batch {k + 1}/{len(batches)} loss {stats['loss']:.4f}")
+    seconds = time.perf_counter() - start  # training only: the validation below is not part of it
     record = EpochRecord(
         epoch + 1,
         totals["loss"] / len(x),
@@ -193,7 +195,7 @@ def run_epoch(
         None if val is None else evaluate(state.net, *val),
         sum(active.values()) / max(1, sum(entries.values())),
         {name: active[name] / max(1, entries[name]) for name in active},
-        time.perf_counter() - start,
+        seconds,
         totals["forward"],
         totals["backward"],
     )
