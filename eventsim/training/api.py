@@ -152,7 +152,6 @@ def train(
     """
     if isinstance(estimator, str):
         estimator = parse_estimator(estimator)
-    estimator = estimator or localzo()
     settings = TrainSettings(
         T, encoding, loss, epochs, batch_size, backward, detach_reset, spike_penalty, learn_decoding, seed
     )
@@ -161,21 +160,12 @@ def train(
         state = load_checkpoint(resume)
         state.settings.epochs = epochs
     else:
-        net = training_network(
-            model, kind=kind, leak=leak, reset=reset, threshold=threshold, init=init, decoding=decoding, seed=seed
+        neurons = {"kind": kind, "leak": leak, "reset": reset, "threshold": threshold, "decoding": decoding}
+        state = _new_run(
+            model, x, settings, estimator or localzo(), Optimizer(optimizer, lr, weight_decay, momentum), init, neurons
         )
-        check_memory(net, T, batch_size)
-        if init == "random":
-            scale_to_fire(net, check_batch(x[:batch_size], net.graph.input_shape, "x"), T, encoding)
-        opt = Optimizer(optimizer, lr, weight_decay, momentum)
-        state = TrainState(net, opt, settings, estimator)
-    net = state.net
-    check_memory(net, state.settings.T, state.settings.batch_size)
-    x = check_batch(x, net.graph.input_shape, "x")
-    classes = int(np.prod(net.graph.output_shape))
-    y = _labels(y, len(x), classes, "y")
-    if val is not None:
-        val = (check_batch(val[0], net.graph.input_shape, "val x"), _labels(val[1], len(val[0]), classes, "val y"))
+    x, y, val = _checked_data(state.net, x, y, val)
+    check_memory(state.net, state.settings.T, state.settings.batch_size)
 
     def evaluate(current: SpikingNetwork, vx: np.ndarray, vy: np.ndarray) -> float:
         return accuracy(current, vx, vy, state.settings.T, state.settings.encoding)
@@ -188,6 +178,29 @@ def train(
             progress(_line(record, state.settings.epochs))
     state.net.meta = dict(state.net.meta, training=_recipe(state))
     return TrainResult(state)
+
+
+def _new_run(
+    model, x, settings: TrainSettings, estimator: Estimator, optimizer: Optimizer, init: str, neurons: dict
+) -> TrainState:
+    """The state of a run from its start: the network to train (checked to fit in memory, and for a
+    random init rescaled on the first batch so that it fires)."""
+    net = training_network(model, init=init, seed=settings.seed, **neurons)
+    check_memory(net, settings.T, settings.batch_size)
+    if init == "random":
+        first = check_batch(x[: settings.batch_size], net.graph.input_shape, "x")
+        scale_to_fire(net, first, settings.T, settings.encoding)
+    return TrainState(net, optimizer, settings, estimator)
+
+
+def _checked_data(net: SpikingNetwork, x, y, val) -> tuple:
+    """Inputs and labels (and the validation pair) checked against the network's input and outputs."""
+    x = check_batch(x, net.graph.input_shape, "x")
+    classes = int(np.prod(net.graph.output_shape))
+    y = _labels(y, len(x), classes, "y")
+    if val is not None:
+        val = (check_batch(val[0], net.graph.input_shape, "val x"), _labels(val[1], len(val[0]), classes, "val y"))
+    return x, y, val
 
 
 def _line(record: EpochRecord, epochs: int) -> str:
