@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from snn_builders import random_networks
 
 from eventsim import Graph
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
@@ -22,7 +23,6 @@ from eventsim.training.forward import forward
 from eventsim.training.losses import output_loss
 from eventsim.training.prepare import training_network
 from eventsim.training.trainer import trainable
-from tests.snn_builders import random_networks
 
 
 def leaky(net: SpikingNetwork, rng: np.random.Generator) -> SpikingNetwork:

@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from checks import simulate_with
 
 import eventsim
 from eventsim import Graph, Node
 from eventsim.errors import ModelFileError
 from eventsim.training.forward import forward
 from eventsim.training.losses import predictions
-from tests.checks import simulate_with
 
 
 def mlp(n_in=12, hidden=10, classes=3, seed=0) -> Graph:
@@ -114,7 +114,7 @@ def test_bad_labels_and_settings_are_refused():
 def test_cli_trains_writes_the_network_history_and_plot(tmp_path):
     from click.testing import CliRunner
 
-    from cli.main import main
+    from eventsim.cli.main import main
 
     x, y = blobs()
     model = tmp_path / "model.npz"
