@@ -113,7 +113,6 @@ def test_bad_labels_and_settings_are_refused():
 
 def test_cli_trains_writes_the_network_history_and_plot(tmp_path):
     from click.testing import CliRunner
-
     from eventsim.cli.main import main
 
     x, y = blobs()
