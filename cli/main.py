@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from pathlib import Path
 
 import click
 import numpy as np
@@ -265,7 +266,7 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
     if plot:
         from eventsim.measure.plots import training_png
 
-        atomic_write_bytes(plot, training_png(rows, f"{model} T={options['T']}"))
+        atomic_write_bytes(plot, training_png(rows, f"{Path(model).name}, T = {options['T']}"))
     last = rows[-1]
     val_text = "" if last["val_accuracy"] is None else f", validation {last['val_accuracy']:.2%}"
     click.echo(f"trained {last['epoch']} epochs: train accuracy {last['train_accuracy']:.2%}{val_text}; wrote {output}")

@@ -13,6 +13,7 @@ from .counts import TERMS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -168,8 +169,10 @@ def training_png(history: Sequence[Mapping], title: str = "") -> bytes:
     for layer in layers:
         axes[2].plot(epochs, [100 * row["active_by_layer"][layer] for row in history], marker=".", label=short(layer))
     axes[2].plot(epochs, [100 * row["active_fraction"] for row in history], "k--", label="all")
-    axes[2].set(xlabel="epoch", ylabel="active entries in backward (%)", yscale="log")
+    axes[2].set(xlabel="epoch", ylabel="active entries in backward (%)", ylim=(0, None))
     axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     return _png(fig)

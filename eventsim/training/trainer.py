@@ -185,7 +185,7 @@ def run_epoch(
         for name in stats["active"]:
             active[name] = active.get(name, 0) + stats["active"][name]
             entries[name] = entries.get(name, 0) + stats["entries"][name]
-        if progress is not None and (k + 1) % max(1, len(batches) // 10) == 0:
+        if progress is not None and len(batches) >= 20 and (k + 1) % (len(batches) // 10) == 0:
             progress(f"  epoch {epoch + 1} batch {k + 1}/{len(batches)} loss {stats['loss']:.4f}")
     seconds = time.perf_counter() - start  # training only: the validation below is not part of it
     record = EpochRecord(
