@@ -272,6 +272,48 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
     click.echo(f"trained {last['epoch']} epochs: train accuracy {last['train_accuracy']:.2%}{val_text}; wrote {output}")
 
 
+@main.command()
+@click.argument("network", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training inputs and labels (.npz).")
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
+@click.option("-T", "T", required=True, type=click.IntRange(min=1), help="The time steps the network will run at.")
+@click.option("--thresholds", is_flag=True, help="Train the thresholds too.")
+@click.option("--v0", is_flag=True, help="Train the initial potentials too.")
+@click.option("--temporal-bias", is_flag=True, help="Train the temporal biases (FTBC's) too.")
+@click.option("--estimator", default="localzo:delta=0.5,m=5", show_default=True, help="dS/du (see 'train').")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
+@click.option("--x-key", default="x", show_default=True)
+@click.option("--y-key", default="y", show_default=True)
+def finetune(network, data, val, estimator, output, json_path, x_key, y_key, **options) -> None:
+    """Fine-tune NETWORK (from 'eventsim convert') at T steps on DATA, keeping its structure, and write
+    it to OUTPUT."""
+    from eventsim.training import parse_estimator
+
+    try:
+        options["estimator"] = parse_estimator(estimator)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--estimator") from None
+    net = eventsim.SpikingNetwork.load(network)
+    x, y = _load_x(data, x_key, y_key, None)
+    if y is None:
+        raise click.BadParameter(f"{data} holds no labels {y_key!r}", param_hint="--data")
+    validation = _load_x(val, x_key, y_key, None) if val else None
+    result = eventsim.finetune(net, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
+    result.net.save(output)
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result.rows(), indent=2))
+    last = result.rows()[-1]
+    val_text = "" if last["val_accuracy"] is None else f", validation {last['val_accuracy']:.2%}"
+    trained = f"fine-tuned {last['epoch']} epochs at T={options['T']}"
+    click.echo(f"{trained}: train {last['train_accuracy']:.2%}{val_text}; wrote {output}")
+
+
 def _range(values: np.ndarray) -> str:
     lo, hi = float(values.min()), float(values.max())
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"

@@ -30,7 +30,7 @@ from .measure.layer_error import conversion_error
 from .measure.report import build_report
 from .simulation import Recording, simulate
 from .snn import NeuronLayer, SpikingNetwork
-from .training import TrainResult, train
+from .training import TrainResult, finetune, train
 
 try:
     __version__ = version("eventsim")
@@ -74,6 +74,7 @@ __all__ = [
     "build_report",
     "run_demo",
     "train",
+    "finetune",
     "TrainResult",
     "conversion_error",
     "EventsimError",

@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from .api import TrainResult, train
 from .estimators import ESTIMATORS, Estimator, localzo, parse_estimator, surrogate
+from .finetune import finetune
 
-__all__ = ["train", "TrainResult", "Estimator", "ESTIMATORS", "localzo", "surrogate", "parse_estimator"]
+__all__ = ["train", "finetune", "TrainResult", "Estimator", "ESTIMATORS", "localzo", "surrogate", "parse_estimator"]

@@ -92,6 +92,7 @@ def train(
     detach_reset: bool = True,
     spike_penalty: float = 0.0,
     learn_decoding: bool = False,
+    neuron_params: tuple[str, ...] = (),
     kind: str = "lif",
     leak: float = 0.9,
     reset: str = "subtract",
@@ -134,6 +135,9 @@ def train(
         Weight of a penalty on the mean spikes per neuron and step of every layer.
     learn_decoding : bool
         Learn the output's temporal decoding weights (with ``decoding="temporal"``).
+    neuron_params : tuple of str
+        Neuron parameters to train too: ``"threshold"``, ``"v0"``, ``"temporal_bias"`` (layers that
+        have one); see :func:`eventsim.finetune`.
     kind, leak, reset, threshold, decoding :
         The neurons and decoding of a network made from a graph.
     init : {"model", "random"}
@@ -153,8 +157,9 @@ def train(
     if isinstance(estimator, str):
         estimator = parse_estimator(estimator)
     settings = TrainSettings(
-        T, encoding, loss, epochs, batch_size, backward, detach_reset, spike_penalty, learn_decoding, seed
-    )
+        T, encoding, loss, epochs, batch_size, backward, detach_reset, spike_penalty, learn_decoding, seed,
+        tuple(neuron_params),
+    )  # fmt: skip
     settings.check()
     if resume is not None:
         state = load_checkpoint(resume)
@@ -224,5 +229,6 @@ def _recipe(state: TrainState) -> dict:
         "estimator": state.estimator.spec(),
         "optimizer": state.optimizer.settings(),
         "backward": s.backward,
+        "neuron_params": list(s.neuron_params),
         "seed": s.seed,
     }

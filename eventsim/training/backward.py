@@ -50,6 +50,8 @@ class Gradients:
     decode_weights: np.ndarray | None = None
     active: dict[str, int] = field(default_factory=dict)
     entries: dict[str, int] = field(default_factory=dict)
+    #: dL/d(param) of the neuron parameters asked for, by layer and name (the parameters' shapes).
+    layers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def add(self, node: str, params: dict[str, np.ndarray]) -> None:
         for key, value in params.items():
@@ -75,6 +77,7 @@ def backward(
     *,
     detach_reset: bool = True,
     spike_grads: dict[str, float] | None = None,
+    neuron_params: tuple[str, ...] = (),
 ) -> Gradients:
     """The gradients of a loss whose gradient by o(t) is ``grad_output`` (T, N) + output shape.
 
@@ -90,6 +93,9 @@ def backward(
         Treat the reset as a constant (LocalZO's and the usual choice); False differentiates it.
     spike_grads : dict, optional
         A constant dL/dS per layer (:func:`spike_count_penalty`).
+    neuron_params : tuple of str
+        Neuron parameters whose gradients to compute too (of
+        :data:`eventsim.training.neuron_grads.NEURON_PARAMS`).
     """
     plan, graph = tape.plan, tape.plan.graph
     spike_grads = spike_grads or {}
@@ -105,13 +111,16 @@ def backward(
         steps = len(later)
         result.decode_weights = np.sum(later.reshape(steps, -1) * tape.values[out].reshape(steps, -1), axis=1)
         result.decode_weights = result.decode_weights.astype(np.float32)
-    masks: dict[str, np.ndarray | None] = {}
+    masks: dict[str, np.ndarray | None] = {_SPIKES_TOO: "threshold" in neuron_params}
     for node in reversed(graph.nodes):
         name, role = node.name, node.spec.role
         if role == "input":
             continue
         if role == "activation":
-            e = _neurons(tape, name, gdyn.pop(name, None), estimator, detach_reset, spike_grads.get(name, 0.0), result)
+            e = _neurons(
+                tape, name, gdyn.pop(name, None), estimator, detach_reset, spike_grads.get(name, 0.0), result,
+                neuron_params,
+            )  # fmt: skip
             source = node.inputs[0]
             _accumulate(gstat, source, e.sum(axis=0))
             if plan.dynamic[source]:
@@ -128,7 +137,9 @@ def _accumulate(grads: dict[str, np.ndarray], name: str, value: np.ndarray) -> N
     grads[name] = value if name not in grads else grads[name] + value
 
 
-def _neurons(tape: Tape, name: str, grad, estimator: Estimator, detach: bool, spike_grad: float, result) -> np.ndarray:
+def _neurons(
+    tape: Tape, name: str, grad, estimator: Estimator, detach: bool, spike_grad: float, result, wanted=()
+) -> np.ndarray:
     """dL/d(input current) of neuron layer ``name`` from dL/d(its values) (module docstring)."""
     trace, values = tape.layers[name], tape.values[name]
     steps, n = values.shape[:2]
@@ -140,7 +151,9 @@ def _neurons(tape: Tape, name: str, grad, estimator: Estimator, detach: bool, sp
     if not tape.sparse:
         g = estimates(estimator, trace.u, tape.noise_seed, trace.index)
         result.active[name] = int(np.count_nonzero(g))
-        e, _ = leaky_backward(grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, spike_grad, g)
+        e, grad_v0 = leaky_backward(
+            grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, spike_grad, g
+        )
     elif trace.pos is None:  # the dense trace of an estimator that is nowhere zero
         from .kernels.neurons import leaky_scan_dense
 
@@ -162,8 +175,31 @@ def _neurons(tape: Tape, name: str, grad, estimator: Estimator, detach: bool, sp
         leaky_scan(
             grad, values, trace.theta, trace.leak, trace.zero_reset, detach, np.float32(spike_grad), *arrays, e, grad_v0
         )
+    if wanted:
+        if tape.sparse:
+            g = None if trace.pos is not None else estimates(estimator, trace.u, tape.noise_seed, trace.index)
+        result.layers[name] = _own_params(tape, name, values, grad, e, grad_v0, g, detach, spike_grad, wanted)
     source_shape = tape.plan.graph.node(tape.plan.graph.node(name).inputs[0]).shape
     return e.reshape((steps, n) + source_shape)
+
+
+def _own_params(tape: Tape, name: str, values, grad, e, grad_v0, g, detach, spike_grad, wanted) -> dict:
+    """The gradients of layer ``name``'s own parameters, in their shapes."""
+    from .neuron_grads import neuron_param_grads, to_param_shape
+
+    layer, shape = tape.plan.net.layers[name], tape.plan.graph.node(name).shape
+    steps = min(tape.plan.T, len(layer.temporal_bias)) if layer.temporal_bias is not None else 0
+    grads = neuron_param_grads(tape.layers[name], values, grad, e, grad_v0, g, detach, spike_grad, wanted, steps)
+    out = {}
+    for key, value in grads.items():
+        param = getattr(layer, key)
+        if key == "temporal_bias":
+            full = np.zeros(param.shape, np.float32)
+            full[:steps] = to_param_shape(value, param[:steps], shape)
+            out[key] = full
+        else:
+            out[key] = to_param_shape(value, param, shape)
+    return out
 
 
 def _no_entries(n: int) -> tuple:
@@ -211,9 +247,14 @@ def _static(tape: Tape, node, grad: np.ndarray, gstat: dict, result: Gradients) 
             _accumulate(gstat, source, np.asarray(g, np.float32))
 
 
+#: Key in the masks of :func:`needed` that asks for the spikes' positions too (threshold training).
+_SPIKES_TOO = "\0spikes"
+
+
 def needed(tape: Tape, name: str, masks: dict[str, np.ndarray | None]) -> np.ndarray | None:
     """Where the gradient of node ``name``'s dynamic part is needed, bool (T, N) + shape, or None if
-    nowhere: at a neuron layer's active entries, and at every later position that a needed position
+    nowhere: at a neuron layer's active entries (and its spikes when thresholds train), and at every
+    later position that a needed position
     feeds (forward through the ops between, with their weights' magnitudes so that nothing cancels;
     through ops with state, from the step it arrives on). The input needs none."""
     if name in masks:
@@ -225,6 +266,8 @@ def needed(tape: Tape, name: str, masks: dict[str, np.ndarray | None]) -> np.nda
         active = tape.layers[name].active
         shape = (plan.T, tape.n) + node.shape
         masks[name] = np.ones(shape, bool) if active is None else active.reshape(shape)  # dense trace: all
+        if masks.get(_SPIKES_TOO) and active is not None:  # θ's gradient reads dL/d(value) at every spike
+            masks[name] = masks[name] | (tape.values[name] != 0)
     else:
         parts = [needed(tape, i, masks) for i in node.inputs]
         if all(p is None for p in parts):

@@ -101,4 +101,8 @@ def training_network(
         initialise(net.graph, seed)
     for node in net.graph.nodes:  # the trainer updates params in place: make them its own float32 arrays
         node.params = {key: np.array(value, np.float32) for key, value in node.params.items()}
+    for layer in net.layers.values():
+        layer.threshold, layer.v0 = np.array(layer.threshold, np.float32), np.array(layer.v0, np.float32)
+        if layer.temporal_bias is not None:
+            layer.temporal_bias = np.array(layer.temporal_bias, np.float32)
     return net

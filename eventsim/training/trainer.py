@@ -38,6 +38,7 @@ class TrainSettings:
     spike_penalty: float = 0.0
     learn_decoding: bool = False
     seed: int = 0
+    neuron_params: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Refuse settings that cannot work, with the fix."""
@@ -51,6 +52,12 @@ class TrainSettings:
             raise ValueError(f"backward must be 'sparse' or 'dense', got {self.backward!r}")
         if not (np.isfinite(self.spike_penalty) and self.spike_penalty >= 0):
             raise ValueError(f"the spike penalty must be ≥ 0, got {self.spike_penalty!r}")
+        from .neuron_grads import NEURON_PARAMS
+
+        self.neuron_params = tuple(self.neuron_params)
+        unknown = set(self.neuron_params) - set(NEURON_PARAMS)
+        if unknown:
+            raise ValueError(f"unknown neuron parameters {sorted(unknown)}; trainable: {', '.join(NEURON_PARAMS)}")
 
 
 @dataclass
@@ -129,7 +136,10 @@ def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: in
         penalty, spike_grads = spike_count_penalty(tape, s.spike_penalty)
         loss += penalty
     t1 = time.perf_counter()
-    grads = backward(tape, grad_output, state.estimator, detach_reset=s.detach_reset, spike_grads=spike_grads)
+    grads = backward(
+        tape, grad_output, state.estimator, detach_reset=s.detach_reset, spike_grads=spike_grads,
+        neuron_params=s.neuron_params,
+    )  # fmt: skip
     _apply(state, grads)
     t2 = time.perf_counter()
     return {
@@ -152,7 +162,14 @@ def _apply(state: TrainState, grads: Gradients) -> None:
             net.decode_weights = net.output_weights(state.settings.T)[1].copy()
         params["decode_weights"] = net.decode_weights
         update["decode_weights"] = grads.decode_weights[: len(net.decode_weights)]
+    for name, own in grads.layers.items():  # thresholds, initial potentials, temporal biases
+        layer = net.layers[name]
+        for key, g in own.items():
+            params[f"layer/{name}/{key}"] = getattr(layer, key)
+            update[f"layer/{name}/{key}"] = g
     state.optimizer.step(params, update)
+    for layer in net.layers.values():  # a threshold must stay positive (spikes carry it)
+        np.maximum(layer.threshold, np.float32(1e-4), out=layer.threshold)
 
 
 def run_epoch(

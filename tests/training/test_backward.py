@@ -21,6 +21,7 @@ from eventsim.training.backward import backward, spike_count_penalty
 from eventsim.training.estimators import localzo, surrogate
 from eventsim.training.forward import forward
 from eventsim.training.losses import output_loss
+from eventsim.training.neuron_grads import NEURON_PARAMS
 from eventsim.training.prepare import training_network
 from eventsim.training.trainer import trainable
 
@@ -68,7 +69,8 @@ def loss_of(net, x, y, T, estimator, loss="sum", penalty=0.0, **kwargs):
 def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encoding, loss, temporal):
     """With S = σ(u/w) in the forward and dS/du = σ'(u/w)/w in the backward, BPTT is the exact
     gradient (max pools replaced by average pools: :func:`without_max_pooling`): every weighted
-    node's W and b gradient, and the temporal decoding weights', agree with central differences
+    node's W and b gradient, every layer's threshold, initial potential and temporal bias gradient,
+    and the temporal decoding weights', agree with central differences
     along random directions, for both losses with a spike-count penalty (float32 forward:
     Richardson-extrapolated steps of 2e-3 and 4e-3 along a unit direction, 3 % tolerance)."""
     net, x = case
@@ -77,6 +79,9 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
     T, estimator, penalty = 4, surrogate("sigmoid", width=0.5), 0.05
     if temporal:
         net.decoding, net.decode_weights = "temporal", rng.uniform(0.5, 1.5, T).astype(np.float32)
+    for name, layer in net.layers.items():  # a temporal bias for the first steps, per layer or channel
+        channels = net.graph.node(name).shape[0]
+        layer.temporal_bias = rng.normal(0, 0.1, (3,) if rng.random() < 0.5 else (3, channels)).astype(np.float32)
     # off the binary grid, so that no two values tie (a max is not differentiable at a tie)
     x = np.clip(x + rng.uniform(0, 0.05, x.shape), 0, 1).astype(np.float32)
     params = trainable(net)
@@ -86,11 +91,18 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
     y = rng.integers(0, classes, len(x))
     tape = forward(net, x, T, estimator, sparse=False, encoding=encoding)
     _, grad_out = output_loss(tape.output, y, loss)
-    grads = backward(tape, grad_out, estimator, detach_reset=False, spike_grads=spike_count_penalty(tape, penalty)[1])
+    penalties = spike_count_penalty(tape, penalty)[1]
+    grads = backward(tape, grad_out, estimator, detach_reset=False, spike_grads=penalties, neuron_params=NEURON_PARAMS)
     analytic_grads = {f"{node}/{name}": g for (node, name), g in grads.params.items()}
+    assert set(grads.layers) == set(net.layers)
+    for name, own in grads.layers.items():  # thresholds, initial potentials, temporal biases
+        for key, g in own.items():
+            params[f"layer/{name}/{key}"] = getattr(net.layers[name], key)
+            analytic_grads[f"layer/{name}/{key}"] = g
     if temporal:
         params["decode_weights"] = net.decode_weights
         analytic_grads["decode_weights"] = grads.decode_weights
+    checked = 0
     for key, p in params.items():
         g = analytic_grads.get(key, np.zeros_like(p)).astype(np.float64)
         d = rng.normal(size=p.shape)
@@ -105,10 +117,14 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
             p[...] = original
             return (up - down) / (2 * eps)
 
-        # Richardson: the O(eps²) curvature terms of two step sizes cancel
-        numeric = (4 * difference(2e-3) - difference(4e-3)) / 3
+        small, large = difference(2e-3), difference(4e-3)
+        if loss == "max" and abs(small - large) > 0.05 * max(abs(small), abs(large)) + 1e-4:
+            continue  # a class's largest step changes within the steps: the max is not smooth here
+        numeric = (4 * small - large) / 3  # Richardson: the O(eps²) curvature terms cancel
         analytic = float((g * d).sum())
         assert abs(numeric - analytic) <= 0.03 * max(abs(numeric), abs(analytic)) + 2e-4, (key, numeric, analytic)
+        checked += 1
+    assert checked > 0
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -132,6 +148,8 @@ def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, est
     net, x = case
     rng = np.random.default_rng(seed)
     net = training_network(leaky(net, rng))
+    for name, layer in net.layers.items():
+        layer.temporal_bias = rng.normal(0, 0.1, (3, net.graph.node(name).shape[0])).astype(np.float32)
     T = 6
     y = rng.integers(0, int(np.prod(net.graph.output_shape)), len(x))
     tapes = [forward(net, x, T, estimator, sparse=s, encoding=encoding, noise_seed=seed) for s in (False, True)]
@@ -141,8 +159,9 @@ def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, est
     grads = []
     for tape in tapes:
         _, grad_out = output_loss(tape.output, y, "sum")
+        penalties = {n: 0.01 for n in net.layers}
         grads.append(
-            backward(tape, grad_out, estimator, detach_reset=detach, spike_grads={n: 0.01 for n in net.layers})
+            backward(tape, grad_out, estimator, detach_reset=detach, spike_grads=penalties, neuron_params=NEURON_PARAMS)
         )
     dense, sparse = grads
     assert dense.params.keys() == sparse.params.keys()
@@ -152,6 +171,12 @@ def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, est
         np.testing.assert_allclose(
             sparse.params[key], dense.params[key], rtol=1e-4, atol=1e-5 * scale, err_msg=str(key)
         )
+    for name, own in dense.layers.items():
+        for key, value in own.items():
+            scale = max(1e-6, float(np.abs(value).max()))
+            np.testing.assert_allclose(
+                sparse.layers[name][key], value, rtol=1e-4, atol=1e-5 * scale, err_msg=name + key
+            )
 
 
 @pytest.mark.parametrize("zero_reset", [False, True])
