@@ -111,7 +111,7 @@ def backward(
         steps = len(later)
         result.decode_weights = np.sum(later.reshape(steps, -1) * tape.values[out].reshape(steps, -1), axis=1)
         result.decode_weights = result.decode_weights.astype(np.float32)
-    masks: dict[str, np.ndarray | None] = {_SPIKES_TOO: "threshold" in neuron_params}
+    masks = Needs(spikes="threshold" in neuron_params)
     for node in reversed(graph.nodes):
         name, role = node.name, node.spec.role
         if role == "input":
@@ -213,7 +213,7 @@ def _require_shape(u: np.ndarray, values: np.ndarray) -> None:
         _require(False, "dense trace")
 
 
-def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: dict, result: Gradients) -> None:
+def _dynamic(tape: Tape, node, grad: np.ndarray, gdyn: dict, masks: Needs, result: Gradients) -> None:
     """Pass the gradient of a node's dynamic part to its dynamic inputs and its params."""
     plan, n = tape.plan, tape.n
     inputs = [
@@ -247,16 +247,22 @@ def _static(tape: Tape, node, grad: np.ndarray, gstat: dict, result: Gradients) 
             _accumulate(gstat, source, np.asarray(g, np.float32))
 
 
-#: Key in the masks of :func:`needed` that asks for the spikes' positions too (threshold training).
-_SPIKES_TOO = "\0spikes"
+@dataclass
+class Needs:
+    """The positions whose gradient the sparse pass needs, per node (:func:`needed`), and whether a
+    layer's spikes are among them (its threshold trains: θ's gradient reads every spike)."""
+
+    spikes: bool = False
+    masks: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
-def needed(tape: Tape, name: str, masks: dict[str, np.ndarray | None]) -> np.ndarray | None:
+def needed(tape: Tape, name: str, needs: Needs) -> np.ndarray | None:
     """Where the gradient of node ``name``'s dynamic part is needed, bool (T, N) + shape, or None if
     nowhere: at a neuron layer's active entries (and its spikes when thresholds train), and at every
     later position that a needed position
     feeds (forward through the ops between, with their weights' magnitudes so that nothing cancels;
     through ops with state, from the step it arrives on). The input needs none."""
+    masks = needs.masks
     if name in masks:
         return masks[name]
     plan, node = tape.plan, tape.plan.graph.node(name)
@@ -266,10 +272,10 @@ def needed(tape: Tape, name: str, masks: dict[str, np.ndarray | None]) -> np.nda
         active = tape.layers[name].active
         shape = (plan.T, tape.n) + node.shape
         masks[name] = np.ones(shape, bool) if active is None else active.reshape(shape)  # dense trace: all
-        if masks.get(_SPIKES_TOO) and active is not None:  # θ's gradient reads dL/d(value) at every spike
+        if needs.spikes and active is not None:  # θ's gradient reads dL/d(value) at every spike
             masks[name] = masks[name] | (tape.values[name] != 0)
     else:
-        parts = [needed(tape, i, masks) for i in node.inputs]
+        parts = [needed(tape, i, needs) for i in node.inputs]
         if all(p is None for p in parts):
             masks[name] = None
         else:
