@@ -63,7 +63,7 @@ def simulate(
     x: np.ndarray,
     T: int,
     engine: str = "auto",
-    encoding: str = "direct",
+    encoding: str | None = None,
     seed: int = 0,
     batch_size: int = 64,
     raster_samples: Sequence[int] = (),
@@ -83,8 +83,9 @@ def simulate(
         A registered engine (:mod:`eventsim.simulation.engines`): ``auto`` (per batch the faster of
         the next two), ``event`` (Numba, step by step, propagates only spikes), ``layer`` (Numba, layer
         by layer over all steps, events or BLAS per layer) or ``reference`` (dense NumPy ground truth).
-    encoding : {"direct", "rate", "ttfs", "latency"}
-        Input coding (see :mod:`eventsim.snn.coding`); networks of TTFS neurons need ``ttfs``.
+    encoding : {"direct", "rate", "ttfs", "latency"}, optional
+        Input coding (see :mod:`eventsim.snn.coding`); default the one the network's neurons need
+        (``ttfs`` for TTFS and single-spike neurons), else ``direct``.
     seed : int
         Seed of the rate coding.
     batch_size : int
@@ -101,6 +102,7 @@ def simulate(
     -------
     Recording
     """
+    encoding = encoding or net.required_encoding or "direct"
     _check_run(net, T, encoding)
     get_engine(engine)  # an unknown name is refused before the data are looked at
     x = check_batch(x, net.graph.input_shape)

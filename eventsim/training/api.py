@@ -79,7 +79,7 @@ def train(
     T: int,
     *,
     val: tuple[np.ndarray, np.ndarray] | None = None,
-    encoding: str = "direct",
+    encoding: str | None = None,
     estimator: Estimator | str | None = None,
     loss: str = "sum",
     epochs: int = 1,
@@ -117,8 +117,9 @@ def train(
         Steps per sample.
     val : (x, y), optional
         Validation data, evaluated after every epoch in the engines.
-    encoding : str
-        Input coding (``direct``, ``rate``, ``latency``, ...).
+    encoding : str, optional
+        Input coding (``direct``, ``rate``, ``latency``, ``ttfs``); default the one the network's
+        neurons need (``ttfs`` for single-spike neurons), else ``direct``.
     estimator : Estimator or str
         dS/du: a surrogate or LocalZO (default ``localzo``: δ = 0.05, m = 1, normal z); a string is
         parsed by :func:`eventsim.training.estimators.parse_estimator`.
@@ -139,7 +140,9 @@ def train(
         Neuron parameters to train too: ``"threshold"``, ``"v0"``, ``"temporal_bias"`` (layers that
         have one); see :func:`eventsim.finetune`.
     kind, leak, reset, threshold, decoding :
-        The neurons and decoding of a network made from a graph.
+        The neurons and decoding of a network made from a graph: ``kind`` ``lif``, ``if`` or
+        ``single_spike`` (TTFS training: each neuron fires at most once per sample; pair it with
+        ``decoding="temporal"``, ``learn_decoding=True`` and ``init="random"``, docs/ttfs.md).
     init : {"model", "random"}
         ``random``: weights uniform in ±1/√fan-in, then rescaled layer by layer on the first batch
         until the median neuron of each layer just reaches its threshold (:func:`scale_to_fire`).
@@ -191,11 +194,24 @@ def _new_run(
     """The state of a run from its start: the network to train (checked to fit in memory, and for a
     random init rescaled on the first batch so that it fires)."""
     net = training_network(model, init=init, seed=settings.seed, **neurons)
+    settings.encoding = _coding(net, settings.encoding)
     check_memory(net, settings.T, settings.batch_size)
     if init == "random":
         first = check_batch(x[: settings.batch_size], net.graph.input_shape, "x")
         scale_to_fire(net, first, settings.T, settings.encoding)
     return TrainState(net, optimizer, settings, estimator)
+
+
+def _coding(net: SpikingNetwork, encoding: str | None) -> str:
+    """The run's input coding: the one the network's neurons need (single-spike and TTFS neurons read
+    TTFS-coded input), else the one asked for, else ``direct``; a contradiction is refused."""
+    needed = net.required_encoding
+    if encoding is not None and needed not in (None, encoding):
+        raise DataError(
+            f"this network's neurons read their input with {needed} coding, not with {encoding} coding",
+            f"train with encoding={needed!r} (or leave it out)",
+        )
+    return encoding or needed or "direct"
 
 
 def _checked_data(net: SpikingNetwork, x, y, val) -> tuple:

@@ -27,6 +27,7 @@ import numpy as np
 from .checks import check_leaky_scan
 from .estimators import Estimator
 from .forward import EVENTS_BELOW, Tape
+from .membrane import ONCE
 from .twins import estimates, leaky_backward
 
 
@@ -142,6 +143,7 @@ def _neurons(
 ) -> np.ndarray:
     """dL/d(input current) of neuron layer ``name`` from dL/d(its values) (module docstring)."""
     trace, values = tape.layers[name], tape.values[name]
+    detach = detach or trace.reset == ONCE  # a single-spike neuron's silencing is never differentiated
     steps, n = values.shape[:2]
     size = trace.theta.size
     values = values.reshape(steps, n, size)
@@ -152,7 +154,7 @@ def _neurons(
         g = estimates(estimator, trace.u, tape.noise_seed, trace.index)
         result.active[name] = int(np.count_nonzero(g))
         e, grad_v0 = leaky_backward(
-            grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, spike_grad, g
+            grad, values, trace.u, trace.theta, trace.leak, trace.reset, detach, spike_grad, g
         )
     elif trace.pos is None:  # the dense trace of an estimator that is nowhere zero
         from .kernels.neurons import leaky_scan_dense
@@ -161,7 +163,7 @@ def _neurons(
         check_leaky_scan(grad, values, trace.theta, *_no_entries(n), e, grad_v0)
         _require_shape(trace.u, values)
         leaky_scan_dense(
-            grad, values, trace.u, trace.theta, trace.leak, trace.zero_reset, detach, np.float32(spike_grad),
+            grad, values, trace.u, trace.theta, trace.leak, trace.reset, detach, np.float32(spike_grad),
             estimator.code, estimator.params(), np.int64(tape.noise_seed), np.int64(trace.index), e, grad_v0, counts,
         )  # fmt: skip
         result.active[name] = int(counts.sum())
@@ -173,7 +175,7 @@ def _neurons(
         arrays = (trace.pos, trace.est, trace.us, trace.counts)
         check_leaky_scan(grad, values, trace.theta, *arrays, e, grad_v0)
         leaky_scan(
-            grad, values, trace.theta, trace.leak, trace.zero_reset, detach, np.float32(spike_grad), *arrays, e, grad_v0
+            grad, values, trace.theta, trace.leak, trace.reset, detach, np.float32(spike_grad), *arrays, e, grad_v0
         )
     if wanted:
         if tape.sparse:

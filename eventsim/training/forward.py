@@ -44,8 +44,8 @@ class LayerTrace:
         Per neuron (n,), float32.
     leak : numpy.float32
         β.
-    zero_reset : bool
-        Reset to zero (else by subtraction).
+    reset : int
+        The reset's code (:data:`eventsim.training.membrane.RESETS`).
     u : numpy.ndarray or None
         Dense trace: u of every entry (T, N, n).
     active, pos, est, us, counts : numpy.ndarray or None
@@ -56,7 +56,7 @@ class LayerTrace:
     theta: np.ndarray
     v0: np.ndarray
     leak: np.float32
-    zero_reset: bool
+    reset: int
     u: np.ndarray | None = None
     active: np.ndarray | None = None
     pos: np.ndarray | None = None
@@ -189,7 +189,7 @@ def _neurons(tape: Tape, name: str, estimator: Estimator) -> np.ndarray:
     """Neuron layer ``name`` over all steps: its values θ·s, and its trace into ``tape``."""
     plan, n = tape.plan, tape.n
     net, node = plan.net, plan.graph.node(name)
-    leak, zero_reset = membrane_dynamics(net.layers[name], name)
+    leak, reset = membrane_dynamics(net.layers[name], name)
     source, shape = node.inputs[0], node.shape
     size = int(np.prod(shape))
     static = tape.static[source]
@@ -201,7 +201,7 @@ def _neurons(tape: Tape, name: str, estimator: Estimator) -> np.ndarray:
         per_neuron(net.layers[name].threshold, shape).reshape(size),
         per_neuron(net.layers[name].v0, shape).reshape(size),
         leak,
-        zero_reset,
+        reset,
     )
     bias = _temporal_bias(net, name, shape, plan.T)
     tape.layers[name] = trace
@@ -213,7 +213,7 @@ def _neurons(tape: Tape, name: str, estimator: Estimator) -> np.ndarray:
         from .twins import leaky_steps
 
         smooth = estimator.width if estimator.smooth_forward else None
-        values, trace.u = leaky_steps(plan.T, n, static, current, bias, trace.v0, trace.theta, leak, zero_reset, smooth)
+        values, trace.u = leaky_steps(plan.T, n, static, current, bias, trace.v0, trace.theta, leak, reset, smooth)
     return values.reshape((plan.T, n) + shape)
 
 

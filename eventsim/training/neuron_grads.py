@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .membrane import SUBTRACT
+
 #: The neuron parameters fine-tuning can train.
 NEURON_PARAMS = ("threshold", "v0", "temporal_bias")
 
@@ -87,16 +89,16 @@ def _threshold_grad(trace, values, grad, e, g, detach: bool, spike_grad: float) 
     out = (grad * s).sum(axis=(0, 1), dtype=np.float64)
     later = np.zeros_like(e)  # dL/dv(t) = β·e(t + 1)
     later[:-1] = leak * e[1:]
-    if not detach and not trace.zero_reset:
+    if not detach and trace.reset == SUBTRACT:
         out -= (later * s).sum(axis=(0, 1), dtype=np.float64)
     if g is not None:
         term = -(grad * theta + spike_grad) * g
         if not detach:
-            term += later * ((trace.u + theta) if trace.zero_reset else theta) * g
+            term += later * ((trace.u + theta) if trace.reset != SUBTRACT else theta) * g
         return (out + term.sum(axis=(0, 1), dtype=np.float64)).astype(np.float32)
     samples, steps, neurons, est, us = _entries(trace)
     term = -(grad[steps, samples, neurons] * theta[neurons] + spike_grad) * est
     if not detach:
-        reset = (us + theta[neurons]) if trace.zero_reset else theta[neurons]
+        reset = (us + theta[neurons]) if trace.reset != SUBTRACT else theta[neurons]
         term += later[steps, samples, neurons] * reset * est
     return (out + np.bincount(neurons, weights=term, minlength=theta.size)).astype(np.float32)

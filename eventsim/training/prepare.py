@@ -13,20 +13,32 @@ from ..snn.kinds.base import layers_from_thresholds
 from ..snn.network import SpikingNetwork
 
 INITS = ("model", "random")
+#: The neuron kinds a network made of a graph can have: the leaky family the trainer differentiates.
+KINDS_MADE = ("if", "lif", "single_spike")
 
 
-def initialise(graph: Graph, seed: int) -> None:
+def initialise(graph: Graph, seed: int, clock_free: bool = False) -> None:
     """Fresh weights and biases for every weighted node, in place: uniform in ±1/√fan-in (PyTorch's
     default for linear and convolutional layers, so a spiking layer with θ = 1 starts in the range
-    where its neurons fire)."""
+    where its neurons fire).
+
+    ``clock_free`` (single-spike networks): biases start at 0 and the input normalisation becomes
+    the identity. A constant current enters a neuron in every step while a TTFS-coded input element
+    sends one spike of amplitude 1/T: drawn like the weights, biases (and the normalisation's shift,
+    a constant current through the first layer) would make the neurons fire by the clock, whatever
+    the input — the "information diminishing" of single-spike networks. The biases still train.
+    """
     rng = np.random.default_rng([seed, 0x1A17])
     for node in graph.nodes:
+        if node.spec.role == "input" and clock_free:
+            node.params = {"scale": np.ones_like(node.params["scale"]), "shift": np.zeros_like(node.params["shift"])}
         if not node.spec.trainable_params:
             continue
         w = node.params["W"]
         bound = 1.0 / np.sqrt(max(1, int(np.prod(w.shape[1:]))))
         node.params["W"] = rng.uniform(-bound, bound, w.shape).astype(np.float32)
-        node.params["b"] = rng.uniform(-bound, bound, node.params["b"].shape).astype(np.float32)
+        b = rng.uniform(-bound, bound, node.params["b"].shape).astype(np.float32)
+        node.params["b"] = np.zeros_like(b) if clock_free else b
 
 
 def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rounds: int = 3) -> dict[str, float]:
@@ -37,7 +49,14 @@ def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rou
     sends each input once: with weights of ±1/√784 no membrane comes near θ = 1), and a silent layer
     gets no gradient from any estimator. A layer's membrane grows with the weights of the node that
     feeds it, so each round multiplies those weights by θ / (median peak) (the data-driven
-    initialisation of ANNs, LSUV, with the firing threshold as its target). Returns the factors."""
+    initialisation of ANNs, LSUV, with the firing threshold as its target). Returns the factors.
+
+    Single-spike layers take the median over (sample, neuron) pairs of the peak over the steps: so
+    that a neuron fires for about half of the samples, against the two failures of TTFS networks —
+    deep layers that never reach θ inside the window (information diminishing) and membranes far
+    above or below θ (an imbalanced distribution). Without biases (their initialisation) a layer's
+    membrane is linear in the weights that feed it, so the factor is exact for that layer given the
+    layers before it; hence depth order, one layer at a time."""
     from .estimators import surrogate
     from .forward import forward
 
@@ -50,7 +69,9 @@ def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rou
         for _ in range(rounds):
             tape = forward(net, x, T, surrogate("rectangle"), encoding=encoding, sparse=False)
             trace = tape.layers[name]
-            peak = np.median((trace.u + trace.theta).reshape(T, len(x), -1).max(axis=(0, 1)) / trace.theta)
+            peaks = (trace.u + trace.theta).reshape(T, len(x), -1).max(axis=0) / trace.theta  # (N, n)
+            once = net.layers[name].kind == "single_spike"
+            peak = np.median(peaks if once else peaks.max(axis=0))
             step = float(np.clip(1.0 / peak, 0.1, 10.0)) if np.isfinite(peak) and peak > 0 else 10.0
             source.params["W"] *= np.float32(step)
             source.params["b"] *= np.float32(step)
@@ -76,7 +97,8 @@ def training_network(
     ----------
     model : Graph or SpikingNetwork
         A graph gets a layer of ``kind`` neurons per activation (threshold ``threshold``, v0 = 0, and
-        for LIF ``leak`` and ``reset``); a network keeps its neurons.
+        for LIF ``leak`` and ``reset``; ``single_spike``: the integrate-and-fire neuron of TTFS
+        training, without leak); a network keeps its neurons.
     init : {"model", "random"}
         Keep the model's weights as the initialisation, or draw fresh ones (:func:`initialise`).
     decoding : {"sum", "temporal"}
@@ -87,8 +109,11 @@ def training_network(
     if isinstance(model, SpikingNetwork):
         net = copy.deepcopy(model)
     elif isinstance(model, Graph):
-        if kind not in ("if", "lif"):
-            raise UnsupportedError(f"the trainer makes 'if' or 'lif' layers, not {kind!r}", "pass kind='lif' or 'if'")
+        if kind not in KINDS_MADE:
+            raise UnsupportedError(
+                f"the trainer makes {', '.join(map(repr, KINDS_MADE))} layers, not {kind!r}",
+                "pass kind='lif', 'if' or 'single_spike'",
+            )
         graph = copy.deepcopy(model)
         layers = layers_from_thresholds(graph, {n.name: threshold for n in graph.activation_nodes()}, "zero", kind)
         if kind == "lif":
@@ -98,7 +123,7 @@ def training_network(
     else:
         raise TypeError(f"train needs a Graph or a SpikingNetwork, got {type(model).__name__}")
     if init == "random":
-        initialise(net.graph, seed)
+        initialise(net.graph, seed, clock_free=any(x.kind == "single_spike" for x in net.layers.values()))
     for node in net.graph.nodes:  # the trainer updates params in place: make them its own float32 arrays
         node.params = {key: np.array(value, np.float32) for key, value in node.params.items()}
     for layer in net.layers.values():

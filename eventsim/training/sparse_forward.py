@@ -32,7 +32,7 @@ def sparse_neurons(tape, name: str, trace, static, current, bias, estimator: Est
         bias = bias if bias is not None else np.zeros((0, 0), np.float32)
         values, trace.u = np.empty((steps, n, size), np.float32), np.empty((steps, n, size), np.float32)
         check_leaky_forward(static, current, bias, trace.v0, trace.theta, values, *_no_entries(values, n))
-        leaky_forward_dense(static, current, bias, trace.v0, trace.theta, trace.leak, trace.zero_reset, values, trace.u)
+        leaky_forward_dense(static, current, bias, trace.v0, trace.theta, trace.leak, trace.reset, values, trace.u)
         return values
     room = tape.capacity.get(name, max(16, steps * size // 32))
     current = current if current is not None else np.zeros((0, 0, 0), np.float32)
@@ -46,7 +46,7 @@ def sparse_neurons(tape, name: str, trace, static, current, bias, estimator: Est
         arrays = (static, current, bias, trace.v0, trace.theta)
         check_leaky_forward(*arrays, values, active, pos, est, us, counts)
         leaky_forward(
-            *arrays, trace.leak, trace.zero_reset, estimator.code, estimator.params(), np.float64(estimator.band()),
+            *arrays, trace.leak, trace.reset, estimator.code, estimator.params(), np.float64(estimator.band()),
             np.int64(tape.noise_seed), np.int64(trace.index), values, active, pos, est, us, counts,
         )  # fmt: skip
         if counts.max(initial=0) <= room:

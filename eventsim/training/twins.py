@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..snn.kinds.single_spike import SILENT
 from .estimators import Estimator
+from .membrane import ONCE, SUBTRACT
 from .noise import entry_key
 
 
@@ -18,7 +20,7 @@ def leaky_steps(
     v0: np.ndarray,
     theta: np.ndarray,
     leak: np.float32,
-    zero_reset: bool,
+    reset: int,
     smooth_width: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A layer of the leaky family over all steps (:mod:`.kernels.neurons` states the rule).
@@ -37,10 +39,11 @@ def leaky_steps(
         Initial membrane and threshold (n,).
     leak : numpy.float32
         β.
-    zero_reset : bool
-        Reset to zero instead of by subtraction.
+    reset : int
+        The reset's code (:data:`eventsim.training.membrane.RESETS`).
     smooth_width : float, optional
-        Fire the smooth S = σ(u/width) instead of the step (the finite-difference check).
+        Fire the smooth S = σ(u/width) instead of the step (the finite-difference check). A
+        single-spike neuron is silenced by its hard spike [u ≥ 0] (a stop-gradient mask).
 
     Returns
     -------
@@ -55,14 +58,20 @@ def leaky_steps(
         c = static + current[t] if current is not None else np.broadcast_to(static, (batch, n))
         if bias is not None and t < len(bias):
             c = c + bias[t]
+        fired = v == SILENT
         m = v * leak + c
         u_all[t] = m - theta
+        hard = (m >= theta) & ~(fired & (reset == ONCE))
         if smooth_width is None:
-            s = (m >= theta).astype(np.float32)
+            s = hard.astype(np.float32)
         else:
-            s = (1.0 / (1.0 + np.exp(-(m - theta).astype(np.float64) / smooth_width))).astype(np.float32)
+            with np.errstate(over="ignore"):  # a silenced neuron's u: σ = 0 exactly
+                s = (1.0 / (1.0 + np.exp(-(m - theta).astype(np.float64) / smooth_width))).astype(np.float32)
         values[t] = s * theta
-        v = m - m * s if zero_reset else m - theta * s
+        if reset == ONCE:
+            v = np.where(hard | fired, SILENT, m).astype(np.float32)
+        else:
+            v = m - theta * s if reset == SUBTRACT else m - m * s
     return values, u_all
 
 
@@ -78,7 +87,7 @@ def leaky_backward(
     u: np.ndarray,
     theta: np.ndarray,
     leak: np.float32,
-    zero_reset: bool,
+    reset: int,
     detach: bool,
     spike_grad: float,
     g: np.ndarray,
@@ -92,17 +101,19 @@ def leaky_backward(
         dL/dS ``spike_grad`` (:func:`.kernels.neurons.leaky_scan` states the recurrence).
     """
     steps = len(values)
-    s = values / theta
+    # a single-spike neuron's membrane is cut off by its hard spike, never differentiated
+    s = (u >= 0).astype(np.float32) if reset == ONCE else values / theta
+    detach = detach or reset == ONCE
     e = np.empty_like(grad_values, dtype=np.float32)
     carry = np.zeros(values.shape[1:], np.float32)
     for t in range(steps - 1, -1, -1):
         base = leak * carry
-        if zero_reset:
+        if reset != SUBTRACT:
             base = base * (1 - s[t])
         row = base + (grad_values[t] * theta + np.float32(spike_grad)) * g[t]
         if not detach:
-            reset = u[t] + theta if zero_reset else theta
-            row = row - leak * carry * reset * g[t]
+            amount = u[t] + theta if reset != SUBTRACT else theta
+            row = row - leak * carry * amount * g[t]
         e[t] = carry = row.astype(np.float32)
     return e, leak * carry
 

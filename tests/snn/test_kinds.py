@@ -49,7 +49,7 @@ def test_telescoping_identity(z, theta, start):
     assert theta * fired == pytest.approx(sum(value / 8 for value in z) + v_start - v, abs=1e-5)
 
 
-@njit(cache=True)
+@njit  # not cached: Numba's cache would keep the table of the kinds this file was first compiled with
 def _compiled_run(code, v, current, theta, phases):
     """The event engine's compiled rule of kind ``code``, neuron by neuron and step by step."""
     spikes = np.zeros((len(phases), len(v)), np.bool_)

@@ -26,13 +26,14 @@ from eventsim.training.prepare import training_network
 from eventsim.training.trainer import trainable
 
 
-def leaky(net: SpikingNetwork, rng: np.random.Generator) -> SpikingNetwork:
-    """The network with every layer IF or LIF (random leak and reset), thresholds as they were."""
+def leaky(net: SpikingNetwork, rng: np.random.Generator, single_spike: bool = False) -> SpikingNetwork:
+    """The network with every layer IF or LIF (random leak and reset), or with ``single_spike`` also
+    single-spike, thresholds as they were."""
     layers = {}
     for name, layer in net.layers.items():
-        kind = rng.choice(["if", "lif"])
-        if kind == "if":
-            layers[name] = NeuronLayer(layer.threshold, layer.v0, "if")
+        kind = rng.choice(["if", "lif", "single_spike"] if single_spike else ["if", "lif"])
+        if kind in ("if", "single_spike"):
+            layers[name] = NeuronLayer(layer.threshold, layer.v0, str(kind))
         else:
             leak = float(rng.choice([0.5, 0.75, 0.875, 1.0]))
             reset = str(rng.choice(["subtract", "zero"]))
@@ -62,7 +63,7 @@ def loss_of(net, x, y, T, estimator, loss="sum", penalty=0.0, **kwargs):
 @given(
     case=random_networks(),
     seed=st.integers(0, 2**16),
-    encoding=st.sampled_from(["direct", "rate"]),
+    encoding=st.sampled_from(["direct", "rate", "ttfs", "latency"]),
     loss=st.sampled_from(["sum", "max"]),
     temporal=st.booleans(),
 )
@@ -144,10 +145,11 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
     ),
 )
 def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, estimator):
-    """The same forward, the same draws: the sparse pass gives the dense pass's gradients."""
+    """The same forward, the same draws: the sparse pass gives the dense pass's gradients (IF, LIF
+    and single-spike layers)."""
     net, x = case
     rng = np.random.default_rng(seed)
-    net = training_network(leaky(net, rng))
+    net = training_network(leaky(net, rng, single_spike=True))
     for name, layer in net.layers.items():
         layer.temporal_bias = rng.normal(0, 0.1, (3, net.graph.node(name).shape[0])).astype(np.float32)
     T = 6
@@ -179,13 +181,16 @@ def test_sparse_backward_equals_dense_backward(case, seed, encoding, detach, est
             )
 
 
-@pytest.mark.parametrize("zero_reset", [False, True])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "once"])
 @pytest.mark.parametrize("detach", [False, True])
-def test_scan_kernel_matches_its_twin(zero_reset, detach):
-    """The Numba scan over the recorded active entries equals the dense NumPy scan."""
+def test_scan_kernel_matches_its_twin(reset, detach):
+    """The Numba scan over the recorded active entries equals the dense NumPy scan, for every reset
+    (single-spike neurons' "once" included)."""
     from eventsim.training.kernels.neurons import leaky_forward, leaky_scan
+    from eventsim.training.membrane import RESETS
     from eventsim.training.twins import estimates, leaky_backward, leaky_steps
 
+    reset = RESETS[reset]
     rng = np.random.default_rng(5)
     T, n, size = 12, 3, 17
     static = rng.normal(0.2, 0.3, (n, size)).astype(np.float32)
@@ -200,20 +205,18 @@ def test_scan_kernel_matches_its_twin(zero_reset, detach):
     pos, g_rec, u_rec = np.empty((n, room), np.int64), np.empty((n, room), np.float32), np.empty((n, room), np.float32)
     counts = np.empty(n, np.int64)
     leaky_forward(
-        static, current, bias, v0, theta, leak, zero_reset, est.code, est.params(), est.band(), 9, 2, values, active,
+        static, current, bias, v0, theta, leak, reset, est.code, est.params(), est.band(), 9, 2, values, active,
         pos, g_rec, u_rec, counts,
     )  # fmt: skip
-    twin_values, u = leaky_steps(T, n, static, current, bias, v0, theta, leak, zero_reset)
+    twin_values, u = leaky_steps(T, n, static, current, bias, v0, theta, leak, reset)
     np.testing.assert_array_equal(values, twin_values)
     g = estimates(est, u, 9, 2)
     np.testing.assert_array_equal(active, g != 0)
     assert counts.sum() == np.count_nonzero(g)
     grad_values = rng.normal(size=(T, n, size)).astype(np.float32)
     e, gv0 = np.empty_like(values), np.empty((n, size), np.float32)
-    leaky_scan(
-        grad_values, values, theta, leak, zero_reset, detach, np.float32(0.05), pos, g_rec, u_rec, counts, e, gv0
-    )
-    e_twin, gv0_twin = leaky_backward(grad_values, values, u, theta, leak, zero_reset, detach, 0.05, g)
+    leaky_scan(grad_values, values, theta, leak, reset, detach, np.float32(0.05), pos, g_rec, u_rec, counts, e, gv0)
+    e_twin, gv0_twin = leaky_backward(grad_values, values, u, theta, leak, reset, detach, 0.05, g)
     np.testing.assert_allclose(e, e_twin, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gv0, gv0_twin, rtol=1e-5, atol=1e-6)
 

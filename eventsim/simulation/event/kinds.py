@@ -21,8 +21,8 @@ def _compiled(name: str):
 
 
 #: Kind name → code the kernels dispatch on, in the order of the branches of :func:`update`.
-RULES = ("if", "bistable", "ttfs", "lif")
-_if, _bistable, _ttfs, _lif = (_compiled(name) for name in RULES)
+RULES = ("if", "bistable", "ttfs", "lif", "single_spike")
+_if, _bistable, _ttfs, _lif, _single = (_compiled(name) for name in RULES)
 
 
 @njit(cache=True, inline="always")
@@ -34,6 +34,8 @@ def update(kind, v, current, theta, phase):
         return _ttfs(v, current, theta, phase)
     if kind == 3:
         return _lif(v, current, theta, phase)
+    if kind == 4:
+        return _single(v, current, theta, phase)
     return _if(v, current, theta, phase)
 
 

@@ -14,11 +14,19 @@ from .base import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, RESETS, NeuronKind,
 from .bistable import Bistable, bistable_phase, bistable_rule
 from .integrate_and_fire import IntegrateAndFire, if_rule
 from .leaky import LeakyIntegrateAndFire, lif_phase, lif_rule
+from .single_spike import SILENT, SingleSpike, single_spike_phase, single_spike_rule
 from .ttfs import TimeToFirstSpike, ttfs_phase, ttfs_rule
 
 #: The registered kinds by name.
 KINDS: dict[str, NeuronKind] = {
-    kind.name: kind for kind in (IntegrateAndFire(), Bistable(), TimeToFirstSpike(), LeakyIntegrateAndFire())
+    kind.name: kind
+    for kind in (
+        IntegrateAndFire(),
+        Bistable(),
+        TimeToFirstSpike(),
+        LeakyIntegrateAndFire(),
+        SingleSpike(),
+    )
 }
 
 
@@ -53,6 +61,9 @@ __all__ = [
     "ttfs_phase",
     "lif_rule",
     "lif_phase",
+    "single_spike_rule",
+    "single_spike_phase",
+    "SILENT",
     "RESETS",
     "IDLE",
     "INTEGRATE",

@@ -211,8 +211,8 @@ class NeuronKind(ABC):
 
     def membrane_dynamics(self, layer: NeuronLayer) -> tuple[float, str] | None:
         """(β, reset) when ``layer``'s neurons follow the leaky rule ``m = β·v + I; s = [m ≥ θ]`` with
-        reset "subtract" (v ← m − s·θ) or "zero" (v ← m − s·m) in every step — what the trainer
-        differentiates; None for kinds whose rule is another (default)."""
+        reset "subtract" (v ← m − s·θ), "zero" (v ← m − s·m) or "once" (silent after its spike) in
+        every step — what the trainer differentiates; None for kinds whose rule is another (default)."""
         return None
 
     def check_layer(self, name: str, layer: NeuronLayer) -> str | None:
