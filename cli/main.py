@@ -319,26 +319,49 @@ def _range(values: np.ndarray) -> str:
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"
 
 
+def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
+    return None if value is None else _steps(ctx, param, value)
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Test inputs and labels (.npz).")
-@click.option("--y-key", default="y", show_default=True)
+@click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
 @click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True)
 @click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
+@click.option(
+    "--finetune",
+    is_flag=True,
+    help="Add a row ftbc+finetune: ftbc converted and fine-tuned at each T ≤ 8 of -T on the calibration data "
+    "(its labels if the file has them, else the ANN's decisions), then tested.",
+)
+@click.option(
+    "--finetune-steps", callback=_optional_steps, metavar="1,2,4", help="Fine-tune at these T (implies --finetune)."
+)
+@click.option("--finetune-epochs", type=click.IntRange(min=1), help="Epochs of fine-tuning [default: finetune's, 10].")
 @_conversion_options
-def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_key, input_shape, **overrides) -> None:
-    """Accuracy of several presets at several time steps (one simulation per preset)."""
+def compare(
+    model, data, y_key, presets, steps, engine, encoding, out, finetune, finetune_steps, finetune_epochs, calib, x_key,
+    input_shape, **overrides,
+) -> None:  # fmt: skip
+    """Accuracy of several presets at several time steps (one simulation per preset), and with
+    --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
+    from eventsim.conversion import resolve
+    from eventsim.measure.compare import add_finetuned, table_csv, table_for_plot, table_json, table_text
     from eventsim.measure.compare import compare as run_compare
-    from eventsim.measure.compare import table_csv, table_json, table_text
+    from eventsim.measure.compare import finetune_steps as default_finetune_steps
     from eventsim.measure.plots import accuracy_vs_steps_png
 
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     if not calib:
         raise click.UsageError("compare needs calibration data: --calib FILE")
-    calib_x = _load_x(calib, x_key, None, None)[0]
+    tuned = finetune_steps or default_finetune_steps(finetune, steps)
+    if finetune_epochs is not None and not tuned:
+        raise click.UsageError("--finetune-epochs needs --finetune or --finetune-steps")
+    calib_x, calib_y = _load_x(calib, x_key, y_key if tuned else None, None)
     x, y = _load_x(data, x_key, y_key, None)
     if y is None:
         raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
@@ -347,24 +370,27 @@ def compare(model, data, y_key, presets, steps, engine, encoding, out, calib, x_
     if unknown:
         raise click.BadParameter(f"unknown presets {unknown}; valid: {', '.join(PRESETS)}", param_hint="--presets")
     options = _overrides(**overrides)
+    steps = sorted(set(steps) | set(tuned))
+    if tuned:
+        resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
     with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
         table = run_compare(
-            graph,
-            calib_x,
-            x,
-            y,
-            names,
-            steps,
-            engine=engine,
-            encoding=encoding,
-            progress=lambda text: bar.update(1),
-            **options,
-        )
+            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding,
+            progress=lambda text: bar.update(1), **options,
+        )  # fmt: skip
+    if tuned:
+        labels = f"the labels {y_key!r} of {calib}" if calib_y is not None else "the ANN's decisions (no labels)"
+        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with {labels}", err=True)
+        add_finetuned(
+            table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
+            options={} if finetune_epochs is None else {"epochs": finetune_epochs},
+            progress=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
     click.echo(table_text(table))
     if out:
         atomic_write_text(f"{out}/compare.json", table_json(table))
         atomic_write_text(f"{out}/compare.csv", table_csv(table))
-        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table, title=str(model)))
+        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table_for_plot(table), title=str(model)))
         click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 
@@ -523,8 +549,9 @@ def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key,
 @click.option("--samples", type=int, help="Use only the first N test samples (default: all 300).")
 def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
-    check it against onnxruntime, convert it with the opi, ftbc and ttfs presets, simulate event by event,
-    and report accuracy per step, latency, spikes and energy against the ANN, with figures."""
+    check it against onnxruntime, convert it with the opi, ftbc and ttfs presets and fine-tune ftbc at the
+    small T's, simulate event by event, and report accuracy per step, latency, spikes and energy against
+    the ANN, with figures."""
     result = eventsim.run_demo(out, T=T, steps=steps, samples=samples, echo=click.echo)
     if not result.passed:
         sys.exit(1)

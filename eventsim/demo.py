@@ -1,9 +1,11 @@
 """The main job on the bundled example, as one library call (``eventsim demo`` prints it).
 
 Import the bundled CNN (trained on scikit-learn's 8x8 digits), check it against onnxruntime, convert
-it with four presets and compare their accuracy at every step, then look at ``opi``, ``ftbc`` and
-``ttfs`` in detail — accuracy, latency, spikes, synaptic events, energy against the ANN under every
-cost preset, per-layer conversion error — and write a JSON report with figures per preset.
+it with four presets and compare their accuracy at every step — and ``ftbc`` fine-tuned a few epochs
+at each small T on the calibration data (:func:`eventsim.finetune`) — then look at ``opi``, ``ftbc``,
+``ttfs`` and the fine-tuned ``ftbc`` in detail — accuracy, latency, spikes, synaptic events, energy
+against the ANN under every cost preset, per-layer conversion error — and write a JSON report with
+figures per network.
 """
 
 from __future__ import annotations
@@ -19,7 +21,18 @@ from .conversion import convert
 from .examples import example_info, example_model_path, load_example_data
 from .io import atomic_write_text
 from .ir import run_ann
-from .measure.compare import compare, steps_to_reach, table_csv, table_json, table_text
+from .measure.compare import (
+    FINETUNED,
+    add_finetuned,
+    compare,
+    finetune_steps,
+    finetuned_network,
+    steps_to_reach,
+    table_csv,
+    table_for_plot,
+    table_json,
+    table_text,
+)
 from .measure.energy import energy_text, summary_text
 from .measure.energy_presets import DEFAULT_PRESET, get_cost_table, with_every_preset
 from .measure.latency import latency
@@ -29,6 +42,11 @@ from .simulation import simulate
 #: Presets the demo compares, and those it looks at in detail.
 COMPARED = ("baseline", "opi", "ftbc", "ttfs")
 DETAILED = ("opi", "ftbc", "ttfs")
+
+#: How the demo fine-tunes ``ftbc``, and up to which T: one epoch keeps the demo quick (it is a
+#: glimpse; docs/finetune.md has ten epochs on every bundled model).
+FINETUNE_OPTIONS = {"epochs": 1, "batch_size": 64}
+FINETUNE_UP_TO = 4
 
 
 @dataclass
@@ -62,25 +80,40 @@ def _detail(graph, data: dict, x, y, table: dict, preset: str, T: int | None, st
     net = convert(graph, data["x_calib"], preset, T=T)
     if net.result_steps and T < net.result_steps:
         say(f"note: {preset} shows its full result from T = {net.result_steps} (its layers' windows); T = {T} is less")
+    return _run_and_report(net, x, y, T, table)
+
+
+def _finetuned_detail(graph, data: dict, x, y, table: dict, nets: dict, T: int | None) -> tuple:
+    """The fine-tuned ``ftbc`` at ``T`` (fine-tuned afresh if the comparison has no network at that T),
+    else at its first fine-tuned T from which it stays within 1 % of the ANN, else at its largest."""
+    T = T or steps_to_reach(table, FINETUNED) or max(nets)
+    if T not in nets:
+        nets[T] = finetuned_network(graph, data["x_calib"], data["y_calib"], T, FINETUNE_OPTIONS)[0].net
+    return _run_and_report(nets[T], x, y, T, table)
+
+
+def _run_and_report(net, x, y, T: int, table: dict) -> tuple:
+    """Simulate ``net`` at ``T`` with rasters and build its report (with the comparison table)."""
     rec = simulate(
         net, x, T, encoding=net.required_encoding or "direct", raster_samples=range(min(len(x), RASTER_SAMPLES))
     )
-    report = build_report(
-        net, rec, x, y, presets=with_every_preset(get_cost_table(DEFAULT_PRESET)), compare_table=table
-    )
+    presets = with_every_preset(get_cost_table(DEFAULT_PRESET))
+    # the plot of the comparison needs numbers where the fine-tuned row has none; the report keeps None
+    report = build_report(net, rec, x, y, presets=presets, compare_table=table_for_plot(table))
+    report.data["compare"] = table
     return rec, report
 
 
 def _detail_table(rows: list, y, ann_pred) -> str:
     lines = [
-        f"{'preset':8s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} {'per neuron':>10s} "
-        f"{'SOPs':>9s} {'ms/sample':>9s}"
+        f"{'preset':13s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} "
+        f"{'per neuron':>10s} {'SOPs':>9s} {'ms/sample':>9s}"
     ]
     for preset, rec in rows:
         summary = latency(rec, y, ann_pred).summary()
         spikes = rec.spikes_per_sample.sum(axis=1).mean()
         lines.append(
-            f"{preset:8s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
+            f"{preset:13s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
             f"{summary['stable_ann_match_mean'] or float('nan'):8.2f} {spikes:8.0f} "
             f"{spikes / rec.neurons.sum():10.2f} {rec.sops_per_sample.sum(axis=1).mean():9.0f} "
             f"{1e3 * summary['seconds_per_sample']:9.3f}"
@@ -99,9 +132,25 @@ def _energy_and_error(reports: dict[str, Report], say) -> None:
         )
         energies = list(report.energies.values())
         say(energy_text(energies) if preset == DETAILED[0] else summary_text(energies))
+    say("\n== energy per sample (nJ) of every detailed network and of the ANN, under every cost preset")
+    say(_energy_side_by_side(reports))
     say(f"\n== conversion error per layer ({DETAILED[0]}): mean |SNN rate x θ - ANN activation| / mean activation")
     for e in reports[DETAILED[0]].data["conversion_error"]:
         say(f"{e['layer'][-45:]:45s} {100 * (e['relative'] or 0):6.2f} %")
+
+
+def _energy_side_by_side(reports: dict[str, Report]) -> str:
+    """One row per cost preset, one column per network (at its T), the ANN last ("n/a" where the
+    preset does not price the ANN's multiply-accumulates)."""
+    names = [f"{preset} (T={report.data['run']['T']})" for preset, report in reports.items()]
+    width = max(len(name) for name in names) + 1
+    lines = [f"{'energy preset':20s}" + "".join(f"{name:>{width}s}" for name in names) + f"{'ANN':>{width}s}"]
+    first = next(iter(reports.values()))
+    for table_name, energy in first.energies.items():
+        cells = [report.energies[table_name].snn.total_pj / 1e3 for report in reports.values()]
+        ann = f"{energy.ann.total_pj / 1e3:{width}.3f}" if energy.ann_comparable else f"{'n/a':>{width}s}"
+        lines.append(f"{table_name:20s}" + "".join(f"{c:{width}.3f}" for c in cells) + ann)
+    return "\n".join(lines)
 
 
 def _write(out: Path, graph, check, ann_accuracy: float, table: dict, reports: dict[str, Report]) -> list[Path]:
@@ -128,10 +177,12 @@ def run_demo(
     ----------
     out : str or Path
         Directory for ``graph.json``, ``verify.json``, ``compare.json``/``.csv`` and one report folder
-        per detailed preset.
+        per detailed network (``ftbc+finetune`` too).
     T : int, optional
         Steps of the detailed runs (default: per preset, the first step of the comparison from which
-        it stays within 1 % of the ANN).
+        it stays within 1 % of the ANN; for the fine-tuned ``ftbc`` the first such of its fine-tuned
+        steps, else its largest). ``ftbc`` is fine-tuned (:data:`FINETUNE_OPTIONS`, calibration labels)
+        at the steps ≤ :data:`FINETUNE_UP_TO` of the comparison, and at ``T`` if that is not one of them.
     steps : sequence of int
         Steps of the comparison.
     samples : int, optional
@@ -159,10 +210,19 @@ def run_demo(
         "direct coding; ttfs: TTFS coding)"
     )
     table = compare(graph, data["x_calib"], x, y, list(COMPARED), steps)
+    tuned = finetune_steps(True, steps, FINETUNE_UP_TO)
+    nets = add_finetuned(table, graph, data["x_calib"], x, y, tuned, calib_y=data["y_calib"], options=FINETUNE_OPTIONS)
     say(table_text(table))
     runs = {preset: _detail(graph, data, x, y, table, preset, T, steps, say) for preset in DETAILED}
-    when = f"T = {T}" if T else "the first T of the comparison from which it stays within 1 % of the ANN"
-    say(f"\n== {', '.join(DETAILED[:-1])} and {DETAILED[-1]} in detail, each at {when}")
+    runs[FINETUNED] = _finetuned_detail(graph, data, x, y, table, nets, T)
+    names = [*DETAILED, FINETUNED]
+    when = (
+        f"T = {T}"
+        if T
+        else f"the first T of the comparison from which it stays within 1 % of the ANN ({FINETUNED}: of its "
+        "fine-tuned T, else its largest)"
+    )
+    say(f"\n== {', '.join(names[:-1])} and {names[-1]} in detail, each at {when}")
     say(_detail_table([(preset, rec) for preset, (rec, _) in runs.items()], y, ann_pred))
     reports = {preset: report for preset, (_, report) in runs.items()}
     _energy_and_error(reports, say)

@@ -1,22 +1,36 @@
-"""Accuracy of several conversion presets at several time steps, on the same data."""
+"""Accuracy of several conversion presets at several time steps, on the same data; optionally with
+``ftbc`` fine-tuned at the small T's (hybrid conversion, :func:`eventsim.finetune`)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..conversion import convert, resolve
+from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
 from ..simulation.api import simulate
+from ..snn.network import SpikingNetwork
 
 #: Presets whose calibration for T differs from their calibration for T' > T truncated to T
 #: (OPI's optimised v0 is chosen for one T): they are converted and simulated once per T.
 PER_T_PRESETS = ("opi-opt",)
+
+#: The row of ``ftbc`` converted and then fine-tuned at each T (one network per T).
+FINETUNED = "ftbc+finetune"
+
+#: With ``finetune=True``, the steps of the comparison up to this one are fine-tuned.
+FINETUNE_MAX_T = 8
+
+#: How the table's record names the labels the fine-tuning used.
+LABEL_SOURCES = {"calib_y": "the calibration labels", "ann": "the ANN's decisions on the calibration data"}
 
 
 def compare(
@@ -30,26 +44,75 @@ def compare(
     encoding: str = "direct",
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
+    finetune: bool | Sequence[int] | None = None,
+    calib_y: np.ndarray | None = None,
+    finetune_options: Mapping | None = None,
     **options,
 ) -> dict:
-    """Test accuracy of every preset at every step in ``steps``.
+    """Test accuracy of every preset at every step in ``steps``, and optionally of ``ftbc`` fine-tuned.
 
     Each preset is converted once, for the largest T, and simulated once: accuracy at every t ≤ T
     comes from that one run. That is exact for FTBC too, because its bias for step t depends only on
     steps ≤ t. Presets in :data:`PER_T_PRESETS` are converted and simulated for each T. TTFS networks
     always read their input with TTFS coding.
 
+    With ``finetune``, a row :data:`FINETUNED` is added (see :func:`add_finetuned`): for each of its
+    steps T, ``ftbc`` converted at T on ``calib_x`` and fine-tuned at T on ``calib_x`` — with
+    ``calib_y`` as labels, or without them with the ANN's own decisions on ``calib_x``, so that
+    fine-tuning needs no labels — then simulated at T on ``x``. The fine-tuning never sees ``x``/``y``.
+
+    Parameters
+    ----------
+    graph : Graph
+        The ANN.
+    calib_x : numpy.ndarray
+        Calibration inputs (and the fine-tuning's training inputs).
+    x, y : numpy.ndarray
+        Test inputs and labels.
+    presets : sequence of str
+        Conversion presets (:data:`~eventsim.conversion.presets.PRESETS`).
+    steps : sequence of int
+        The time steps of the table.
+    engine, encoding, batch_size :
+        As in :func:`eventsim.simulate`.
+    progress : callable, optional
+        Receives a line per conversion and simulation, and per epoch and per T of fine-tuning.
+    finetune : bool or sequence of int, optional
+        The steps to fine-tune at; ``True``: the table's steps ≤ :data:`FINETUNE_MAX_T` (the smallest
+        step if none is). Steps not in ``steps`` are added to the table.
+    calib_y : numpy.ndarray, optional
+        Labels of ``calib_x`` for the fine-tuning (default: the ANN's argmax on ``calib_x``).
+    finetune_options : mapping, optional
+        Keyword arguments of :func:`eventsim.finetune` (``epochs``, ``lr``, ``thresholds``, ``seed``, ...).
+    **options
+        Conversion options overriding the presets' (also used for the fine-tuned ``ftbc``).
+
     Returns
     -------
     dict
         ``steps``, ``ann_accuracy``, and per preset ``accuracy`` (one value per step) and
-        ``spikes_per_sample`` (at the largest T).
+        ``spikes_per_sample`` and ``spikes_per_neuron`` (at the largest T). The row :data:`FINETUNED`
+        has None at the steps it was not fine-tuned at and records how in ``finetuned``.
     """
-    steps = sorted({int(s) for s in steps})
-    for preset in presets:
+    tuned = finetune_steps(finetune, steps)
+    steps = sorted({int(s) for s in steps} | set(tuned))
+    for preset in [*presets, *(["ftbc"] if tuned else [])]:
         resolve(preset, steps[-1], **options)  # refuse a bad combination before any work
+    table = _empty_table(graph, x, y, steps, engine, encoding)
+    for preset in presets:
+        table["presets"][preset] = _preset_row(table, graph, calib_x, x, y, preset, batch_size, progress, options)
+    if tuned:
+        add_finetuned(
+            table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options, batch_size=batch_size,
+            progress=progress, conversion=options,
+        )  # fmt: skip
+    return table
+
+
+def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], engine: str, encoding: str) -> dict:
+    """A table without rows: its steps, the ANN's accuracy and how the rows are simulated."""
     ann_accuracy = float(np.mean(np.argmax(run_ann(graph, x).reshape(len(x), -1), axis=1) == y))
-    table = {
+    return {
         "steps": steps,
         "ann_accuracy": ann_accuracy,
         "engine": engine,
@@ -57,33 +120,192 @@ def compare(
         "samples": len(x),
         "presets": {},
     }
-    for preset in presets:
-        runs = [(t, t) for t in steps] if preset in PER_T_PRESETS else [(steps[-1], None)]
-        accuracy, spikes = {}, 0.0
-        for T, only in runs:
-            net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
-            coding = net.required_encoding or encoding
-            rec = simulate(net, x, T, engine=engine, encoding=coding, batch_size=batch_size)
-            curve = rec.accuracy(y)
-            for t in steps if only is None else [only]:
-                accuracy[t] = float(curve[t - 1])
-            spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
-            per_neuron = spikes / float(rec.neurons.sum())
-            if progress:
-                progress(f"{preset}: simulated T={T}")
-        table["presets"][preset] = {
-            "accuracy": [accuracy[t] for t in steps],
-            "spikes_per_sample": spikes,
-            "spikes_per_neuron": per_neuron,
-        }
-    return table
+
+
+def _preset_row(
+    table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress, options: dict
+) -> dict:
+    """One preset's accuracy at every step of ``table`` and its spikes at the largest."""
+    steps = table["steps"]
+    runs = [(t, t) for t in steps] if preset in PER_T_PRESETS else [(steps[-1], None)]
+    accuracy, spikes, per_neuron = {}, 0.0, 0.0
+    for T, only in runs:
+        net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
+        coding = net.required_encoding or table["encoding"]
+        rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size)
+        curve = rec.accuracy(y)
+        for t in steps if only is None else [only]:
+            accuracy[t] = float(curve[t - 1])
+        spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
+        per_neuron = spikes / float(rec.neurons.sum())
+        if progress:
+            progress(f"{preset}: simulated T={T}")
+    return {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes, "spikes_per_neuron": per_neuron}
+
+
+def finetune_steps(
+    finetune: bool | Sequence[int] | None, steps: Sequence[int], max_T: int = FINETUNE_MAX_T
+) -> list[int]:
+    """The steps ``compare(finetune=...)`` fine-tunes at: none for None/False, the steps ≤ ``max_T``
+    (or the smallest) for True, else the given ones (positive integers)."""
+    if finetune is None or finetune is False:
+        return []
+    if finetune is True:
+        steps = sorted({int(s) for s in steps})
+        return [s for s in steps if s <= max_T] or steps[:1]
+    tuned = sorted({int(t) for t in finetune})
+    if tuned and tuned[0] < 1:
+        raise OptionError(f"fine-tuning steps must be positive, got {tuned}")
+    return tuned
+
+
+def finetune_labels(graph: Graph, calib_x: np.ndarray, calib_y: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """The fine-tuning's labels and their source (a key of :data:`LABEL_SOURCES`): ``calib_y``, or
+    without it the ANN's decisions on ``calib_x``."""
+    if calib_y is None:
+        return np.argmax(run_ann(graph, calib_x).reshape(len(calib_x), -1), axis=1), "ann"
+    calib_y = np.asarray(calib_y)
+    if calib_y.shape != (len(calib_x),):
+        raise DataError(
+            f"calibration labels must be one per calibration input ({len(calib_x)}), got shape {calib_y.shape}",
+            "pass the labels of calib_x, or none to fine-tune on the ANN's decisions",
+        )
+    return calib_y, "calib_y"
+
+
+def finetuned_network(
+    graph: Graph,
+    calib_x: np.ndarray,
+    labels: np.ndarray,
+    T: int,
+    options: Mapping | None = None,
+    conversion: Mapping | None = None,
+    progress: Callable[[str], None] | None = None,
+    encoding: str = "direct",
+):
+    """``ftbc`` converted at ``T`` on ``calib_x``, then fine-tuned at ``T`` on ``calib_x`` and ``labels``
+    with :func:`eventsim.finetune` and ``options`` (its input coding by default the network's own, else
+    ``encoding``).
+
+    Returns
+    -------
+    TrainResult
+        Of :func:`eventsim.finetune` (``.net``, ``.history``).
+    float
+        Seconds of fine-tuning (the conversion not included).
+    """
+    from ..training import finetune
+
+    net = convert(graph, calib_x, "ftbc", T=T, **dict(conversion or {}))
+    options = dict(options or {})
+    options.setdefault("encoding", net.required_encoding or encoding)
+    if progress is not None:
+        options.setdefault("progress", lambda line: progress(f"{FINETUNED} T={T}: {line}"))
+    start = time.perf_counter()
+    result = finetune(net, calib_x, labels, T, **options)
+    return result, time.perf_counter() - start
+
+
+def add_finetuned(
+    table: dict,
+    graph: Graph,
+    calib_x: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: Sequence[int],
+    calib_y: np.ndarray | None = None,
+    options: Mapping | None = None,
+    batch_size: int = 64,
+    progress: Callable[[str], None] | None = None,
+    conversion: Mapping | None = None,
+) -> dict[int, SpikingNetwork]:
+    """Add the row :data:`FINETUNED` to a :func:`compare` table: for each T of ``steps``, ``ftbc``
+    converted at T and fine-tuned at T on the calibration data (:func:`finetuned_network`; labels
+    ``calib_y`` or, without them, the ANN's decisions on ``calib_x``), then simulated at T on ``x``.
+
+    The row holds the accuracy at its steps (None at the table's other steps), spikes per sample and
+    per neuron at its largest step, and ``finetuned``: the labels' source, the options, the seconds
+    of fine-tuning, and per T its accuracy, spikes, epochs, seconds and the network's
+    ``meta["finetune"]`` record.
+
+    Returns
+    -------
+    dict
+        The fine-tuned networks by T.
+    """
+    steps = sorted({int(t) for t in steps})
+    missing = [t for t in steps if t not in table["steps"]]
+    if missing:
+        raise OptionError(f"fine-tuning steps {missing} are not steps of the table {table['steps']}")
+    labels, source = finetune_labels(graph, calib_x, calib_y)
+    runs, nets = [], {}
+    for T in steps:
+        result, seconds = finetuned_network(graph, calib_x, labels, T, options, conversion, progress, table["encoding"])
+        nets[T] = result.net
+        runs.append(_finetuned_run(table, result, seconds, x, y, T, batch_size))
+        if progress:
+            run = runs[-1]
+            progress(
+                f"{FINETUNED} T={T}: {_epochs([run['epochs']])} of fine-tuning in {seconds:.1f} s on {len(calib_x)} "
+                f"calibration samples ({LABEL_SOURCES[source]}); test accuracy {run['accuracy']:.2%}"
+            )
+    by_T = {run["T"]: run for run in runs}
+    table["presets"][FINETUNED] = {
+        "accuracy": [by_T[t]["accuracy"] if t in by_T else None for t in table["steps"]],
+        "spikes_per_sample": runs[-1]["spikes_per_sample"],
+        "spikes_per_neuron": runs[-1]["spikes_per_neuron"],
+        "finetuned": {
+            "steps": steps,
+            "labels": source,
+            "samples": len(calib_x),
+            "options": _jsonable(options or {}),
+            "seconds": sum(run["seconds"] for run in runs),
+            "runs": runs,
+        },
+    }
+    return nets
+
+
+def _finetuned_run(table: dict, result, seconds: float, x, y, T: int, batch_size: int) -> dict:
+    """Simulate a fine-tuned network on the test data at ``T``: its record in the table."""
+    net = result.net
+    coding = net.meta.get("finetune", {}).get("encoding") or net.required_encoding or table["encoding"]
+    rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size)
+    spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
+    return {
+        "T": T,
+        "accuracy": float(rec.accuracy(y)[-1]),
+        "spikes_per_sample": spikes,
+        "spikes_per_neuron": spikes / float(rec.neurons.sum()),
+        "epochs": int(result.history[-1].epoch) if result.history else 0,
+        "seconds": seconds,
+        "meta": _jsonable(net.meta.get("finetune", {})),
+    }
+
+
+def _jsonable(value):
+    """``value`` for the table's JSON: numbers, strings, flags, lists and mappings of them as they are,
+    anything else (an estimator, arrays, a graph, a callable) by a short text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and len(value) <= 1000:
+        return [_jsonable(v) for v in value]
+    text = str(value)
+    return text if len(text) <= 80 and "\n" not in text else type(value).__name__
 
 
 def steps_to_reach(table: dict, preset: str, margin: float = 0.01) -> int | None:
     """The smallest step of ``table`` from which ``preset``'s accuracy stays within ``margin`` of the
-    ANN's at every larger step of the table; None if it is not within at the largest."""
+    ANN's at every larger step of the table that has a value (a fine-tuned row has None at the steps it
+    was not fine-tuned at); None if it is not within at the largest such step, or has no values."""
     found = None
     for t, a in reversed(list(zip(table["steps"], table["presets"][preset]["accuracy"]))):
+        if a is None:
+            continue
         if a < table["ann_accuracy"] - margin:
             break
         found = t
@@ -91,26 +313,58 @@ def steps_to_reach(table: dict, preset: str, margin: float = 0.01) -> int | None
 
 
 def table_text(table: dict) -> str:
-    """The comparison as an aligned text table (accuracy in %; spikes per neuron per sample at the
-    largest T)."""
+    """The comparison as an aligned text table (accuracy in %, "—" where a row has no value; spikes per
+    neuron per sample at the largest T, at its largest step for the fine-tuned row, which is then
+    described below the table)."""
     steps = table["steps"]
-    lines = [f"{'preset':10s} " + " ".join(f"{'T=' + str(t):>7s}" for t in steps) + "  spikes/neuron"]
+    width = max([10, *(len(p) for p in table["presets"])])
+    lines = [f"{'preset':{width}s} " + " ".join(f"{'T=' + str(t):>7s}" for t in steps) + "  spikes/neuron"]
     for preset, row in table["presets"].items():
         per_neuron = f"  {row['spikes_per_neuron']:13.2f}" if "spikes_per_neuron" in row else ""
-        lines.append(f"{preset:10s} " + " ".join(f"{100 * a:7.2f}" for a in row["accuracy"]) + per_neuron)
-    lines.append(f"{'ANN':10s} {100 * table['ann_accuracy']:7.2f}")
+        if "finetuned" in row:
+            per_neuron += f" (T={row['finetuned']['steps'][-1]})"
+        cells = " ".join(f"{'—':>7s}" if a is None else f"{100 * a:7.2f}" for a in row["accuracy"])
+        lines.append(f"{preset:{width}s} {cells}{per_neuron}")
+    lines.append(f"{'ANN':{width}s} {100 * table['ann_accuracy']:7.2f}")
+    for preset, row in table["presets"].items():
+        if "finetuned" in row:
+            lines.append(_finetuned_note(preset, row["finetuned"]))
     return "\n".join(lines)
 
 
+def _finetuned_note(preset: str, record: dict) -> str:
+    """How the fine-tuned row was made, in two lines."""
+    epochs = _epochs(sorted({run["epochs"] for run in record["runs"]}))
+    seconds = ", ".join(f"T={run['T']} {run['seconds']:.1f} s" for run in record["runs"])
+    return (
+        f"{preset}: ftbc converted at each T and fine-tuned {epochs} at that T on {record['samples']} "
+        f"calibration samples,\n  labels: {LABEL_SOURCES[record['labels']]} (never the test data); {seconds}"
+    )
+
+
+def _epochs(counts: list[int]) -> str:
+    return "/".join(map(str, counts)) + (" epoch" if counts == [1] else " epochs")
+
+
 def table_csv(table: dict) -> str:
-    """The comparison as CSV: one row per preset, one column per step."""
+    """The comparison as CSV: one row per preset, one column per step (empty where a row has no value)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["preset"] + [f"T={t}" for t in table["steps"]])
     for preset, row in table["presets"].items():
-        writer.writerow([preset] + [f"{a:.4f}" for a in row["accuracy"]])
+        writer.writerow([preset] + ["" if a is None else f"{a:.4f}" for a in row["accuracy"]])
     writer.writerow(["ANN"] + [f"{table['ann_accuracy']:.4f}"] * len(table["steps"]))
     return out.getvalue()
+
+
+def table_for_plot(table: dict) -> dict:
+    """A copy of ``table`` whose missing accuracies (None) are NaN, which plots skip
+    (:func:`eventsim.measure.plots.accuracy_vs_steps_png` needs numbers)."""
+    presets = {
+        preset: dict(row, accuracy=[math.nan if a is None else a for a in row["accuracy"]])
+        for preset, row in table["presets"].items()
+    }
+    return dict(table, presets=presets)
 
 
 def table_json(table: dict) -> str:

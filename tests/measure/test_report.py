@@ -65,6 +65,11 @@ def test_demo_writes_valid_reports(tmp_path):
         assert doc["run"]["samples"] == 60 and doc["compare"]["steps"] == [1, 4, 8, 32]
         assert doc["run"]["network_meta"]["preset"] == preset
         assert doc["run"]["network_meta"]["source_sha256"] == file_sha256(example_model_path())
+    tuned = check_report_dir(tmp_path / "ftbc+finetune")  # ftbc fine-tuned at the small T's, one of them detailed
+    assert tuned["run"]["network_meta"]["preset"] == "ftbc" and tuned["run"]["T"] in (1, 4)
+    assert tuned["run"]["network_meta"]["finetune"]["T"] == tuned["run"]["T"]
+    assert [a is None for a in tuned["compare"]["presets"]["ftbc+finetune"]["accuracy"]] == [False, False, True, True]
+    assert "every detailed network and of the ANN" in result.output
     ttfs = json.loads((tmp_path / "ttfs" / "report.json").read_text())
     assert ttfs["run"]["encoding"] == "ttfs" and all(layer["kind"] == "ttfs" for layer in ttfs["layers"])
     assert max(max(layer["spikes_per_step"]) for layer in ttfs["layers"]) > 0
