@@ -153,9 +153,7 @@ def _neurons(
     if not tape.sparse:
         g = estimates(estimator, trace.u, tape.noise_seed, trace.index)
         result.active[name] = int(np.count_nonzero(g))
-        e, grad_v0 = leaky_backward(
-            grad, values, trace.u, trace.theta, trace.leak, trace.reset, detach, spike_grad, g
-        )
+        e, grad_v0 = leaky_backward(grad, values, trace.u, trace.theta, trace.leak, trace.reset, detach, spike_grad, g)
     elif trace.pos is None:  # the dense trace of an estimator that is nowhere zero
         from .kernels.neurons import leaky_scan_dense
 

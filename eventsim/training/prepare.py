@@ -51,8 +51,9 @@ def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rou
     feeds it, so each round multiplies those weights by θ / (median peak) (the data-driven
     initialisation of ANNs, LSUV, with the firing threshold as its target). Returns the factors.
 
-    Single-spike layers take the median over (sample, neuron) pairs of the peak over the steps: so
-    that a neuron fires for about half of the samples, against the two failures of TTFS networks —
+    Single-spike layers take the median of the peak over the steps over the (sample, neuron) pairs
+    whose membrane rises above 0 at all (the others cannot fire at any scale): so that a neuron
+    fires for about half of the samples it can fire for, against the two failures of TTFS networks —
     deep layers that never reach θ inside the window (information diminishing) and membranes far
     above or below θ (an imbalanced distribution). Without biases (their initialisation) a layer's
     membrane is linear in the weights that feed it, so the factor is exact for that layer given the
@@ -69,9 +70,15 @@ def scale_to_fire(net: SpikingNetwork, x: np.ndarray, T: int, encoding: str, rou
         for _ in range(rounds):
             tape = forward(net, x, T, surrogate("rectangle"), encoding=encoding, sparse=False)
             trace = tape.layers[name]
-            peaks = (trace.u + trace.theta).reshape(T, len(x), -1).max(axis=0) / trace.theta  # (N, n)
-            once = net.layers[name].kind == "single_spike"
-            peak = np.median(peaks if once else peaks.max(axis=0))
+            v = (trace.u + trace.theta).reshape(T, len(x), -1)
+            peaks = v.max(axis=0) / trace.theta  # (N, n)
+            if net.layers[name].kind == "single_spike":
+                # pairs whose membrane never rises above 0 (no input spike reaches them, or only
+                # inhibiting ones; no bias) cannot fire at any scale: the median is over the others
+                can = peaks > 0
+                peak = np.median(peaks[can]) if can.any() else np.nan
+            else:
+                peak = np.median(peaks.max(axis=0))
             step = float(np.clip(1.0 / peak, 0.1, 10.0)) if np.isfinite(peak) and peak > 0 else 10.0
             source.params["W"] *= np.float32(step)
             source.params["b"] *= np.float32(step)

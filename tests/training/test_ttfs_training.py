@@ -131,8 +131,8 @@ def deep_mlp(depth: int, width: int, n_in: int, seed: int = 0) -> Graph:
 
 def test_the_initialisation_keeps_every_layer_firing_inside_the_window():
     """Six single-spike layers from a random init (one training step at a negligible rate, so the
-    network is the initialisation): in every layer about half of the neurons fire for a sample, and
-    their spikes come inside the window, not crowded at its end — while the plain ±1/√fan-in draw of
+    network is the initialisation): in every layer a fair share of the neurons fire for a sample, and
+    their spikes spread inside the window — while the plain ±1/√fan-in draw of
     the same weights, without the rescaling, leaves the deep layers silent (information
     diminishing)."""
     T = 16
@@ -143,7 +143,9 @@ def test_the_initialisation_keeps_every_layer_firing_inside_the_window():
     for name, times in first_spike_times(net, x, T).items():
         fired = times > 0
         assert 0.2 <= fired.mean() <= 0.8, (name, fired.mean())
-        assert np.median(times[fired]) < 0.75 * T, (name, np.median(times[fired]))
+        # spread inside the window: neither collapsed into the first step (a cascade that erases the
+        # input's timing) nor crowded at the end
+        assert 2 <= np.median(times[fired]) < 0.75 * T, (name, np.median(times[fired]))
     plain = training_network(deep_mlp(6, 32, 12), kind="single_spike", init="random")
     deepest = first_spike_times(plain, x, T)[plain.layer_names[-1]]
     assert (deepest > 0).mean() < 0.05
