@@ -211,7 +211,11 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training inputs and labels (.npz).")
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
 @click.option("-T", "T", required=True, type=click.IntRange(min=1), help="Time steps per sample.")
-@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
+@click.option(
+    "--encoding",
+    type=click.Choice(list(ENCODINGS)),
+    help="Input coding [default: the one the neurons need (single_spike: ttfs), else direct].",
+)
 @click.option(
     "--estimator",
     default="localzo",
@@ -227,7 +231,15 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
 @click.option("--weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0))
 @click.option("--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
 @click.option("--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True)
-@click.option("--kind", type=click.Choice(["lif", "if"]), default="lif", show_default=True, help="Neurons (ONNX).")
+@click.option(
+    "--kind",
+    type=click.Choice(["lif", "if", "single_spike"]),
+    default="lif",
+    show_default=True,
+    help="Neurons (ONNX); single_spike: TTFS, see 'train-ttfs'.",
+)
+@click.option("--decoding", type=click.Choice(["sum", "temporal"]), default="sum", show_default=True, help="Output.")
+@click.option("--learn-decoding", is_flag=True, help="Learn the temporal decoding's weights.")
 @click.option("--leak", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="LIF β.")
 @click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True)
 @click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
@@ -252,13 +264,24 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--estimator") from None
     source = eventsim.load_onnx(model, input_shape) if model.endswith(".onnx") else eventsim.SpikingNetwork.load(model)
+    x, y, validation = _training_data(data, val, x_key, y_key)
+    result = eventsim.train(source, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
+    _write_training(result, output, json_path, plot, f"{Path(model).name}, T = {options['T']}")
+
+
+def _training_data(data: str, val: str | None, x_key: str, y_key: str) -> tuple:
+    """Training inputs and labels, and the validation pair, from their files (labels required)."""
     x, y = _load_x(data, x_key, y_key, None)
     if y is None:
         raise click.BadParameter(f"{data} holds no labels {y_key!r}", param_hint="--data")
     validation = _load_x(val, x_key, y_key, None) if val else None
     if validation is not None and validation[1] is None:
         raise click.BadParameter(f"{val} holds no labels {y_key!r}", param_hint="--val")
-    result = eventsim.train(source, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
+    return x, y, validation
+
+
+def _write_training(result, output: str, json_path: str | None, plot: str | None, title: str) -> None:
+    """The trained network, its history as JSON and plot, and one closing line."""
     result.net.save(output)
     rows = result.rows()
     if json_path:
@@ -266,10 +289,50 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
     if plot:
         from eventsim.measure.plots import training_png
 
-        atomic_write_bytes(plot, training_png(rows, f"{Path(model).name}, T = {options['T']}"))
+        atomic_write_bytes(plot, training_png(rows, title))
     last = rows[-1]
     val_text = "" if last["val_accuracy"] is None else f", validation {last['val_accuracy']:.2%}"
     click.echo(f"trained {last['epoch']} epochs: train accuracy {last['train_accuracy']:.2%}{val_text}; wrote {output}")
+
+
+@main.command("train-ttfs")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training inputs and labels (.npz).")
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
+@click.option("-T", "T", required=True, type=click.IntRange(min=1), help="Time steps: the TTFS window.")
+@click.option("--estimator", default="fast_sigmoid", show_default=True, help="dS/du (see 'train').")
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=3e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--fixed-decoding", is_flag=True, help="Decode with w_t = T − t + 1 instead of learned weights.")
+@click.option("--keep-max-pools", is_flag=True, help="Keep the model's max pools (default: average pools).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Write a checkpoint here after every epoch.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write loss, accuracy and active entries (PNG).")
+@click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
+@click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
+@input_shape_option
+def train_ttfs(
+    model, data, val, estimator, fixed_decoding, keep_max_pools, output, json_path, plot, x_key, y_key, input_shape,
+    **options,
+) -> None:  # fmt: skip
+    """Train a TTFS network of single-spike neurons from scratch with MODEL's architecture (ONNX) on
+    DATA (inputs in [0, 1]), and write it to OUTPUT; simulate it with the same -T."""
+    from eventsim.training import parse_estimator
+
+    try:
+        options["estimator"] = parse_estimator(estimator)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--estimator") from None
+    graph = eventsim.load_onnx(model, input_shape)
+    x, y, validation = _training_data(data, val, x_key, y_key)
+    result = eventsim.train_ttfs(
+        graph, x, y, val=validation, learn_decoding=not fixed_decoding, average_pooling=not keep_max_pools,
+        progress=lambda line: click.echo(line, err=True), **options,
+    )  # fmt: skip
+    _write_training(result, output, json_path, plot, f"{Path(model).name}, TTFS, T = {options['T']}")
 
 
 @main.command()
@@ -403,7 +466,11 @@ def _run_options(default_T: int):
         ),
         click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
         click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True),
-        click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True),
+        click.option(
+            "--encoding",
+            type=click.Choice(list(ENCODINGS)),
+            help="Input coding [default: the one the network's neurons need (ttfs, single_spike: ttfs), else direct].",
+        ),
         click.option("--batch-size", default=64, show_default=True),
         click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),
         click.option("--samples", type=int, help="Use only the first N samples."),

@@ -30,7 +30,7 @@ from .measure.layer_error import conversion_error
 from .measure.report import build_report
 from .simulation import Recording, simulate
 from .snn import NeuronLayer, SpikingNetwork
-from .training import TrainResult, finetune, train
+from .training import TrainResult, finetune, train, train_ttfs
 
 try:
     __version__ = version("eventsim")
@@ -75,6 +75,7 @@ __all__ = [
     "run_demo",
     "train",
     "finetune",
+    "train_ttfs",
     "TrainResult",
     "conversion_error",
     "EventsimError",

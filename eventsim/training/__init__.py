@@ -10,5 +10,17 @@ from __future__ import annotations
 from .api import TrainResult, train
 from .estimators import ESTIMATORS, Estimator, localzo, parse_estimator, surrogate
 from .finetune import finetune
+from .ttfs import average_pools, train_ttfs
 
-__all__ = ["train", "finetune", "TrainResult", "Estimator", "ESTIMATORS", "localzo", "surrogate", "parse_estimator"]
+__all__ = [
+    "train",
+    "finetune",
+    "train_ttfs",
+    "average_pools",
+    "TrainResult",
+    "Estimator",
+    "ESTIMATORS",
+    "localzo",
+    "surrogate",
+    "parse_estimator",
+]

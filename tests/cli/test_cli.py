@@ -251,6 +251,13 @@ def test_bsnn_and_ttfs_from_the_command_line(tmp_path):
         assert {layer.kind for layer in net.layers.values()} == {"bistable" if preset == "bsnn" else "ttfs"}
     result = run("simulate", tmp_path / "ttfs.npz", "--data", tmp_path / "test.npz", "-T", "16", "--encoding", "ttfs")
     assert result.exit_code == 0, result.output
+    # without --encoding the network's own coding is used; another one is refused, naming the right one
+    default = run("simulate", tmp_path / "ttfs.npz", "--data", tmp_path / "test.npz", "-T", "16")
+
+    def without_timing(text: str) -> list[str]:
+        return [line for line in text.splitlines() if "samples/s" not in line]
+
+    assert default.exit_code == 0 and without_timing(default.output) == without_timing(result.output), default.output
     assert_user_error(
         run(
             "simulate",
@@ -259,6 +266,8 @@ def test_bsnn_and_ttfs_from_the_command_line(tmp_path):
             tmp_path / "test.npz",
             "-T",
             "16",
+            "--encoding",
+            "direct",
             "--json",
             tmp_path / "r.json",
         ),

@@ -4,16 +4,19 @@ initialisation's spike-time distribution layer by layer, and the linear temporal
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from checks import simulate_with
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from snn_builders import random_networks
+from snn_builders import NetBuilder, random_networks
 from test_backward import loss_of, without_max_pooling
 from test_train import blobs, mlp
 
 import eventsim
 from eventsim import Graph, Node
+from eventsim.ir.executor import run_ann
 from eventsim.snn.network import NeuronLayer, SpikingNetwork
 from eventsim.training.backward import backward
 from eventsim.training.estimators import surrogate
@@ -166,3 +169,70 @@ def test_temporal_decoding_is_linear_in_the_output_currents():
         currents = spikes * theta @ out.params["W"].T.astype(np.float64)  # I_out(t) − b
         expected = out.params["b"] + (net.decode_weights[:, None] * currents).sum(axis=0)
         np.testing.assert_allclose(rec.outputs[i, -1], expected, rtol=1e-5, atol=1e-5)
+
+
+def pooled_cnn(seed: int = 0) -> Graph:
+    """1×6×6 → conv 3×3 (4 maps, pad 1) → ReLU → max pool 2 → dense 6 → ReLU → dense 3."""
+    b = NetBuilder(np.random.default_rng(seed), (1, 6, 6), normalise=True)
+    b.pool(b.relu(b.conv("x", 4, 3, 1, 1, 1, 1)), "maxpool", (2, 2), (2, 2), (0, 0, 0, 0))
+    b.dense(b.relu(b.dense(b.flatten(b.current), 6)), 3)
+    return b.graph()
+
+
+def test_average_pools_average_the_max_pools_windows():
+    """The ANN of the rewritten graph pools each 2×2 window by its mean (a NumPy reshape-mean of the
+    conv's ReLU output is the oracle); the graph given is not changed."""
+    graph = pooled_cnn()
+    averaged = eventsim.training.average_pools(graph)
+    assert [n.op for n in graph.nodes].count("maxpool") == 1 and "maxpool" not in [n.op for n in averaged.nodes]
+    x = np.random.default_rng(1).random((5, 1, 6, 6)).astype(np.float32)
+    relu = next(n.name for n in graph.nodes if n.op == "relu")
+    pool = next(n.name for n in averaged.nodes if n.op == "avgpool")
+    _, values = run_ann(averaged, x, record=(relu, pool))
+    expected = values[relu].reshape(5, 4, 3, 2, 3, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(values[pool], expected, rtol=1e-6, atol=1e-6)
+
+
+def test_train_ttfs_is_the_recipe():
+    """``eventsim.train_ttfs``: single-spike layers, average pools, learned temporal decoding, TTFS
+    coding by default; the run learns (above chance on its training data) and says what it did."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    x = np.zeros((90, 1, 6, 6), np.float32)
+    for i, label in enumerate(y):  # a bright bar in a row chosen by the label
+        x[i, 0, 2 * label : 2 * label + 2] = rng.uniform(0.6, 1.0, (2, 6))
+    result = eventsim.train_ttfs(pooled_cnn(), x, y, 8, epochs=6, batch_size=15, lr=0.01)
+    net = result.net
+    assert {layer.kind for layer in net.layers.values()} == {"single_spike"}
+    assert "maxpool" not in [n.op for n in net.graph.nodes] and "avgpool" in [n.op for n in net.graph.nodes]
+    assert net.decoding == "temporal" and net.decode_weights is not None
+    assert net.meta["ttfs_training"]["pooling"] == "average" and net.meta["training"]["encoding"] == "ttfs"
+    assert eventsim.simulate(net, x, 8).accuracy(y)[-1] > 0.6
+
+
+def test_cli_train_ttfs_writes_a_network_that_simulates_with_its_own_coding(tmp_path):
+    from click.testing import CliRunner
+    from eventsim.cli.main import main
+
+    from eventsim.examples import example_model_path, load_example_data
+
+    data = load_example_data("digits")
+    np.savez(tmp_path / "train.npz", x=data["x_calib"][:96], y=data["y_calib"][:96])
+    np.savez(tmp_path / "test.npz", x=data["x_test"][:40], y=data["y_test"][:40])
+    np.savez(tmp_path / "unlabelled.npz", x=data["x_calib"][:96])
+    out = tmp_path / "ttfs.npz"
+    args = [
+        "train-ttfs", str(example_model_path("digits_mlp")), "--data", str(tmp_path / "train.npz"), "-T", "8",
+        "--epochs", "2", "-o", str(out), "--json", str(tmp_path / "h.json"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    net = eventsim.SpikingNetwork.load(out)
+    assert {layer.kind for layer in net.layers.values()} == {"single_spike"} and net.decode_weights is not None
+    assert [r["epoch"] for r in json.loads((tmp_path / "h.json").read_text())] == [1, 2]
+    shown = CliRunner().invoke(main, ["simulate", str(out), "--data", str(tmp_path / "test.npz"), "-T", "8"])
+    assert shown.exit_code == 0 and "accuracy" in shown.output, shown.output
+    out.unlink()
+    bad = CliRunner().invoke(main, args[:3] + [str(tmp_path / "unlabelled.npz")] + args[4:])
+    assert bad.exit_code == 2 and "labels" in bad.output and "Traceback" not in bad.output
+    assert not out.exists()

@@ -148,6 +148,11 @@ class OpSpec(ABC):
         """Whether ``node → following`` may be rewritten as ``following → node``."""
         return False
 
+    def as_average(self, node: Node) -> Node | None:
+        """The node pooling by averages where it pools by maxima (what single-spike networks are
+        trained with, Che et al.), or None when it has no such twin (default)."""
+        return None
+
     # -- spiking facet --------------------------------------------------------------------------
     def static_part(self, node: Node, static_inputs: list[np.ndarray]) -> np.ndarray:
         """Static part of the output, from the static parts of the inputs (batched). The default,

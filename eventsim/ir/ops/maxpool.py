@@ -32,6 +32,10 @@ class MaxPool(PoolOp):
         """maxpool → f equals f → maxpool for a monotone non-decreasing f: max pooling acts on spikes."""
         return following.spec.monotone
 
+    def as_average(self, node):
+        """The average pool over the same windows (padding not counted, as it never wins a max)."""
+        return node.copy(op="avgpool", attrs=dict(node.attrs, count_include_pad=False))
+
     def shared_static(self, node, inputs, dynamic):
         if not dynamic:
             return super().shared_static(node, inputs, dynamic)
