@@ -95,6 +95,30 @@ def raster_png(points: Mapping[str, dict], T: int, title: str = "") -> bytes:
     return _png(fig)
 
 
+def spike_times_png(steps: Mapping[str, np.ndarray], T: int, title: str = "") -> bytes:
+    """PNG of each layer's spike-time distribution: per layer, the share of its (sample, neuron)
+    pairs whose first spike comes at each step, and how many never fire (``steps``:
+    :meth:`eventsim.Recording.first_spike_steps`)."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    bins = np.arange(1, T + 2) - 0.5
+    for k, (name, times) in enumerate(steps.items()):
+        fired = times[times > 0]
+        share = np.histogram(fired, bins=bins)[0] / max(times.size, 1)
+        silent = 100 * (1 - fired.size / max(times.size, 1))
+        ax.step(
+            np.arange(1, T + 1),
+            100 * share,
+            where="mid",
+            color=f"C{k % 10}",
+            label=f"{short(name)} ({silent:.0f} % silent)",
+        )
+    ax.set(xlabel="step of the first spike", ylabel="% of (sample, neuron) pairs", xlim=(0.5, T + 0.5))
+    ax.set_title(title or "spike times per layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def latency_histogram_png(decision: np.ndarray, T: int, first_ann_match: np.ndarray | None = None) -> bytes:
     """PNG histogram of per-sample decision times (and first agreement with the ANN)."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)

@@ -115,6 +115,21 @@ class Recording:
             out[name] = {"t": (t + 1).tolist(), "neuron": i.tolist(), "shown": len(shown), "neurons": flat.shape[1]}
         return out
 
+    def first_spike_steps(self) -> dict[str, np.ndarray]:
+        """Per layer, the step (1-based) of each neuron's first spike in each raster sample,
+        (raster samples, neurons) int64, 0 where it never fired: the spike-time distribution of a
+        TTFS network (one spike at most, so its only spike)."""
+        samples = sorted(self.rasters)
+        out = {}
+        for name in self.layers:
+            if not samples:
+                out[name] = np.zeros((0, 0), np.int64)
+                continue
+            spikes = np.stack([self.rasters[i][name].reshape(self.T, -1) for i in samples])  # (S, T, n)
+            fired = spikes.any(axis=1)
+            out[name] = np.where(fired, spikes.argmax(axis=1) + 1, 0).astype(np.int64)
+        return out
+
     @staticmethod
     def merge(parts: list[Recording]) -> Recording:
         """One recording of the samples of ``parts`` (in order), as if simulated together."""
