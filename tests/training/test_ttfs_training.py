@@ -149,6 +149,13 @@ def test_the_initialisation_keeps_every_layer_firing_inside_the_window():
         # spread inside the window: neither collapsed into the first step (a cascade that erases the
         # input's timing) nor crowded at the end
         assert 2 <= np.median(times[fired]) < 0.75 * T, (name, np.median(times[fired]))
+    rec = eventsim.simulate(net, x, T, raster_samples=range(len(x)))
+    oracle = first_spike_times(net, x, T)
+    for name, times in rec.first_spike_steps().items():  # the recording's own reading agrees
+        np.testing.assert_array_equal(times, oracle[name])
+    from eventsim.measure.plots import spike_times_png
+
+    assert spike_times_png(rec.first_spike_steps(), T)[:4] == b"\x89PNG"
     plain = training_network(deep_mlp(6, 32, 12), kind="single_spike", init="random")
     deepest = first_spike_times(plain, x, T)[plain.layer_names[-1]]
     assert (deepest > 0).mean() < 0.05
