@@ -139,7 +139,9 @@ def test_ttfs_preset_on_the_bundled_models(tmp_path):
     assert rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum() < 0.5
     assert max(c.max() for c in rec.neuron_counts.values()) <= len(x)
     with pytest.raises(eventsim.DataError, match="ttfs"):
-        eventsim.simulate(net, x, steps)
+        eventsim.simulate(net, x, steps, encoding="direct")
+    # without an encoding the network's own is used
+    np.testing.assert_array_equal(eventsim.simulate(net, x, steps).outputs, rec.outputs)
     for bad in ({"ftbc": True}, {"v0": "zero"}, {"window": 0}):
         with pytest.raises(ValueError):
             eventsim.convert(graph, data["x_calib"], "ttfs", T=8, **bad)

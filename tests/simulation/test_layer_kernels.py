@@ -105,7 +105,13 @@ def test_event_count_is_the_fanout_of_the_non_zeros(rows, size, seed):
 def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynamic, biased, block, seed):
     rng = np.random.default_rng(seed)
     code = RULES.index(kind)
-    phase_values = {"if": [3], "bistable": [0, 1, 2], "ttfs": [0, 1, 2, 3, -3], "lif": [0.5, 0.875, 1, -0.75, -1]}[kind]
+    phase_values = {
+        "if": [3],
+        "bistable": [0, 1, 2],
+        "ttfs": [0, 1, 2, 3, -3],
+        "lif": [0.5, 0.875, 1, -0.75, -1],
+        "single_spike": [0.5, 1],
+    }[kind]
     phases = rng.choice(phase_values, steps).astype(np.float32)
     static = grid(rng, (1 if shared else n, size), -1, 1, 0.125)
     current = grid(rng, (steps, n, size), -1, 1, 0.25) if dynamic else np.zeros((0, 0, 0), np.float32)
