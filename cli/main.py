@@ -413,7 +413,7 @@ def compare(
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
     from eventsim.conversion import resolve
-    from eventsim.measure.compare import add_finetuned, table_csv, table_for_plot, table_json, table_text
+    from eventsim.measure.compare import add_finetuned, table_csv, table_json, table_text
     from eventsim.measure.compare import compare as run_compare
     from eventsim.measure.compare import finetune_steps as default_finetune_steps
     from eventsim.measure.plots import accuracy_vs_steps_png
@@ -453,7 +453,7 @@ def compare(
     if out:
         atomic_write_text(f"{out}/compare.json", table_json(table))
         atomic_write_text(f"{out}/compare.csv", table_csv(table))
-        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table_for_plot(table), title=str(model)))
+        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table, title=str(model)))
         click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 

@@ -29,7 +29,6 @@ from .measure.compare import (
     finetuned_network,
     steps_to_reach,
     table_csv,
-    table_for_plot,
     table_json,
     table_text,
 )
@@ -98,9 +97,7 @@ def _run_and_report(net, x, y, T: int, table: dict) -> tuple:
         net, x, T, encoding=net.required_encoding or "direct", raster_samples=range(min(len(x), RASTER_SAMPLES))
     )
     presets = with_every_preset(get_cost_table(DEFAULT_PRESET))
-    # the plot of the comparison needs numbers where the fine-tuned row has none; the report keeps None
-    report = build_report(net, rec, x, y, presets=presets, compare_table=table_for_plot(table))
-    report.data["compare"] = table
+    report = build_report(net, rec, x, y, presets=presets, compare_table=table)
     return rec, report
 
 

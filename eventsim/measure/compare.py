@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -355,16 +354,6 @@ def table_csv(table: dict) -> str:
         writer.writerow([preset] + ["" if a is None else f"{a:.4f}" for a in row["accuracy"]])
     writer.writerow(["ANN"] + [f"{table['ann_accuracy']:.4f}"] * len(table["steps"]))
     return out.getvalue()
-
-
-def table_for_plot(table: dict) -> dict:
-    """A copy of ``table`` whose missing accuracies (None) are NaN, which plots skip
-    (:func:`eventsim.measure.plots.accuracy_vs_steps_png` needs numbers)."""
-    presets = {
-        preset: dict(row, accuracy=[math.nan if a is None else a for a in row["accuracy"]])
-        for preset, row in table["presets"].items()
-    }
-    return dict(table, presets=presets)
 
 
 def table_json(table: dict) -> str:

@@ -36,7 +36,9 @@ def accuracy_vs_steps_png(table: dict, title: str = "") -> bytes:
     (``table`` from :func:`eventsim.measure.compare.compare`)."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for preset, row in table["presets"].items():
-        ax.plot(table["steps"], [100 * a for a in row["accuracy"]], marker="o", label=preset)
+        # a row measured at some steps only (fine-tuning: one network per T) has None at the others
+        points = [(t, 100 * a) for t, a in zip(table["steps"], row["accuracy"]) if a is not None]
+        ax.plot([t for t, _ in points], [a for _, a in points], marker="o", label=preset)
     return _accuracy_figure(fig, ax, table["ann_accuracy"], "time steps T", "test accuracy (%)", title)
 
 
