@@ -8,6 +8,7 @@ takes the same steps as one that never stopped.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -22,6 +23,9 @@ from .estimators import Estimator
 from .forward import forward
 from .losses import LOSSES, output_loss, predictions
 from .optimizers import Optimizer
+
+#: Learning-rate schedules over a run (:func:`lr_factor`).
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -39,6 +43,17 @@ class TrainSettings:
     learn_decoding: bool = False
     seed: int = 0
     neuron_params: tuple[str, ...] = ()
+    #: The learning rate over the run: ``constant``, or ``cosine`` (:func:`lr_factor`).
+    schedule: str = "constant"
+    #: Weight of the soft-target loss against a teacher's logits (0: labels only, 1: teacher only).
+    distill: float = 0.0
+    #: The soft-target loss's temperature.
+    temperature: float = 1.0
+    #: The unit a parameter trains in, by its name in the optimiser (``node/W``,
+    #: ``layer/<name>/threshold``, ...): the optimiser steps p = value / scale. A converted network's
+    #: thresholds live on a scale of several units and its weights on one of a few hundredths: one
+    #: learning rate in units of each leaves neither frozen nor overshooting.
+    scales: dict[str, float] = field(default_factory=dict)
 
     def check(self) -> None:
         """Refuse settings that cannot work, with the fix."""
@@ -52,6 +67,12 @@ class TrainSettings:
             raise ValueError(f"backward must be 'sparse' or 'dense', got {self.backward!r}")
         if not (np.isfinite(self.spike_penalty) and self.spike_penalty >= 0):
             raise ValueError(f"the spike penalty must be ≥ 0, got {self.spike_penalty!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.distill <= 1:
+            raise ValueError(f"the distillation weight must lie in [0, 1], got {self.distill!r}")
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"the temperature must be a positive number, got {self.temperature!r}")
         from .neuron_grads import NEURON_PARAMS
 
         self.neuron_params = tuple(self.neuron_params)
@@ -110,8 +131,33 @@ def batch_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def train_step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> dict:
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """The factor of the learning rate at optimiser step ``step`` (from 0) of a run of ``steps``.
+
+    ``constant``: 1. ``cosine``: a linear warm-up over the first tenth of the steps (Adam's first
+    steps move every parameter by about lr at once), then a cosine decay towards 0 at the end.
+    """
+    if schedule == "constant":
+        return 1.0
+    warmup = max(1, steps // 10)
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+def train_step(
+    state: TrainState,
+    x: np.ndarray,
+    y: np.ndarray,
+    epoch: int,
+    batch: int,
+    soft: np.ndarray | None = None,
+    lr_scale: float = 1.0,
+) -> dict:
     """Forward, loss, backward and one optimiser step on a batch; returns its statistics.
+
+    ``soft`` holds a teacher's logits for the batch (N, K) when the settings distill; the step's
+    learning rate is the optimiser's times ``lr_scale``.
 
     The sparse pass runs Numba kernels between BLAS products, so it runs with BLAS on one thread
     and its products in parts on all cores (BLAS's idle workers would otherwise spin on the cores
@@ -119,10 +165,12 @@ def train_step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batc
     from ..simulation.threads import single_threaded_blas
 
     with single_threaded_blas() if state.settings.backward == "sparse" else nullcontext():
-        return _step(state, x, y, epoch, batch)
+        return _step(state, x, y, epoch, batch, soft, lr_scale)
 
 
-def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> dict:
+def _step(
+    state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: int, soft: np.ndarray | None, lr_scale: float
+) -> dict:
     s, net = state.settings, state.net
     t0 = time.perf_counter()
     tape = forward(
@@ -130,7 +178,7 @@ def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: in
         noise_seed=batch_seed(state.estimator.seed, epoch, batch), coding_seed=batch_seed(s.seed, epoch, batch),
         capacity=state.capacity,
     )  # fmt: skip
-    loss, grad_output = output_loss(tape.output, y, s.loss)
+    loss, grad_output = output_loss(tape.output, y, s.loss, soft=soft, distill=s.distill, temperature=s.temperature)
     spike_grads = None
     if s.spike_penalty:
         penalty, spike_grads = spike_count_penalty(tape, s.spike_penalty)
@@ -140,7 +188,7 @@ def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: in
         tape, grad_output, state.estimator, detach_reset=s.detach_reset, spike_grads=spike_grads,
         neuron_params=s.neuron_params,
     )  # fmt: skip
-    _apply(state, grads)
+    _apply(state, grads, lr_scale)
     t2 = time.perf_counter()
     return {
         "loss": loss,
@@ -152,8 +200,9 @@ def _step(state: TrainState, x: np.ndarray, y: np.ndarray, epoch: int, batch: in
     }
 
 
-def _apply(state: TrainState, grads: Gradients) -> None:
-    """One optimiser step on the weights (and the decoding weights when they are learned)."""
+def _apply(state: TrainState, grads: Gradients, lr_scale: float) -> None:
+    """One optimiser step on the weights (and the decoding weights when they are learned), each
+    parameter in its unit (``settings.scales``), at the optimiser's learning rate × ``lr_scale``."""
     params = trainable(state.net)
     update = {f"{node}/{key}": g for (node, key), g in grads.params.items() if f"{node}/{key}" in params}
     net = state.net
@@ -167,7 +216,19 @@ def _apply(state: TrainState, grads: Gradients) -> None:
         for key, g in own.items():
             params[f"layer/{name}/{key}"] = getattr(layer, key)
             update[f"layer/{name}/{key}"] = g
-    state.optimizer.step(params, update)
+    scaled = {key: np.float32(state.settings.scales[key]) for key in update if key in state.settings.scales}
+    targets = {key: params[key] for key in scaled}
+    for key, scale in scaled.items():  # p = value / scale, whose gradient is scale · g
+        params[key] = np.array(targets[key] / scale, np.float32)
+        update[key] = update[key] * scale
+    base = state.optimizer.lr
+    state.optimizer.lr = base * lr_scale
+    try:
+        state.optimizer.step(params, update)
+    finally:
+        state.optimizer.lr = base
+    for key, scale in scaled.items():
+        targets[key][...] = params[key] * scale
     for layer in net.layers.values():  # a threshold must stay positive (spikes carry it)
         np.maximum(layer.threshold, np.float32(1e-4), out=layer.threshold)
 
@@ -179,8 +240,11 @@ def run_epoch(
     val: tuple[np.ndarray, np.ndarray] | None,
     evaluate: Callable[[SpikingNetwork, np.ndarray, np.ndarray], float],
     progress: Callable[[str], None] | None = None,
+    soft: np.ndarray | None = None,
 ) -> EpochRecord:
-    """One epoch over ``x`` in the run's order; appends its record to the history."""
+    """One epoch over ``x`` in the run's order; appends its record to the history.
+
+    ``soft``: a teacher's logits for every sample of ``x`` (N, K), when the settings distill."""
     s, epoch = state.settings, state.epochs_done
     order = np.random.default_rng([s.seed, epoch]).permutation(len(x))
     start = time.perf_counter()
@@ -190,7 +254,8 @@ def run_epoch(
     batches = range(0, len(x), s.batch_size)
     for k, lo in enumerate(batches):
         idx = order[lo : lo + s.batch_size]
-        stats = train_step(state, x[idx], y[idx], epoch, k)
+        scale = lr_factor(s.schedule, epoch * len(batches) + k, s.epochs * len(batches))
+        stats = train_step(state, x[idx], y[idx], epoch, k, None if soft is None else soft[idx], scale)
         if not np.isfinite(stats["loss"]):
             raise DataError(
                 f"the loss became {stats['loss']} in epoch {epoch + 1}, batch {k + 1}",
