@@ -3,9 +3,11 @@ bundled model: the conversion calibrated and the fine-tuning trained on the mode
 split, the accuracy measured on its test split (never used for either) in the engines.
 
     python bench/finetune_table.py [--models digits_mlp,...] [--steps 1,2,4,8] [--epochs 10]
-                                   [--neurons] [--out docs/finetune]
+                                   [--neurons] [--no-teacher] [--holdout 0.2] [--out docs]
 
-``--neurons`` trains thresholds, initial potentials and temporal biases too.
+``--neurons`` trains thresholds, initial potentials and temporal biases too; the ANN is the teacher
+(knowledge distillation) unless ``--no-teacher``; ``--holdout`` is the share of the calibration
+split kept out of training to choose the epoch on (0: the last epoch).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import eventsim
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
 
 
-def run(model: str, steps: list[int], epochs: int, neurons: bool) -> tuple[str, list[dict]]:
+def run(model: str, steps: list[int], epochs: int, neurons: bool, teacher: bool, holdout: float) -> tuple[str, list]:
     data = load_example_data(example_data_name(model))
     graph = eventsim.load_onnx(example_model_path(model))
     x, y, xt, yt = data["x_calib"], data["y_calib"], data["x_test"], data["y_test"]
@@ -31,22 +33,48 @@ def run(model: str, steps: list[int], epochs: int, neurons: bool) -> tuple[str, 
         net = eventsim.convert(graph, x, "ftbc", T=T)
         before = float(eventsim.simulate(net, xt, T).accuracy(yt)[-1])
         start = time.perf_counter()
-        tuned = eventsim.finetune(net, x, y, T, thresholds=neurons, v0=neurons, temporal_bias=neurons, epochs=epochs)
+        tuned = eventsim.finetune(
+            net, x, y, T, teacher=graph if teacher else None, holdout=holdout, thresholds=neurons, v0=neurons,
+            temporal_bias=neurons, epochs=epochs,
+        )  # fmt: skip
         seconds = time.perf_counter() - start
         after = float(eventsim.simulate(tuned.net, xt, T).accuracy(yt)[-1])
-        rows.append({"model": model, "T": T, "ann": ann, "ftbc": before, "finetuned": after, "seconds": seconds})
-        print(f"{model} T={T}: ANN {ann:.2%} ftbc {before:.2%} fine-tuned {after:.2%} ({seconds:.1f} s)", flush=True)
+        meta = tuned.net.meta["finetune"]
+        rows.append({
+            "model": model, "T": T, "ann": ann, "ftbc": before, "finetuned": after, "seconds": seconds,
+            "best_epoch": meta["best_epoch"], "held_out_accuracy": meta.get("held_out_accuracy"),
+            "augment": meta["augment"], "distill": meta["distill"],
+        })  # fmt: skip
+        print(
+            f"{model} T={T}: ANN {ann:.2%} ftbc {before:.2%} fine-tuned {after:.2%} "
+            f"(epoch {meta['best_epoch']}, {seconds:.1f} s)",
+            flush=True,
+        )
+    return _section(model, ann, len(xt), len(x), epochs, rows), rows
+
+
+def _section(model: str, ann: float, tests: int, samples: int, epochs: int, rows: list[dict]) -> str:
+    """One model's table: accuracies per T, the epoch kept and the seconds of fine-tuning."""
+    shifts = "shifts of ±1 pixel" if rows[0]["augment"] else "no shifts"
+
+    def kept(r: dict) -> str:
+        held = r["held_out_accuracy"]
+        return (
+            str(r["best_epoch"]) if held is None else f"{r['best_epoch']} ({100 * held[0]:.0f} → {100 * max(held):.0f})"
+        )
+
     lines = [
-        f"### {model} (ANN {100 * ann:.2f} %, {len(xt)} test samples, {len(x)} training samples)",
+        f"### {model} (ANN {100 * ann:.2f} %, {tests} test samples, {samples} calibration samples, {shifts})",
         "",
         "| | " + " | ".join(f"T={r['T']}" for r in rows) + " |",
         "|---|" + "---|" * len(rows),
         "| ftbc | " + " | ".join(f"{100 * r['ftbc']:.2f}" for r in rows) + " |",
         f"| ftbc + fine-tuning ({epochs} epochs) | " + " | ".join(f"{100 * r['finetuned']:.2f}" for r in rows) + " |",
+        "| epoch kept (held-out % at epoch 0 → best) | " + " | ".join(kept(r) for r in rows) + " |",
         "| seconds of fine-tuning | " + " | ".join(f"{r['seconds']:.1f}" for r in rows) + " |",
         "",
     ]
-    return "\n".join(lines), rows
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -55,16 +83,41 @@ def main() -> None:
     parser.add_argument("--steps", default="1,2,4,8")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--neurons", action="store_true", help="train thresholds, v0 and temporal biases too")
+    parser.add_argument("--no-teacher", action="store_true", help="labels only, no distillation from the ANN")
+    parser.add_argument("--holdout", type=float, default=0.2, help="share held out to choose the epoch on")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     steps = [int(t) for t in args.steps.split(",")]
-    texts, rows = [], []
+    teacher = not args.no_teacher
+    what = "weights, biases" + (", thresholds, initial potentials and temporal biases" if args.neurons else "")
+    kept = (
+        f"{100 * args.holdout:.0f} % of it held out to keep the best epoch" if args.holdout else "the last epoch kept"
+    )
+    texts = [
+        "# ftbc and ftbc + fine-tuning on the bundled models",
+        "",
+        f"Generated by `python bench/finetune_table.py {' '.join(_flags(args))}` (eventsim.finetune's "
+        f"defaults; {what} trained on each model's calibration split, "
+        f"{'distilled from the ANN and ' if teacher else ''}"
+        f"{kept}; "
+        "accuracy in the engines on its test split, never used for calibration or training; this 2-core machine).",
+        "",
+    ]
+    rows = []
     for model in args.models.split(","):
-        text, found = run(model, steps, args.epochs, args.neurons)
+        text, found = run(model, steps, args.epochs, args.neurons, teacher, args.holdout)
         texts.append(text)
         rows += found
-    text = "\n".join(texts)
-    write_table(args.out, "finetune", text, rows)
+    write_table(args.out, "finetune", "\n".join(texts), rows)
+
+
+def _flags(args: argparse.Namespace) -> list[str]:
+    """The command line's flags that differ from the defaults, for the table's header."""
+    flags = ["--neurons"] if args.neurons else []
+    flags += ["--no-teacher"] if args.no_teacher else []
+    flags += [f"--holdout {args.holdout:g}"] if args.holdout != 0.2 else []
+    flags += [f"--epochs {args.epochs}"] if args.epochs != 10 else []
+    return flags + (["--out", str(args.out)] if args.out else [])
 
 
 if __name__ == "__main__":
