@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from inspect import signature
 from pathlib import Path
 
 import click
@@ -269,10 +270,11 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
     _write_training(result, output, json_path, plot, f"{Path(model).name}, T = {options['T']}")
 
 
-def _training_data(data: str, val: str | None, x_key: str, y_key: str) -> tuple:
-    """Training inputs and labels, and the validation pair, from their files (labels required)."""
+def _training_data(data: str, val: str | None, x_key: str, y_key: str, labels_needed: bool = True) -> tuple:
+    """Training inputs and labels (None allowed unless ``labels_needed``), and the validation pair with
+    its labels, from their files."""
     x, y = _load_x(data, x_key, y_key, None)
-    if y is None:
+    if y is None and labels_needed:
         raise click.BadParameter(f"{data} holds no labels {y_key!r}", param_hint="--data")
     validation = _load_x(val, x_key, y_key, None) if val else None
     if validation is not None and validation[1] is None:
@@ -335,25 +337,75 @@ def train_ttfs(
     _write_training(result, output, json_path, plot, f"{Path(model).name}, TTFS, T = {options['T']}")
 
 
+_FINETUNE = signature(eventsim.finetune).parameters
+
+
+def _finetune_default(name: str):
+    """The default of :func:`eventsim.finetune`'s option ``name``: the CLI shows and uses the library's."""
+    return _FINETUNE[name].default
+
+
 @main.command()
 @click.argument("network", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Training inputs and labels (.npz).")
-@click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
+@click.option(
+    "--data", required=True, type=click.Path(dir_okay=False),
+    help="Training inputs (.npz) and their labels (optional with --teacher).",
+)  # fmt: skip
+@click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz): chooses the epoch.")
 @click.option("-T", "T", required=True, type=click.IntRange(min=1), help="The time steps the network will run at.")
+@click.option(
+    "--teacher", type=click.Path(dir_okay=False), metavar="MODEL.onnx",
+    help="The ANN the network was converted from: distil from its logits (labels then optional).",
+)  # fmt: skip
+@click.option(
+    "--distill", type=click.FloatRange(0, 1),
+    help="Weight of the soft-target loss (needs --teacher) [default: 0.5 with labels, 1 without].",
+)  # fmt: skip
+@click.option("--temperature", default=_finetune_default("temperature"), show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Temperature of the soft-target loss.")  # fmt: skip
+@click.option(
+    "--augment", type=click.IntRange(min=0), metavar="PIXELS",
+    help="Shift the images by up to this many pixels each way [default: 1 where the teacher is invariant to it].",
+)  # fmt: skip
+@click.option(
+    "--holdout", default=_finetune_default("holdout"), show_default=True, type=click.FloatRange(0, 1, max_open=True),
+    help="Share of DATA held out to keep the best epoch (0: the last epoch; ignored with --val).",
+)  # fmt: skip
 @click.option("--thresholds", is_flag=True, help="Train the thresholds too.")
 @click.option("--v0", is_flag=True, help="Train the initial potentials too.")
 @click.option("--temporal-bias", is_flag=True, help="Train the temporal biases (FTBC's) too.")
-@click.option("--estimator", default="localzo:delta=0.5,m=5", show_default=True, help="dS/du (see 'train').")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--estimator", default=_finetune_default("estimator"), show_default=True, help="dS/du (see 'train').")
+@click.option(
+    "--epochs", default=_finetune_default("epochs"), show_default=True, type=click.IntRange(min=1),
+    help="Passes over the training inputs.",
+)  # fmt: skip
+@click.option(
+    "--batch-size", default=_finetune_default("batch_size"), show_default=True, type=click.IntRange(min=1),
+    help="Samples per step.",
+)  # fmt: skip
+@click.option(
+    "--lr", default=_finetune_default("lr"), show_default=True, type=click.FloatRange(min=0, min_open=True),
+    help="Learning rate in units of each parameter's scale.",
+)  # fmt: skip
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=_finetune_default("schedule"),
+              show_default=True, help="Warm-up and cosine decay, or a constant rate.")  # fmt: skip
+@click.option(
+    "--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True,
+    help="Backward pass over the neurons near threshold only (LocalZO's sparsity), or over all.",
+)  # fmt: skip
+@click.option(
+    "--seed", default=_finetune_default("seed"), show_default=True, type=click.IntRange(min=0),
+    help="Seeds the sample order, the held-out split and the shifts.",
+)  # fmt: skip
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
-@click.option("--x-key", default="x", show_default=True)
-@click.option("--y-key", default="y", show_default=True)
-def finetune(network, data, val, estimator, output, json_path, x_key, y_key, **options) -> None:
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write the history per epoch as a PNG.")
+@click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
+@click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
+@input_shape_option
+def finetune(
+    network, data, val, teacher, estimator, output, json_path, plot, x_key, y_key, input_shape, **options
+) -> None:  # fmt: skip
     """Fine-tune NETWORK (from 'eventsim convert') at T steps on DATA, keeping its structure, and write
     it to OUTPUT."""
     from eventsim.training import parse_estimator
@@ -362,19 +414,17 @@ def finetune(network, data, val, estimator, output, json_path, x_key, y_key, **o
         options["estimator"] = parse_estimator(estimator)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--estimator") from None
+    if options["distill"] is not None and teacher is None:
+        raise click.BadParameter("distillation needs the ANN: pass --teacher MODEL.onnx", param_hint="--distill")
     net = eventsim.SpikingNetwork.load(network)
-    x, y = _load_x(data, x_key, y_key, None)
-    if y is None:
-        raise click.BadParameter(f"{data} holds no labels {y_key!r}", param_hint="--data")
-    validation = _load_x(val, x_key, y_key, None) if val else None
-    result = eventsim.finetune(net, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
-    result.net.save(output)
-    if json_path:
-        atomic_write_text(json_path, json.dumps(result.rows(), indent=2))
-    last = result.rows()[-1]
-    val_text = "" if last["val_accuracy"] is None else f", validation {last['val_accuracy']:.2%}"
-    trained = f"fine-tuned {last['epoch']} epochs at T={options['T']}"
-    click.echo(f"{trained}: train {last['train_accuracy']:.2%}{val_text}; wrote {output}")
+    graph = eventsim.load_onnx(teacher, input_shape) if teacher else None
+    x, y, validation = _training_data(data, val, x_key, y_key, labels_needed=graph is None)
+    result = eventsim.finetune(
+        net, x, y, teacher=graph, val=validation, progress=lambda line: click.echo(line, err=True), **options
+    )
+    _write_training(result, output, json_path, plot, f"{Path(network).name}, fine-tuned at T = {options['T']}")
+    record = result.net.meta["finetune"]
+    click.echo(f"kept epoch {record['best_epoch']} of {record['epochs']}")
 
 
 def _range(values: np.ndarray) -> str:
