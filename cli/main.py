@@ -492,8 +492,8 @@ def compare(
             progress=lambda text: bar.update(1), **options,
         )  # fmt: skip
     if tuned:
-        labels = f"the labels {y_key!r} of {calib}" if calib_y is not None else "the ANN's decisions (no labels)"
-        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with {labels}", err=True)
+        labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"
+        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with the ANN {labels}", err=True)
         add_finetuned(
             table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
             options={} if finetune_epochs is None else {"epochs": finetune_epochs},

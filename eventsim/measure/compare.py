@@ -29,7 +29,10 @@ FINETUNED = "ftbc+finetune"
 FINETUNE_MAX_T = 8
 
 #: How the table's record names the labels the fine-tuning used.
-LABEL_SOURCES = {"calib_y": "the calibration labels", "ann": "the ANN's decisions on the calibration data"}
+LABEL_SOURCES = {
+    "calib_y": "the calibration labels and the ANN's outputs",
+    "ann": "the ANN's outputs on the calibration data (no labels)",
+}
 
 
 def compare(
@@ -56,9 +59,9 @@ def compare(
     always read their input with TTFS coding.
 
     With ``finetune``, a row :data:`FINETUNED` is added (see :func:`add_finetuned`): for each of its
-    steps T, ``ftbc`` converted at T on ``calib_x`` and fine-tuned at T on ``calib_x`` — with
-    ``calib_y`` as labels, or without them with the ANN's own decisions on ``calib_x``, so that
-    fine-tuning needs no labels — then simulated at T on ``x``. The fine-tuning never sees ``x``/``y``.
+    steps T, ``ftbc`` converted at T on ``calib_x`` and fine-tuned at T on ``calib_x``, distilled
+    from the ANN — with ``calib_y`` as labels too, or from the ANN alone, so that fine-tuning needs
+    no labels — then simulated at T on ``x``. The fine-tuning never sees ``x``/``y``.
 
     Parameters
     ----------
@@ -80,7 +83,7 @@ def compare(
         The steps to fine-tune at; ``True``: the table's steps ≤ :data:`FINETUNE_MAX_T` (the smallest
         step if none is). Steps not in ``steps`` are added to the table.
     calib_y : numpy.ndarray, optional
-        Labels of ``calib_x`` for the fine-tuning (default: the ANN's argmax on ``calib_x``).
+        Labels of ``calib_x`` for the fine-tuning (default: none, the ANN's outputs alone).
     finetune_options : mapping, optional
         Keyword arguments of :func:`eventsim.finetune` (``epochs``, ``lr``, ``thresholds``, ``seed``, ...).
     **options
@@ -158,11 +161,11 @@ def finetune_steps(
     return tuned
 
 
-def finetune_labels(graph: Graph, calib_x: np.ndarray, calib_y: np.ndarray | None) -> tuple[np.ndarray, str]:
-    """The fine-tuning's labels and their source (a key of :data:`LABEL_SOURCES`): ``calib_y``, or
-    without it the ANN's decisions on ``calib_x``."""
+def finetune_labels(calib_x: np.ndarray, calib_y: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """The fine-tuning's labels (checked: one per calibration input) and the source of its targets
+    (a key of :data:`LABEL_SOURCES`); without labels the ANN, the teacher, supplies them."""
     if calib_y is None:
-        return np.argmax(run_ann(graph, calib_x).reshape(len(calib_x), -1), axis=1), "ann"
+        return None, "ann"
     calib_y = np.asarray(calib_y)
     if calib_y.shape != (len(calib_x),):
         raise DataError(
@@ -175,7 +178,7 @@ def finetune_labels(graph: Graph, calib_x: np.ndarray, calib_y: np.ndarray | Non
 def finetuned_network(
     graph: Graph,
     calib_x: np.ndarray,
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     T: int,
     options: Mapping | None = None,
     conversion: Mapping | None = None,
@@ -183,8 +186,8 @@ def finetuned_network(
     encoding: str = "direct",
 ):
     """``ftbc`` converted at ``T`` on ``calib_x``, then fine-tuned at ``T`` on ``calib_x`` and ``labels``
-    with :func:`eventsim.finetune` and ``options`` (its input coding by default the network's own, else
-    ``encoding``).
+    (None: the ANN's outputs alone) with :func:`eventsim.finetune` and ``options``: by default
+    distilled from ``graph`` and with the network's own input coding (else ``encoding``).
 
     Returns
     -------
@@ -198,6 +201,7 @@ def finetuned_network(
     net = convert(graph, calib_x, "ftbc", T=T, **dict(conversion or {}))
     options = dict(options or {})
     options.setdefault("encoding", net.required_encoding or encoding)
+    options.setdefault("teacher", graph)
     if progress is not None:
         options.setdefault("progress", lambda line: progress(f"{FINETUNED} T={T}: {line}"))
     start = time.perf_counter()
@@ -219,8 +223,8 @@ def add_finetuned(
     conversion: Mapping | None = None,
 ) -> dict[int, SpikingNetwork]:
     """Add the row :data:`FINETUNED` to a :func:`compare` table: for each T of ``steps``, ``ftbc``
-    converted at T and fine-tuned at T on the calibration data (:func:`finetuned_network`; labels
-    ``calib_y`` or, without them, the ANN's decisions on ``calib_x``), then simulated at T on ``x``.
+    converted at T and fine-tuned at T on the calibration data (:func:`finetuned_network`: distilled
+    from the ANN, with the labels ``calib_y`` if given), then simulated at T on ``x``.
 
     The row holds the accuracy at its steps (None at the table's other steps), spikes per sample and
     per neuron at its largest step, and ``finetuned``: the labels' source, the options, the seconds
@@ -236,7 +240,7 @@ def add_finetuned(
     missing = [t for t in steps if t not in table["steps"]]
     if missing:
         raise OptionError(f"fine-tuning steps {missing} are not steps of the table {table['steps']}")
-    labels, source = finetune_labels(graph, calib_x, calib_y)
+    labels, source = finetune_labels(calib_x, calib_y)
     runs, nets = [], {}
     for T in steps:
         result, seconds = finetuned_network(graph, calib_x, labels, T, options, conversion, progress, table["encoding"])

@@ -1,6 +1,7 @@
 """``compare(finetune=...)``: the ftbc+finetune row (values exactly at the fine-tuned T's, None
-elsewhere), its accuracy against an independent convert + finetune + simulate, labels from the ANN
-when the calibration data has none, the fine-tuning never seeing the test data, and
+elsewhere), its accuracy against an independent convert + finetune (distilled from the ANN) +
+simulate, the ANN's outputs alone when the calibration data has no labels, the fine-tuning never
+seeing the test data, and
 ``eventsim compare --finetune``."""
 
 from __future__ import annotations
@@ -70,35 +71,39 @@ def test_row_has_values_exactly_at_the_finetuned_steps(table):
 
 
 def test_accuracy_is_that_of_the_same_network_simulated(mlp, table):
-    """Independent oracle: convert with ftbc, fine-tune with the same options and seed, simulate."""
+    """Independent oracle: convert with ftbc, fine-tune from the ANN with the same options and seed,
+    simulate."""
     graph, cx, cy, x, y = mlp
     for T, run in zip([1, 2], table["presets"][FINETUNED]["finetuned"]["runs"]):
         net = eventsim.convert(graph, cx, "ftbc", T=T)
-        tuned = eventsim.finetune(net, cx, cy, T, **OPTIONS).net
+        tuned = eventsim.finetune(net, cx, cy, T, teacher=graph, **OPTIONS).net
         rec = eventsim.simulate(tuned, x, T)
         assert run["accuracy"] == float(rec.accuracy(y)[-1])
         assert run["spikes_per_neuron"] == pytest.approx(rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum())
 
 
-def test_without_labels_it_fine_tunes_on_the_ann_decisions_never_on_the_test_data(mlp, monkeypatch):
+def test_without_labels_it_distils_from_the_ann_alone_never_seeing_the_test_data(mlp, monkeypatch):
+    """The oracle for "alone": the ANN's decisions passed as labels with all weight on the soft
+    targets (they then only stratify the held-out split, as the teacher's own decisions do)."""
     graph, cx, _, x, y = mlp
     seen = []
     real = eventsim.training.finetune
 
     def spy(net, xs, ys, T, **options):
-        seen.append((xs, ys))
+        seen.append((xs, ys, options["teacher"]))
         return real(net, xs, ys, T, **options)
 
     monkeypatch.setattr(eventsim.training, "finetune", spy)
     kwargs = {"presets": [], "steps": [1, 16], "finetune": True, "finetune_options": {"epochs": 1}}
     plain = compare(graph, cx, x, y, **kwargs)
     ann = np.argmax(eventsim.run_ann(graph, cx).reshape(len(cx), -1), axis=1)
-    given = compare(graph, cx, x, y, calib_y=ann, **kwargs)
+    given = compare(graph, cx, x, y, calib_y=ann, **kwargs | {"finetune_options": {"epochs": 1, "distill": 1.0}})
     assert plain["presets"][FINETUNED]["finetuned"]["labels"] == "ann"
-    assert "the ANN's decisions on the calibration data" in table_text(plain)
+    assert "the ANN's outputs on the calibration data (no labels)" in table_text(plain)
     for key in ("accuracy", "spikes_per_sample"):
         assert plain["presets"][FINETUNED][key] == given["presets"][FINETUNED][key]
-    assert len(seen) == 2 and all(xs is cx and np.array_equal(ys, ann) for xs, ys in seen)
+    assert len(seen) == 2 and all(xs is cx and teacher is graph for xs, _, teacher in seen)
+    assert seen[0][1] is None and np.array_equal(seen[1][1], ann)
 
 
 def test_steps_and_bad_input(mlp):
