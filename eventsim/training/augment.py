@@ -69,3 +69,36 @@ def holdout_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
         held.append(members[: min(len(members) - 1, int(round(fraction * len(members))))])
     held = np.sort(np.concatenate(held)) if held else np.zeros(0, np.int64)
     return np.setdiff1d(np.arange(len(y)), held), held
+
+
+def mix_inputs(x: np.ndarray, share: float, seed: int | tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup's inputs: a share of the samples replaced by convex combinations of two training inputs.
+
+    Sample i, when chosen, becomes λ·x[i] + (1 − λ)·x[j], with a partner j drawn uniformly from all
+    the samples and λ uniformly from [0, 1), both afresh for every chosen sample.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Inputs (N, ...).
+    share : float
+        In [0, 1]: each sample is mixed with this probability (0: ``x`` is returned unchanged).
+    seed : int or tuple of int
+        Non-negative; the same seed gives the same mixes.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The inputs, of ``x``'s shape and dtype, and the mask (N,) of the mixed ones.
+    """
+    if not 0 <= share <= 1:
+        raise ValueError(f"the share of mixed inputs must lie in [0, 1], got {share!r}")
+    if share == 0 or len(x) == 0:
+        return x, np.zeros(len(x), bool)
+    rng = np.random.default_rng(np.atleast_1d(seed).tolist() + [0x313C])
+    mixed = rng.random(len(x)) < share
+    partner = rng.integers(0, len(x), len(x))
+    lam = rng.random(len(x)).reshape((-1,) + (1,) * (x.ndim - 1))
+    out = x.copy()
+    out[mixed] = (lam * x + (1 - lam) * x[partner])[mixed].astype(x.dtype)
+    return out, mixed

@@ -21,9 +21,10 @@ from ..data import check_batch
 from ..errors import DataError
 from ..ir.graph import Graph
 from ..snn.network import SpikingNetwork
-from .api import TrainResult, _checked_data, _line, _recipe, accuracy, check_memory
-from .augment import holdout_split, shift_images
+from .api import TrainResult, _checked_data, _line, _recipe, check_memory
+from .augment import holdout_split, mix_inputs, shift_images
 from .estimators import Estimator, parse_estimator
+from .losses import decoded_logits, soft_target_loss
 from .optimizers import Optimizer
 from .prepare import training_network
 from .trainer import TrainSettings, TrainState, run_epoch
@@ -33,6 +34,11 @@ _OPTIMIZER = ("optimizer", "weight_decay", "momentum")
 #: A layer's neuron parameters train in units of this share of its mean threshold (see
 #: :func:`parameter_scales`).
 NEURON_UNIT = 0.1
+#: The share of every epoch's inputs mixed when a teacher labels them (:func:`finetune`'s ``mixup``).
+MIXUP = 0.5
+#: The keep-best criteria, and the default with a teacher.
+SELECT_CRITERIA = ("accuracy", "agreement", "distill")
+SELECT = "agreement"
 
 
 def finetune(
@@ -45,8 +51,10 @@ def finetune(
     distill: float | None = None,
     temperature: float = 4.0,
     augment: int | None = None,
+    mixup: float | None = None,
     holdout: float = 0.2,
     val: tuple[np.ndarray, np.ndarray] | None = None,
+    select: str | None = None,
     thresholds: bool = False,
     v0: bool = False,
     temporal_bias: bool = False,
@@ -65,7 +73,7 @@ def finetune(
     The network keeps its structure: its graph, kinds, codings and decoding; the weights and biases
     train, and with ``thresholds``, ``v0`` and ``temporal_bias`` those neuron parameters too (FTBC's
     biases start from their calibrated values). ``meta["finetune"]`` records the recipe, the
-    held-out accuracy of every epoch (epoch 0: the network as given) and the epoch returned.
+    held-out scores of every epoch (epoch 0: the network as given) and the epoch returned.
 
     Parameters
     ----------
@@ -80,8 +88,8 @@ def finetune(
         The steps the network will run at.
     teacher : Graph, optional
         The ANN the network was converted from. The loss then compares the network's decoded logits
-        (o(T)/T for ``sum`` decoding, on the ANN's scale) with the ANN's logits on the same (shifted)
-        inputs (:func:`eventsim.training.losses.soft_target_loss`).
+        (o(T)/T for ``sum`` decoding, on the ANN's scale) with the ANN's logits on the same (shifted,
+        mixed) inputs (:func:`eventsim.training.losses.soft_target_loss`).
     distill : float, optional
         The soft-target loss's weight in [0, 1], the labels' cross-entropy having 1 − distill;
         default 0.5 with a teacher and labels, 1 with a teacher alone, 0 without one.
@@ -91,11 +99,21 @@ def finetune(
         Shift every training image by up to this many pixels each way, drawn afresh every epoch (0:
         none). Default: 1 when the teacher's accuracy on the training images so shifted is within
         one point of its accuracy on them unshifted (true of MNIST, not of 8×8 digits), else 0.
+    mixup : float, optional
+        With a teacher: the share of every epoch's inputs replaced by λ·x_i + (1 − λ)·x_j
+        (:func:`eventsim.training.augment.mix_inputs`), labelled by the teacher's logits and
+        decisions on them. Default: 0.5 (:data:`MIXUP`) with a teacher, 0 without.
     holdout : float
         The share of ``x`` (stratified by label, chosen by ``seed``) held out of training to choose
         the epoch on (keep-best); 0 returns the last epoch. Ignored when ``val`` is given.
     val : (x, y), optional
         Held-out data to choose the epoch on instead; all of ``x`` then trains.
+    select : {"accuracy", "agreement", "distill"}, optional
+        What keep-best maximises on the held-out data: the accuracy; the share of the teacher's
+        decisions matched, ties broken by the soft-target loss, among the epochs that match
+        significantly more of them than the network as given (:func:`_selection_key`); or minus
+        the soft-target loss against the teacher. Default ``agreement`` with a teacher,
+        ``accuracy`` without.
     thresholds, v0, temporal_bias : bool
         Train these neuron parameters too.
     estimator : Estimator or str
@@ -112,28 +130,25 @@ def finetune(
     encoding : str, optional
         Input coding; default the network's own (``direct`` for rate conversions).
     seed : int
-        Seeds the sample order, the held-out split and the shifts.
+        Seeds the sample order, the held-out split, the shifts and the mixes.
     progress : callable, optional
         Receives one line per epoch.
     **options
         ``loss``, ``backward``, ``detach_reset``, ``spike_penalty``, ``learn_decoding``,
         ``optimizer``, ``weight_decay``, ``momentum``: as in :func:`eventsim.train`.
+
+    Returns
+    -------
+    TrainResult
+        The history of every epoch; ``net`` is the network kept.
     """
-    if not isinstance(net, SpikingNetwork):
-        raise TypeError(f"finetune needs a SpikingNetwork (from eventsim.convert), got {type(net).__name__}")
-    unknown = set(options) - set(_SETTINGS) - set(_OPTIMIZER)
-    if unknown:
-        raise TypeError(f"finetune got unknown options {sorted(unknown)}")
-    if teacher is None and y is None:
-        raise ValueError("fine-tuning needs labels y, or a teacher to distil from (teacher=the ANN)")
-    if teacher is None and distill:
-        raise ValueError("distillation needs a teacher (teacher=the ANN)")
-    distill = (0.0 if teacher is None else 0.5 if y is not None else 1.0) if distill is None else float(distill)
+    _check_arguments(net, y, teacher, distill, mixup, select, options)
+    recipe = _defaults(teacher, y, distill, mixup, select)
     params = tuple(name for name, on in (("threshold", thresholds), ("v0", v0), ("temporal_bias", temporal_bias)) if on)
     coding = encoding or net.required_encoding or "direct"
     settings = TrainSettings(
         T, coding, epochs=epochs, batch_size=batch_size, seed=seed, neuron_params=params, schedule=schedule,
-        distill=distill, temperature=temperature, scales=parameter_scales(net, params),
+        distill=recipe["distill"], temperature=temperature, scales=parameter_scales(net, params),
         **{k: v for k, v in options.items() if k in _SETTINGS},
     )  # fmt: skip
     settings.check()
@@ -143,28 +158,64 @@ def finetune(
     state = TrainState(training_network(net, init="model"), optimizer, settings, estimator)
     check_memory(state.net, T, batch_size)
     x, y, held, record = _split(state.net, x, y, teacher, val, holdout, seed)
-    if augment is None:
-        augment = _invariant_shift(teacher, x, y, seed)
-    chosen, choice = _train_keeping_best(state, x, y, teacher, held, augment, progress)
+    recipe["augment"] = _invariant_shift(teacher, x, y, seed) if augment is None else int(augment)
+    chosen, choice = _train_keeping_best(state, x, y, teacher, held, recipe, progress)
     chosen.meta = dict(chosen.meta, training=_recipe(state))
-    chosen.meta["finetune"] = {
-        "T": int(T),
-        "from": net.meta.get("preset", net.meta.get("method")),
-        "trained": ["weights", "biases", *params],
-        "epochs": state.epochs_done,
-        "encoding": coding,
-        "lr": float(lr),
-        "schedule": schedule,
-        "teacher": teacher is not None,
-        "distill": distill,
-        "temperature": float(temperature),
-        "augment": int(augment),
-        **record,
-        **choice,
-    }
+    chosen.meta["finetune"] = _meta_record(net, state, lr, teacher, recipe) | record | choice
     result = TrainResult(state)
     result.net = chosen
     return result
+
+
+def _check_arguments(net, y, teacher, distill, mixup, select, options: dict) -> None:
+    """Refuse what :func:`finetune` cannot do, before any work."""
+    if not isinstance(net, SpikingNetwork):
+        raise TypeError(f"finetune needs a SpikingNetwork (from eventsim.convert), got {type(net).__name__}")
+    unknown = set(options) - set(_SETTINGS) - set(_OPTIMIZER)
+    if unknown:
+        raise TypeError(f"finetune got unknown options {sorted(unknown)}")
+    if teacher is None and y is None:
+        raise ValueError("fine-tuning needs labels y, or a teacher to distil from (teacher=the ANN)")
+    if teacher is None and distill:
+        raise ValueError("distillation needs a teacher (teacher=the ANN)")
+    if teacher is None and mixup:
+        raise ValueError("mixup needs a teacher to label the mixed inputs (teacher=the ANN)")
+    if select is not None and select not in SELECT_CRITERIA:
+        raise ValueError(f"select must be one of {SELECT_CRITERIA}, got {select!r}")
+    if teacher is None and select not in (None, "accuracy"):
+        raise ValueError(f"select={select!r} compares with a teacher (teacher=the ANN)")
+    if mixup is not None and not 0 <= mixup <= 1:
+        raise ValueError(f"mixup is a share of the inputs in [0, 1], got {mixup!r}")
+
+
+def _defaults(teacher: Graph | None, y, distill, mixup, select) -> dict:
+    """The distillation weight, the mixup share and the keep-best criterion, defaults filled in."""
+    has = teacher is not None
+    return {
+        "distill": (0.0 if not has else 0.5 if y is not None else 1.0) if distill is None else float(distill),
+        "mixup": (MIXUP if has else 0.0) if mixup is None else float(mixup),
+        "select": (SELECT if has else "accuracy") if select is None else select,
+    }
+
+
+def _meta_record(net: SpikingNetwork, state: TrainState, lr: float, teacher: Graph | None, recipe: dict) -> dict:
+    """What ``meta["finetune"]`` records of the recipe (the choice of epoch is added to it)."""
+    s = state.settings
+    return {
+        "T": int(s.T),
+        "from": net.meta.get("preset", net.meta.get("method")),
+        "trained": ["weights", "biases", *s.neuron_params],
+        "epochs": state.epochs_done,
+        "encoding": s.encoding,
+        "lr": float(lr),
+        "schedule": s.schedule,
+        "teacher": teacher is not None,
+        "distill": recipe["distill"],
+        "temperature": float(s.temperature),
+        "augment": int(recipe["augment"]),
+        "mixup": recipe["mixup"],
+        "select": recipe["select"],
+    }
 
 
 def parameter_scales(net: SpikingNetwork, neuron_params: tuple[str, ...]) -> dict[str, float]:
@@ -232,30 +283,113 @@ def _invariant_shift(teacher: Graph | None, x: np.ndarray, y: np.ndarray, seed: 
 
 
 def _train_keeping_best(
-    state: TrainState, x, y, teacher: Graph | None, held, augment: int, progress
+    state: TrainState, x, y, teacher: Graph | None, held, recipe: dict, progress
 ) -> tuple[SpikingNetwork, dict]:
-    """Run the epochs; return a copy of the network at the epoch of best held-out accuracy (ties:
-    the earlier; epoch 0 is the network as given), or at the last without held-out data, and the
-    record of the choice (the held-out accuracy of every epoch, the epoch returned)."""
+    """Run the epochs; return a copy of the network at the epoch of the best held-out criterion
+    (ties: the earlier; epoch 0 is the network as given), or at the last without held-out data, and
+    the record of the choice (the held-out scores of every epoch, the epoch returned)."""
     s = state.settings
+    reference = None if held is None or teacher is None else teacher_logits(teacher, held[0])
+    scores: list[dict] = []
 
     def evaluate(current: SpikingNetwork, vx: np.ndarray, vy: np.ndarray) -> float:
-        return accuracy(current, vx, vy, s.T, s.encoding)
+        scores.append(held_out_scores(current, vx, vy, s.T, s.encoding, reference, s.temperature, s.loss))
+        return scores[-1]["accuracy"]
 
-    scores = [] if held is None else [evaluate(state.net, *held)]
-    if progress is not None and held is not None:
-        progress(f"epoch 0/{s.epochs}: held-out {100 * scores[0]:.2f}% (the network as given)")
-    best = copy.deepcopy(state.net) if held is not None else None
+    best, keys = None, []
+    if held is not None:
+        evaluate(state.net, *held)
+        best, keys = copy.deepcopy(state.net), [_selection_key(scores[0], scores[0], recipe["select"])]
+        if progress is not None:
+            progress(f"epoch 0/{s.epochs}: held-out {100 * scores[0]['accuracy']:.2f}% (the network as given)")
     for epoch in range(s.epochs):
-        xe = shift_images(x, augment, (s.seed, epoch))
-        soft = teacher_logits(teacher, xe) if teacher is not None and s.distill else None
-        record = run_epoch(state, xe, y, held, evaluate, progress, soft=soft)
+        xe, ye, soft = _epoch_inputs(x, y, teacher, recipe, s.seed, epoch, s.distill)
+        record = run_epoch(state, xe, ye, held, evaluate, progress, soft=soft)
         if progress is not None:
             progress(_line(record, s.epochs))
         if held is not None:
-            if record.val_accuracy > max(scores):
+            keys.append(_selection_key(scores[-1], scores[0], recipe["select"]))
+            if keys[-1] > max(keys[:-1]):
                 best = copy.deepcopy(state.net)
-            scores.append(record.val_accuracy)
     if held is None:
         return state.net, {"best_epoch": s.epochs}
-    return best, {"held_out_accuracy": scores, "best_epoch": int(np.argmax(scores))}  # argmax: the first best
+    choice = {"held_out_accuracy": [score["accuracy"] for score in scores], "best_epoch": keys.index(max(keys))}
+    if reference is not None:
+        choice["held_out_agreement"] = [score["agreement"] for score in scores]
+        choice["held_out_loss"] = [score["loss"] for score in scores]
+    return best, choice
+
+
+def _selection_key(score: dict, first: dict, select: str) -> tuple:
+    """What keep-best maximises (tuples compare in order: the first entry, then the tie-break).
+
+    ``agreement``: an epoch competes only when it matches the teacher's decisions on significantly
+    more held-out samples than the network as given (``first``) — of the samples where the two
+    differ, those it gains less those it loses exceed one standard deviation of that difference
+    for two equally good networks, √(gained + lost) — else its key is below any other."""
+    if select == "accuracy":
+        return (score["accuracy"],)
+    if select == "distill":
+        return (-score["loss"],)
+    gained = int(np.sum(score["matches"] & ~first["matches"]))
+    lost = int(np.sum(~score["matches"] & first["matches"]))
+    if score is not first and gained - lost <= np.sqrt(gained + lost):
+        return (-np.inf, -np.inf)
+    return (score["agreement"], -score["loss"])
+
+
+def held_out_scores(
+    net: SpikingNetwork,
+    x: np.ndarray,
+    y: np.ndarray,
+    T: int,
+    encoding: str,
+    reference: np.ndarray | None,
+    temperature: float,
+    loss: str = "sum",
+) -> dict:
+    """A network's accuracy at T on (x, y) in the engines and, given the teacher's logits on ``x``,
+    the share of the teacher's decisions it matches and its soft-target loss against them.
+
+    Parameters
+    ----------
+    net : SpikingNetwork
+    x, y : numpy.ndarray
+        Inputs and integer labels.
+    T : int
+    encoding : str
+    reference : numpy.ndarray or None
+        The teacher's logits on ``x`` (N, K).
+    temperature : float
+        The soft-target loss's temperature.
+    loss : {"sum", "max"}
+        Which decoded logits the soft-target loss reads (:func:`eventsim.training.losses.decoded_logits`).
+
+    Returns
+    -------
+    dict
+        ``accuracy``; with ``reference`` also ``matches`` (N,), whether each prediction is the
+        teacher's, ``agreement``, their share, and ``loss``.
+    """
+    from ..simulation import simulate
+
+    record = simulate(net, x, T, encoding=encoding)
+    out = {"accuracy": float(record.accuracy(y)[-1])}
+    if reference is not None:
+        outputs = np.swapaxes(np.asarray(record.outputs, np.float64), 0, 1)
+        logits = decoded_logits(outputs, loss)[0]
+        out["matches"] = record.predictions()[:, -1] == reference.argmax(axis=1)
+        out["agreement"] = float(np.mean(out["matches"]))
+        out["loss"] = soft_target_loss(logits, reference, temperature)[0]
+    return out
+
+
+def _epoch_inputs(x, y, teacher: Graph | None, recipe: dict, seed: int, epoch: int, distill: float) -> tuple:
+    """One epoch's inputs (shifted, a share mixed), their labels (the teacher's decisions on the
+    mixed ones) and the teacher's logits on them (None when nothing distils)."""
+    xe = shift_images(x, recipe["augment"], (seed, epoch))
+    xe, mixed = mix_inputs(xe, recipe["mixup"], (seed, epoch))
+    soft = teacher_logits(teacher, xe) if teacher is not None and (distill or mixed.any()) else None
+    if mixed.any():
+        y = np.where(mixed, soft.argmax(axis=1), y)
+    return xe, y, soft if distill else None

@@ -77,6 +77,7 @@ def test_keep_best_returns_exactly_the_network_of_the_best_held_out_epoch(conver
     x, y = data["x_calib"], data["y_calib"]
     held = (data["x_test"][:40], data["y_test"][:40])
     common = {"teacher": graph, "thresholds": True, "v0": True, "schedule": "constant", "lr": 0.03, "seed": 1}
+    common["select"] = "accuracy"
     epochs = 4
     kept = eventsim.finetune(net, x, y, 1, val=held, epochs=epochs, **common).net
     nets = [net] + [eventsim.finetune(net, x, y, 1, holdout=0, epochs=e, **common).net for e in range(1, epochs + 1)]
@@ -90,6 +91,84 @@ def test_keep_best_returns_exactly_the_network_of_the_best_held_out_epoch(conver
     for name, layer in kept.layers.items():
         assert np.array_equal(layer.threshold, nets[best].layers[name].threshold)
         assert np.array_equal(layer.v0, nets[best].layers[name].v0)
+
+
+def test_agreement_keeps_the_epoch_matching_significantly_more_of_the_teachers_decisions(converted):
+    """The oracle: each epoch's network (runs of 1..E epochs with a constant rate are prefixes of one
+    another, mixes included) simulated on the held-out data, its decisions compared with the ANN's
+    and its soft-target loss written out from the softmax; the rule applied to those numbers."""
+    net, data = converted
+    graph = eventsim.load_onnx(example_model_path("digits_mlp"))
+    x, y = data["x_calib"], data["y_calib"]
+    held = (data["x_test"][:60], data["y_test"][:60])
+    common = {"teacher": graph, "thresholds": True, "schedule": "constant", "lr": 0.05, "seed": 2, "mixup": 0.5}
+    epochs, tau = 4, 4.0
+    kept = eventsim.finetune(net, x, y, 1, val=held, epochs=epochs, **common).net
+    nets = [net] + [eventsim.finetune(net, x, y, 1, holdout=0, epochs=e, **common).net for e in range(1, epochs + 1)]
+    teacher = eventsim.run_ann(graph, held[0])
+    q = np.exp(teacher / tau) / np.exp(teacher / tau).sum(axis=1, keepdims=True)
+    matches, losses = [], []
+    for n in nets:
+        z = eventsim.simulate(n, held[0], 1).outputs[:, -1].astype(np.float64) / tau  # T = 1: o(1)/1
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        losses.append(tau**2 * np.mean(np.sum(q * np.log(q / p), axis=1)))
+        matches.append(z.argmax(axis=1) == teacher.argmax(axis=1))
+    gained = [int(np.sum(m & ~matches[0])) for m in matches]
+    lost = [int(np.sum(~m & matches[0])) for m in matches]
+    eligible = [0] + [e for e in range(1, epochs + 1) if gained[e] - lost[e] > np.sqrt(gained[e] + lost[e])]
+    best = min(eligible, key=lambda e: (-np.mean(matches[e]), losses[e], e))
+    record = kept.meta["finetune"]
+    assert record["select"] == "agreement" and record["mixup"] == 0.5
+    assert record["held_out_agreement"] == pytest.approx([np.mean(m) for m in matches], abs=1e-12)
+    assert record["held_out_loss"] == pytest.approx(losses, rel=1e-5)
+    assert record["best_epoch"] == best
+    for a, b in zip(kept.graph.nodes, nets[best].graph.nodes, strict=True):
+        assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    for name, layer in kept.layers.items():
+        assert np.array_equal(layer.threshold, nets[best].layers[name].threshold)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0, 1), st.integers(1, 8))
+def test_mixed_inputs_are_convex_combinations_of_two_training_inputs(seed, share, n):
+    """The oracle: for each output row, the least-squares λ against every partner x_j; some partner
+    must fit exactly with λ in [0, 1]; unmixed rows are their input."""
+    from eventsim.training.augment import mix_inputs
+
+    x = np.random.default_rng(seed).random((n, 3, 4)).astype(np.float32)
+    out, mixed = mix_inputs(x, share, seed)
+    again = mix_inputs(x, share, seed)
+    assert np.array_equal(out, again[0]) and np.array_equal(mixed, again[1])
+    assert out.shape == x.shape and out.dtype == x.dtype and mixed.shape == (n,)
+    if share == 0:
+        assert not mixed.any()
+    for i in range(n):
+        if not mixed[i]:
+            assert np.array_equal(out[i], x[i])
+            continue
+        fits = []
+        for j in range(n):
+            d = (x[i] - x[j]).ravel().astype(np.float64)
+            r = (out[i] - x[j]).ravel().astype(np.float64)
+            lam = 1.0 if not d.any() else float(d @ r / (d @ d))
+            fits.append(-1e-6 <= lam <= 1 + 1e-6 and np.allclose(r, lam * d, atol=1e-6))
+        assert any(fits)
+
+
+def test_mixup_and_selection_need_a_teacher_and_valid_values(converted):
+    net, data = converted
+    x, y = data["x_calib"][:64], data["y_calib"][:64]
+    graph = eventsim.load_onnx(example_model_path("digits_mlp"))
+    with pytest.raises(ValueError, match="mixup"):
+        eventsim.finetune(net, x, y, 1, mixup=0.5, epochs=1)
+    with pytest.raises(ValueError, match="select"):
+        eventsim.finetune(net, x, y, 1, select="agreement", epochs=1)
+    with pytest.raises(ValueError, match="select"):
+        eventsim.finetune(net, x, y, 1, teacher=graph, select="best", epochs=1)
+    with pytest.raises(ValueError, match="mixup"):
+        eventsim.finetune(net, x, y, 1, teacher=graph, mixup=1.5, epochs=1)
+    plain = eventsim.finetune(net, x, y, 1, epochs=1).net.meta["finetune"]
+    assert plain["select"] == "accuracy" and plain["mixup"] == 0.0
 
 
 def test_the_held_out_split_is_stratified_deterministic_and_left_out_of_training():
