@@ -1,19 +1,55 @@
-"""The input currents a layer receives in every step: what OPI and FTBC fit their parameters to."""
+"""The input currents a layer receives in every step: what OPI and FTBC fit their parameters to.
+
+Calibration runs a batch through the network layer by layer (:meth:`DenseDynamics.run_layers`):
+each layer's currents over all T steps are handed to the calibration, which sets the layer's
+parameters, and the layer then fires with them for the layers after it. One pass per batch, instead
+of re-running every layer before the one being calibrated (quadratic in depth).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ..snn.dynamics import DenseDynamics
 from ..snn.network import SpikingNetwork
 
+#: ``settle(layer, currents)``: sets a layer's parameters from its input currents, (T, N) + shape.
+Settle = Callable[[str, np.ndarray], None]
 
-def layer_currents(net: SpikingNetwork, x: np.ndarray, T: int, layer: str) -> np.ndarray:
-    """Input currents of neuron layer ``layer`` in every step, (T, N) + shape, with the layers before
-    it as they are in ``net`` (direct coding) and without the layer's own temporal bias."""
-    dynamics = DenseDynamics(net, x, T)
-    currents = np.zeros((T, len(x)) + net.graph.node(layer).shape, np.float32)
-    for t in range(T):
-        dynamic, _ = dynamics.step(t, stop_at=layer)
-        currents[t] = dynamics.current(layer, dynamic)
-    return currents
+
+#: Transient memory of one part of an op's stacked steps (im2col columns): parts that stay in the
+#: cache run faster than one product over all steps (as in the layer engine).
+PART_BYTES = 8 * 2**20
+
+
+def calibrate_layers(net: SpikingNetwork, x: np.ndarray, T: int, settle: Settle) -> None:
+    """Run the batch ``x`` (direct coding) for ``T`` steps layer by layer from the input, calling
+    ``settle`` with every neuron layer's input currents (without its temporal bias) before the layer
+    fires — the layers before it as ``settle`` left them."""
+    from ..simulation.threads import single_threaded_blas
+
+    with single_threaded_blas():
+        DenseDynamics(net, x, T).run_layers(T, settle, steps_in_parts)
+
+
+def steps_in_parts(node, inputs: list[np.ndarray], state) -> np.ndarray:
+    """An op's dynamic part over all steps, (T, N) + shape: an op without state over the stacked
+    (step, sample) rows in parts of :data:`PART_BYTES` of work, on all cores (each row is what
+    ``spike_step`` computes for it, whatever rows share its product); an op with state by its own
+    ``spike_steps``."""
+    from ..simulation.threads import parallel_parts
+
+    if state is not None:
+        return node.spec.spike_steps(node, inputs, state)
+    steps, n = inputs[0].shape[:2]
+    rows = [x.reshape((steps * n,) + x.shape[2:]) for x in inputs]
+    out = np.empty((steps * n,) + tuple(node.shape), np.float32)
+    per_row = max(1, node.spec.work_bytes(node, [x.shape[1:] for x in rows]))
+
+    def part(lo: int, hi: int) -> None:
+        out[lo:hi] = node.spec.spike_step(node, [x[lo:hi] for x in rows], None)
+
+    parallel_parts(part, len(out), max(1, PART_BYTES // per_row))
+    return out.reshape((steps, n) + tuple(node.shape))

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir.executor import run_ann
 from ..snn.network import SpikingNetwork
-from .currents import layer_currents
+from .currents import calibrate_layers
 from .opi import channel_mean
 
 Progress = Callable[[str], None] | None
@@ -37,6 +37,19 @@ def _calibrate_layer(net: SpikingNetwork, name: str, currents, target, bias, alp
         v, _ = layer.spec.rule(m - error, zero, theta, phases[t])
 
 
+def _settle_batch(net: SpikingNetwork, acts: dict, bias: dict, alpha: float, T: int, progress: Progress, label: str):
+    """What one batch does to each layer as it reaches it: correct the layer's biases on its
+    currents (:func:`_calibrate_layer`) and set them, so the layer fires with them."""
+
+    def settle(name: str, currents: np.ndarray) -> None:
+        _calibrate_layer(net, name, currents, acts[name], bias[name], alpha, T)
+        net.layers[name].temporal_bias = -bias[name]
+        if progress:
+            progress(f"{label}, layer {name}")
+
+    return settle
+
+
 def calibrate_ftbc(
     net: SpikingNetwork,
     x: np.ndarray,
@@ -53,8 +66,9 @@ def calibrate_ftbc(
     this batch), with the layer's input currents Z(t) and ANN activation a, from v = v0:
     ``m = v + Z(t); e = θ·H(m − θ) − a; b[t] += α · mean_{batch, positions}(e);
     m' = m − e; v = m' − θ·H(m' − θ)``. As in the authors' code, the error of a batch does not
-    include the layer's own bias from earlier batches. Modifies ``net`` in place; the network
-    records the T it was calibrated for.
+    include the layer's own bias from earlier batches. Each batch runs once, layer by layer
+    (:func:`~.currents.calibrate_layers`). Modifies ``net`` in place; the network records the T it
+    was calibrated for.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
@@ -65,12 +79,8 @@ def calibrate_ftbc(
     for k, chunk in enumerate(chunks):
         xb = x[np.sort(chunk)]
         _, acts = run_ann(net.graph, xb, record=True)
-        for node in nodes:
-            currents = layer_currents(net, xb, T, node.name)
-            _calibrate_layer(net, node.name, currents, acts[node.name], bias[node.name], alpha, T)
-            net.layers[node.name].temporal_bias = -bias[node.name]
-            if progress:
-                progress(f"FTBC: batch {k + 1}/{len(chunks)}, layer {node.name}")
+        label = f"FTBC: batch {k + 1}/{len(chunks)}"
+        calibrate_layers(net, xb, T, _settle_batch(net, acts, bias, alpha, T, progress, label))
     net.meta["ftbc_calibration"] = {
         "T": T,
         "alpha": alpha,

@@ -14,7 +14,7 @@ import numpy as np
 from ..ir.executor import run_ann
 from ..ir.graph import Node
 from ..snn.network import SpikingNetwork, per_neuron
-from .currents import layer_currents
+from .currents import calibrate_layers
 from .thresholds import channel_axes
 
 Progress = Callable[[str], None] | None
@@ -52,18 +52,19 @@ def optimize_v0(
 ) -> None:
     """OPI: set each layer's v0 to the value in [0, θ] with the least squared rate error at T.
 
-    Layer by layer from the input, each with the layers before it already set: the layer's input
-    currents over T steps are recorded, every candidate v0 on a grid of ``grid`` points is
-    simulated on them, and the candidate with the least mean squared difference between the rate
-    θ·N_T/T and the ANN activation wins (ties: the one nearest θ/2, the optimum under the uniform
+    Layer by layer from the input, each with the layers before it already set, in one pass
+    (:func:`~.currents.calibrate_layers`): the layer's input currents over T steps are recorded,
+    every candidate v0 on a grid of ``grid`` points is simulated on them, and the candidate with
+    the least mean squared difference between the rate θ·N_T/T and the ANN activation wins (ties:
+    the one nearest θ/2, the optimum under the uniform
     assumption). Modifies ``net`` in place.
     """
     _, acts = run_ann(net.graph, x, record=True)
     fractions = np.linspace(0.0, 1.0, grid, dtype=np.float32)
-    for node in net.graph.activation_nodes():
-        layer = net.layers[node.name]
-        currents = layer_currents(net, x, T, node.name)
-        errors = _rate_errors(net, node, currents, acts[node.name], fractions, T, per_channel)
+
+    def settle(name: str, currents: np.ndarray) -> None:
+        node, layer = net.graph.node(name), net.layers[name]
+        errors = _rate_errors(net, node, currents, acts[name], fractions, T, per_channel)
         best = np.min(errors, axis=0)
         # among the minimisers, the one closest to θ/2
         distance = np.abs(fractions - 0.5).reshape((-1,) + (1,) * (errors.ndim - 1))
@@ -74,4 +75,6 @@ def optimize_v0(
         else:
             layer.v0 = (np.float32(fraction) * layer.threshold).astype(np.float32)
         if progress:
-            progress(f"OPI v0: layer {node.name}")
+            progress(f"OPI v0: layer {name}")
+
+    calibrate_layers(net, x, T, settle)

@@ -4,10 +4,13 @@ This is the meaning of a network that every engine reproduces: in each step ever
 part goes through its op's ``spike_step`` (the same op forwards as the ANN executor, convolutions as
 BLAS matmuls), every neuron layer adds its static current and temporal bias and applies its kind's
 rule in the step's phase, and the output accumulates with the network's output weights. The
-reference engine records a run of it; calibration (OPI, FTBC) reads layer input currents from it.
+reference engine records a run of it step by step; calibration (OPI, FTBC) runs it layer by layer
+(:meth:`DenseDynamics.run_layers`), which computes the same values in another order.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -129,3 +132,57 @@ class DenseDynamics:
             self.output = self.output + (self.static_w[t] * self.static[out] + self.dynamic_w[t] * dynamic[out])
         else:
             self.output = self.output + self.static_w[t] * self.static[out]
+
+    def run_layers(
+        self, T: int, settle: Callable[[str, np.ndarray], None] | None = None, steps: Callable | None = None
+    ) -> None:
+        """Run all ``T`` steps layer by layer: every node over all steps before the next node.
+
+        The network is feed-forward, so a node's inputs over all steps are known before it runs, and
+        each node computes what :meth:`step` computes for it in every step (ops over the stacked
+        steps with their ``spike_steps``, neurons step by step with the same update). What this order
+        adds: ``settle(layer, currents)`` is called with a neuron layer's input currents over all
+        steps, (T, N) + shape (without its temporal bias), before the layer fires, and may change the
+        layer's parameters in ``net`` (threshold, v0, temporal bias), which it then fires with — so a
+        calibration sees every layer's currents with the layers before it already calibrated, in one
+        pass. ``steps(node, inputs, state)`` may stand in for the ops' ``spike_steps`` (to cut the
+        stacked steps into parts, say) if it computes the same values. The output accumulator is not
+        computed.
+        """
+        values: dict[str, np.ndarray] = {}
+        left = {node.name: 0 for node in self.graph.nodes}
+        for node in self.graph.nodes:
+            for source in node.inputs:
+                left[source] += 1
+        for node in self.graph.nodes:
+            if not self.dynamic[node.name]:
+                continue
+            values[node.name] = self._node_steps(node, values, T, settle, steps)
+            for source in node.inputs:
+                left[source] -= 1
+                if left[source] == 0:
+                    values.pop(source, None)  # its consumers have all run: free the (T, N, ...) values
+
+    def _node_steps(self, node, values: dict[str, np.ndarray], T: int, settle, steps) -> np.ndarray:
+        """One node's dynamic part over all steps, (T, N) + shape (:meth:`run_layers`)."""
+        name, spec = node.name, node.spec
+        if spec.role == "input":
+            return spec.spike_steps(node, [np.swapaxes(self.spikes_in[:, :T], 0, 1) * self.amplitude], None)
+        if spec.role == "activation":
+            source = node.inputs[0]
+            if settle is not None:
+                settle(name, self.static[source] + values[source] if self.dynamic[source] else self._still(source, T))
+                self.theta[name] = self.net.threshold_array(name)
+                self.membrane[name] = np.broadcast_to(self.net.v0_array(name), self.membrane[name].shape).copy()
+            out = np.empty((T,) + self.membrane[name].shape, np.float32)
+            for t in range(T):
+                spikes = self._fire(name, t, {source: values[source][t]} if self.dynamic[source] else {})
+                out[t] = spikes * self.theta[name]
+            return out
+        n = len(self.output)
+        inputs = [values[i] if self.dynamic[i] else np.zeros((T, n) + self.shape(i), np.float32) for i in node.inputs]
+        return np.asarray((steps or spec.spike_steps)(node, inputs, self.op_state[name]), np.float32)
+
+    def _still(self, source: str, T: int) -> np.ndarray:
+        """The currents of a layer whose input has no dynamic part: its static part in every step."""
+        return np.broadcast_to(self.static[source], (T,) + self.static[source].shape)

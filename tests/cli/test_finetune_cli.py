@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from eventsim.cli.main import main
 
 import eventsim
-from eventsim.cli.main import main
 from eventsim.examples import example_model_path, load_example_data
 
 

@@ -1,0 +1,65 @@
+"""Calibration in one pass per batch (``DenseDynamics.run_layers``) gives exactly the networks that
+re-running every layer's prefix step by step gave: the oracle below records each layer's currents
+with the reference semantics (``DenseDynamics.step``), after the layers before it were calibrated,
+and applies the same per-layer rules (FTBC's correction, OPI's grid search)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from snn_builders import random_networks
+from stepwise_calibration import stepwise_currents, stepwise_ftbc, stepwise_opi
+
+import eventsim
+from eventsim.conversion.currents import calibrate_layers
+from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+
+MODELS = example_names()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_ftbc_in_one_pass_equals_the_stepwise_calibration_on_every_bundled_model(model):
+    data = load_example_data(example_data_name(model))
+    graph = eventsim.load_onnx(example_model_path(model))
+    x = data["x_calib"][:90]
+    T = 6
+    fast = eventsim.convert(graph, x, "ftbc", T=T, ftbc_batch_size=40)
+    slow = eventsim.convert(graph, x, "opi", T=T)  # the same thresholds and v0, no biases yet
+    stepwise_ftbc(slow, x, T, batch_size=40)
+    for name in fast.layers:
+        np.testing.assert_array_equal(fast.layers[name].temporal_bias, slow.layers[name].temporal_bias, err_msg=name)
+
+
+@pytest.mark.parametrize("model", ["digits_cnn", "mnist_resnet"])
+def test_optimised_v0_in_one_pass_equals_the_stepwise_search(model):
+    """The oracle: each layer's v0 chosen on currents from a fresh step-by-step prefix run, with the
+    layer's rate error written out in the oracle (stepwise_opi)."""
+    data = load_example_data(example_data_name(model))
+    graph = eventsim.load_onnx(example_model_path(model))
+    x, T = data["x_calib"][:60], 5
+    fast = eventsim.convert(graph, x, "opi-opt", T=T, opi_samples=60)
+    slow = eventsim.convert(graph, x, "opi", T=T)
+    stepwise_opi(slow, x, T)
+    for name, layer in slow.layers.items():
+        np.testing.assert_allclose(fast.layers[name].v0, layer.v0, rtol=0, atol=1e-6 * float(np.max(layer.threshold)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_networks(), st.integers(1, 6))
+def test_every_layer_sees_the_currents_of_a_stepwise_run(case, T):
+    """On random networks (convs, pools, residual adds, concats, upsampling): the currents handed to
+    each layer equal a fresh step-by-step run's, also after the layers before it were changed on the
+    way (each v0 moves by θ/4 as the pass reaches it)."""
+    net, x = case
+    seen = {}
+
+    def settle(name, currents):
+        seen[name] = np.array(currents)
+        layer = net.layers[name]
+        layer.v0 = (layer.v0 + np.float32(0.25) * layer.threshold).astype(np.float32)  # changes what follows
+
+    calibrate_layers(net, x, T, settle)
+    for name in net.layers:
+        np.testing.assert_array_equal(seen[name], stepwise_currents(net, x, T, name), err_msg=name)
