@@ -59,12 +59,15 @@ def test_the_rule_on_float32_values(seed, beta, fired):
 @settings(max_examples=40)
 @given(
     case=random_networks(),
-    T=st.integers(1, 16),
+    T=st.sampled_from([1, 2, 4, 8, 16]),
     engine=st.sampled_from(ENGINE_VARIANTS),
 )
 def test_engines_are_bit_identical_with_at_most_one_spike_per_neuron(case, T, engine):
     """Random conv/dense networks (max and average pools, residual adds, concats) made single-spike:
-    every engine variant records what the reference records, and no neuron fires twice in a sample."""
+    every engine variant records what the reference records, and no neuron fires twice in a sample.
+    A TTFS input spike carries 1/T: T a power of two keeps every sum exact, as the grid weights do
+    (with 1/6 a neuron that sums to θ in one order may miss it in another, and engines sum in
+    different orders)."""
     net, x = case
     net = single(net)
     runs = [
