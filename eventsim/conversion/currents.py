@@ -31,7 +31,7 @@ def calibrate_layers(net: SpikingNetwork, x: np.ndarray, T: int, settle: Settle)
     from ..simulation.threads import single_threaded_blas
 
     with single_threaded_blas():
-        DenseDynamics(net, x, T).run_layers(T, settle, steps_in_parts)
+        DenseDynamics(net, x, T).run_layers(T, settle, steps_in_parts, fire_compiled)
 
 
 def steps_in_parts(node, inputs: list[np.ndarray], state) -> np.ndarray:
@@ -53,3 +53,37 @@ def steps_in_parts(node, inputs: list[np.ndarray], state) -> np.ndarray:
 
     parallel_parts(part, len(out), max(1, PART_BYTES // per_row))
     return out.reshape((steps, n) + tuple(node.shape))
+
+
+def fire_compiled(dynamics: DenseDynamics, name: str, dynamic: np.ndarray | None, T: int) -> np.ndarray:
+    """Neuron layer ``name`` over all ``T`` steps with the layer engine's compiled kernel: per neuron
+    the reference's sums in the reference's order (static + dynamic current, + temporal bias, then
+    the kind's update), so the same spikes and membranes; its values (spikes × θ), (T, N) + shape."""
+    from ..simulation.event.kinds import kind_code
+    from ..simulation.layer import kernels
+    from ..simulation.layer.checks import check_neurons
+    from ..simulation.layer.engine import _block
+
+    net, node = dynamics.net, dynamics.net.graph.node(name)
+    n, size, source = len(dynamics.output), int(np.prod(node.shape)), node.inputs[0]
+    static = dynamics.static[source].reshape(-1, size)
+    empty = np.zeros((0, 0, 0), np.float32)
+    current = empty if dynamic is None else np.ascontiguousarray(dynamic, np.float32).reshape(T, n, size)
+    biases = [net.bias_at(name, t) for t in range(T)]
+    bias = (
+        np.zeros((0, 0), np.float32)
+        if all(b is None for b in biases)
+        else np.stack([np.zeros(size, np.float32) if b is None else b.reshape(size) for b in biases])
+    )
+    theta = np.ascontiguousarray(np.broadcast_to(dynamics.theta[name], node.shape), np.float32).reshape(size)
+    phases = np.ascontiguousarray(dynamics.phases[net.layer_names.index(name), :T], np.float32)
+    v = np.ascontiguousarray(dynamics.membrane[name], np.float32).reshape(n, size)
+    block = _block(size, n)
+    out = np.empty((T, n, size), np.float32)
+    counts = np.empty((T, n, -(-size // block)), np.int64)
+    arrays = (np.ascontiguousarray(static, np.float32), current, np.ascontiguousarray(bias, np.float32), theta,
+              phases, v, out, counts, np.zeros((n, size), np.int64))  # fmt: skip
+    check_neurons(*arrays, block)
+    kernels.neuron_steps(kind_code(net.layers[name].kind), *arrays, block)
+    dynamics.membrane[name] = v.reshape(dynamics.membrane[name].shape)
+    return out.reshape((T, n) + tuple(node.shape))

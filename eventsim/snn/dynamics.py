@@ -134,7 +134,11 @@ class DenseDynamics:
             self.output = self.output + self.static_w[t] * self.static[out]
 
     def run_layers(
-        self, T: int, settle: Callable[[str, np.ndarray], None] | None = None, steps: Callable | None = None
+        self,
+        T: int,
+        settle: Callable[[str, np.ndarray], None] | None = None,
+        steps: Callable | None = None,
+        fire: Callable | None = None,
     ) -> None:
         """Run all ``T`` steps layer by layer: every node over all steps before the next node.
 
@@ -146,8 +150,9 @@ class DenseDynamics:
         layer's parameters in ``net`` (threshold, v0, temporal bias), which it then fires with — so a
         calibration sees every layer's currents with the layers before it already calibrated, in one
         pass. ``steps(node, inputs, state)`` may stand in for the ops' ``spike_steps`` (to cut the
-        stacked steps into parts, say) if it computes the same values. The output accumulator is not
-        computed.
+        stacked steps into parts, say), and ``fire(dynamics, layer, dynamic, T)`` for the step-by-step
+        update of a neuron layer whose input's dynamic part over the steps is ``dynamic`` (None if
+        static), if they compute the same values. The output accumulator is not computed.
         """
         values: dict[str, np.ndarray] = {}
         left = {node.name: 0 for node in self.graph.nodes}
@@ -157,13 +162,13 @@ class DenseDynamics:
         for node in self.graph.nodes:
             if not self.dynamic[node.name]:
                 continue
-            values[node.name] = self._node_steps(node, values, T, settle, steps)
+            values[node.name] = self._node_steps(node, values, T, settle, steps, fire)
             for source in node.inputs:
                 left[source] -= 1
                 if left[source] == 0:
                     values.pop(source, None)  # its consumers have all run: free the (T, N, ...) values
 
-    def _node_steps(self, node, values: dict[str, np.ndarray], T: int, settle, steps) -> np.ndarray:
+    def _node_steps(self, node, values: dict[str, np.ndarray], T: int, settle, steps, fire) -> np.ndarray:
         """One node's dynamic part over all steps, (T, N) + shape (:meth:`run_layers`)."""
         name, spec = node.name, node.spec
         if spec.role == "input":
@@ -174,6 +179,8 @@ class DenseDynamics:
                 settle(name, self.static[source] + values[source] if self.dynamic[source] else self._still(source, T))
                 self.theta[name] = self.net.threshold_array(name)
                 self.membrane[name] = np.broadcast_to(self.net.v0_array(name), self.membrane[name].shape).copy()
+            if fire is not None:
+                return fire(self, name, values[source] if self.dynamic[source] else None, T)
             out = np.empty((T,) + self.membrane[name].shape, np.float32)
             for t in range(T):
                 spikes = self._fire(name, t, {source: values[source][t]} if self.dynamic[source] else {})
