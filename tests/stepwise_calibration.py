@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventsim.conversion.ftbc import _calibrate_layer
+from eventsim.conversion.ftbc import errors_stepwise
+from eventsim.conversion.opi import channel_mean
 from eventsim.ir.executor import run_ann
 from eventsim.snn.dynamics import DenseDynamics
 
@@ -22,8 +23,8 @@ def stepwise_currents(net, x, T: int, layer: str) -> np.ndarray:
 
 
 def stepwise_ftbc(net, x, T: int, alpha=0.4, batches=3, batch_size=200, seed=0) -> None:
-    """FTBC's temporal biases (the library's per-layer correction), every layer's currents from a
-    fresh prefix run; ``net`` changes in place."""
+    """FTBC's temporal biases, every layer's currents from a fresh prefix run and its errors from the
+    NumPy twin of the compiled loop; ``net`` changes in place."""
     order = np.random.default_rng(seed).permutation(len(x))
     chunks = [c for c in (order[i * batch_size : (i + 1) * batch_size] for i in range(batches)) if len(c)]
     nodes = net.graph.activation_nodes()
@@ -33,7 +34,9 @@ def stepwise_ftbc(net, x, T: int, alpha=0.4, batches=3, batch_size=200, seed=0) 
         _, acts = run_ann(net.graph, xb, record=True)
         for node in nodes:
             currents = stepwise_currents(net, xb, T, node.name)
-            _calibrate_layer(net, node.name, currents, acts[node.name], bias[node.name], alpha, T)
+            errors = errors_stepwise(net, node.name, currents, acts[node.name], T)
+            for t in range(T):
+                bias[node.name][t] += np.float32(alpha) * channel_mean(errors[t], node, True)
             net.layers[node.name].temporal_bias = -bias[node.name]
 
 

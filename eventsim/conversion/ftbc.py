@@ -23,18 +23,47 @@ Progress = Callable[[str], None] | None
 def _calibrate_layer(net: SpikingNetwork, name: str, currents, target, bias, alpha: float, T: int) -> None:
     """One batch's corrections of layer ``name``'s bias (T, C), in place (docstring of
     :func:`calibrate_ftbc`); the trajectory uses the layer's own rule."""
-    node, layer = net.graph.node(name), net.layers[name]
-    theta = net.threshold_array(name)
+    node = net.graph.node(name)
+    errors = layer_errors(net, name, currents, target, T)
+    for t in range(T):
+        bias[t] += np.float32(alpha) * channel_mean(errors[t], node, True)
+
+
+def layer_errors(net: SpikingNetwork, name: str, currents, target, T: int) -> np.ndarray:
+    """FTBC's errors e(t) of layer ``name`` on its corrected trajectory, (T, N) + shape, by the
+    compiled loop (:func:`.kernels.ftbc_errors`; :func:`errors_stepwise` is its NumPy twin)."""
+    from ..simulation.event.kinds import kind_code
+    from .kernels import check_ftbc_errors, ftbc_errors
+
+    node = net.graph.node(name)
+    size, n = int(np.prod(node.shape)), len(target)
+    arrays = (
+        np.ascontiguousarray(currents, np.float32).reshape(T, n, size),
+        np.ascontiguousarray(target, np.float32).reshape(n, size),
+        np.ascontiguousarray(np.broadcast_to(net.threshold_array(name), node.shape), np.float32).reshape(size),
+        np.ascontiguousarray(net.phases(T)[net.layer_names.index(name)], np.float32),
+        np.ascontiguousarray(np.broadcast_to(net.v0_array(name), node.shape), np.float32).reshape(size),
+        np.empty((T, n, size), np.float32),
+    )
+    check_ftbc_errors(*arrays)
+    ftbc_errors(kind_code(net.layers[name].kind), *arrays)
+    return arrays[-1].reshape((T, n) + tuple(node.shape))
+
+
+def errors_stepwise(net: SpikingNetwork, name: str, currents, target, T: int) -> np.ndarray:
+    """:func:`layer_errors` in NumPy, step by step with the kind's rule (the kernel's twin)."""
+    layer, theta = net.layers[name], net.threshold_array(name)
     phases = net.phases(T)[net.layer_names.index(name)]
     zero = np.float32(0)
     v = np.broadcast_to(net.v0_array(name), currents.shape[1:]).astype(np.float32)
+    errors = np.empty(currents.shape, np.float32)
     for t in range(T):
         m = v + currents[t]
         _, spike = layer.spec.rule(v, currents[t], theta, phases[t])
-        error = theta * spike - target
-        bias[t] += np.float32(alpha) * channel_mean(error, node, True)
+        errors[t] = theta * spike - target
         # continue on the corrected trajectory m − e
-        v, _ = layer.spec.rule(m - error, zero, theta, phases[t])
+        v, _ = layer.spec.rule(m - errors[t], zero, theta, phases[t])
+    return errors
 
 
 def _settle_batch(net: SpikingNetwork, acts: dict, bias: dict, alpha: float, T: int, progress: Progress, label: str):

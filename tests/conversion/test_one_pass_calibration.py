@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from snn_builders import random_networks
+from snn_builders import random_networks, single_layer
 from stepwise_calibration import stepwise_currents, stepwise_ftbc, stepwise_opi
 
 import eventsim
 from eventsim.conversion.currents import calibrate_layers
+from eventsim.conversion.ftbc import errors_stepwise, layer_errors
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+from eventsim.snn.kinds import KINDS
+from eventsim.snn.network import NeuronLayer
 
 MODELS = example_names()
 
@@ -63,3 +66,28 @@ def test_every_layer_sees_the_currents_of_a_stepwise_run(case, T):
     calibrate_layers(net, x, T, settle)
     for name in net.layers:
         np.testing.assert_array_equal(seen[name], stepwise_currents(net, x, T, name), err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    seed=st.integers(0, 2**31),
+    T=st.integers(1, 12),
+    period=st.integers(1, 3),
+    leak=st.sampled_from([0.5, 0.9, 1.0]),
+)
+def test_the_compiled_ftbc_loop_equals_its_numpy_twin(kind, seed, T, period, leak):
+    """FTBC's errors on the corrected trajectory: the compiled loop gives, bit for bit, what the kind's
+    NumPy rule gives step by step, for every kind, on arbitrary float currents and targets."""
+    rng = np.random.default_rng(seed)
+    net = single_layer(rng, 3, 5, 1.0, 0.5)
+    name = net.layer_names[0]
+    leaky = {"leak": leak, "reset": "subtract"} if kind == "lif" else {}
+    theta = rng.uniform(0.25, 2.0, 5).astype(np.float32)
+    net.layers[name] = NeuronLayer(theta, (theta * np.float32(0.4)).astype(np.float32), kind, period=period,
+                                   stage=1, **leaky)  # fmt: skip
+    currents = rng.normal(0.3, 1.0, (T, 4, 5)).astype(np.float32)
+    target = rng.uniform(0, 2, (4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(
+        layer_errors(net, name, currents, target, T), errors_stepwise(net, name, currents, target, T)
+    )

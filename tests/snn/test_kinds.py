@@ -111,6 +111,8 @@ def test_the_cached_kernels_name_the_kinds_they_compile_in():
     """Numba's cache does not see a change of the rules a kernel inlines, only of the kernel's own
     file: each module whose cached kernels inline the kind table lists its kinds, so that a new kind
     edits (and so recompiles) it. Every registered kind is in the table."""
-    for module in (neuron, sample, layer_kernels):
+    from eventsim.conversion import kernels as conversion_kernels
+
+    for module in (neuron, sample, layer_kernels, conversion_kernels):
         assert module.COMPILED_KINDS == RULES, module.__name__
     assert sorted(RULES) == sorted(KINDS)

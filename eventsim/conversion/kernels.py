@@ -1,0 +1,51 @@
+"""The compiled loop of FTBC's calibration (:func:`ftbc_errors`), with its NumPy twin in
+:mod:`eventsim.conversion.ftbc` (``errors_stepwise``) that the tests hold it to bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..errors import DataError
+from ..simulation.event.kinds import update
+
+#: The kinds :func:`update` compiles in: a new kind edits this file, so Numba's cache recompiles it.
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike")
+
+
+@njit(parallel=True, cache=True)
+def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
+    """FTBC's error of every neuron in every step on its corrected trajectory.
+
+    ``currents`` (T, N, size) input currents; ``target`` (N, size) ANN activations; ``theta``,
+    ``v0`` (size,); ``phases`` (T,). Per neuron from v = v0: ``m = v + Z(t)``; the rule's spike
+    s on (v, Z(t)); ``e = θ·s − a`` into ``errors[t]``; ``v`` = the rule on (m − e, 0). The biases
+    do not enter the trajectory, so every step's errors are known before any bias changes.
+    """
+    steps, n, size = currents.shape
+    zero = np.float32(0.0)
+    for job in prange(n):
+        for i in range(size):
+            v, th, a = v0[i], theta[i], target[job, i]
+            for t in range(steps):
+                z = currents[t, job, i]
+                m = v + z
+                _, spike = update(kind, v, z, th, phases[t])
+                e = (th if spike else zero) - a
+                errors[t, job, i] = e
+                v, _ = update(kind, m - e, zero, th, phases[t])
+
+
+def check_ftbc_errors(currents, target, theta, phases, v0, errors) -> None:
+    """Shapes, types and layout of :func:`ftbc_errors`'s arrays (it indexes them unchecked)."""
+    steps, n, size = currents.shape
+    fine = (
+        target.shape == (n, size)
+        and theta.shape == (size,)
+        and v0.shape == (size,)
+        and phases.shape == (steps,)
+        and errors.shape == currents.shape
+        and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (currents, target, theta, phases, v0, errors))
+    )
+    if not fine:
+        raise DataError("FTBC's calibration arrays disagree in shape or layout", "report this as a bug of eventsim")
