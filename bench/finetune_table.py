@@ -43,7 +43,8 @@ def run(model: str, steps: list[int], epochs: int, neurons: bool, teacher: bool,
         rows.append({
             "model": model, "T": T, "ann": ann, "ftbc": before, "finetuned": after, "seconds": seconds,
             "best_epoch": meta["best_epoch"], "held_out_accuracy": meta.get("held_out_accuracy"),
-            "augment": meta["augment"], "distill": meta["distill"],
+            "held_out_agreement": meta.get("held_out_agreement"), "held_out_loss": meta.get("held_out_loss"),
+            "select": meta["select"], "augment": meta["augment"], "mixup": meta["mixup"], "distill": meta["distill"],
         })  # fmt: skip
         print(
             f"{model} T={T}: ANN {ann:.2%} ftbc {before:.2%} fine-tuned {after:.2%} "
@@ -56,12 +57,13 @@ def run(model: str, steps: list[int], epochs: int, neurons: bool, teacher: bool,
 def _section(model: str, ann: float, tests: int, samples: int, epochs: int, rows: list[dict]) -> str:
     """One model's table: accuracies per T, the epoch kept and the seconds of fine-tuning."""
     shifts = "shifts of ±1 pixel" if rows[0]["augment"] else "no shifts"
+    shifts += f", {100 * rows[0]['mixup']:.0f} % mixed inputs" if rows[0]["mixup"] else ""
+    score = "held-out agreement with the ANN" if rows[0]["select"] == "agreement" else "held-out accuracy"
+    key = "held_out_agreement" if rows[0]["select"] == "agreement" else "held_out_accuracy"
 
     def kept(r: dict) -> str:
-        held = r["held_out_accuracy"]
-        return (
-            str(r["best_epoch"]) if held is None else f"{r['best_epoch']} ({100 * held[0]:.0f} → {100 * max(held):.0f})"
-        )
+        held, best = r[key], r["best_epoch"]
+        return str(best) if held is None else f"{best} ({100 * held[0]:.0f} → {100 * held[best]:.0f})"
 
     lines = [
         f"### {model} (ANN {100 * ann:.2f} %, {tests} test samples, {samples} calibration samples, {shifts})",
@@ -70,7 +72,7 @@ def _section(model: str, ann: float, tests: int, samples: int, epochs: int, rows
         "|---|" + "---|" * len(rows),
         "| ftbc | " + " | ".join(f"{100 * r['ftbc']:.2f}" for r in rows) + " |",
         f"| ftbc + fine-tuning ({epochs} epochs) | " + " | ".join(f"{100 * r['finetuned']:.2f}" for r in rows) + " |",
-        "| epoch kept (held-out % at epoch 0 → best) | " + " | ".join(kept(r) for r in rows) + " |",
+        f"| epoch kept ({score} %, epoch 0 → kept) | " + " | ".join(kept(r) for r in rows) + " |",
         "| seconds of fine-tuning | " + " | ".join(f"{r['seconds']:.1f}" for r in rows) + " |",
         "",
     ]
@@ -91,7 +93,10 @@ def main() -> None:
     teacher = not args.no_teacher
     what = "weights, biases" + (", thresholds, initial potentials and temporal biases" if args.neurons else "")
     kept = (
-        f"{100 * args.holdout:.0f} % of it held out to keep the best epoch" if args.holdout else "the last epoch kept"
+        f"{100 * args.holdout:.0f} % of it held out to keep the best epoch"
+        + (" (on agreement with the ANN's decisions, significantly above the conversion's)" if teacher else "")
+        if args.holdout
+        else "the last epoch kept"
     )
     texts = [
         "# ftbc and ftbc + fine-tuning on the bundled models",

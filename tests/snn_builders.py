@@ -105,7 +105,8 @@ def exact_network(graph: Graph, rng: np.random.Generator, v0: str) -> SpikingNet
 
 @st.composite
 def random_networks(draw, joins: bool = True):
-    """A random small CNN: conv stages (any stride/pad/dilation/groups), max and average pooling,
+    """A random small CNN: conv stages (any stride/pad/dilation/groups; the padding zeros or, in a pad
+    node, one value per channel), max and average pooling,
     nearest upsampling (of the input or after a stage), residual adds and channel concats (unless
     ``joins`` is False: then a chain), then dense layers; plus grid inputs in [0, 1]."""
     seed = draw(st.integers(0, 2**31))
@@ -129,6 +130,9 @@ def random_networks(draw, joins: bool = True):
             dilation = draw(st.integers(1, 2))
             if dilation * (k - 1) + 1 > size + 2 * pad:
                 dilation = 1
+            if pad and draw(st.booleans()):  # a border of one value per channel (a folded BatchNorm's)
+                values = grid(rng, (c_in,), -0.5, 0.5, 0.125)
+                src, pad = b.add("pad", [src], {"pads": (pad,) * 4}, {"value": values}), 0
             b.conv(src, c_out, k, draw(st.integers(1, 2)), pad, dilation, groups)
         elif kind == "residual":
             first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))

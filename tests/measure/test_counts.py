@@ -47,6 +47,9 @@ def _event_maps(net, rec, x, encoding, seed):
             maps[node.name] = ins[0].reshape((n, T) + node.shape)
         elif node.op == "concat":
             maps[node.name] = np.concatenate(ins, axis=2 + node.attrs["axis"])
+        elif node.op == "pad":  # events move by the pads; the border values are static, not events
+            top, left, bottom, right = node.attrs["pads"]
+            maps[node.name] = np.pad(ins[0], ((0, 0), (0, 0), (0, 0), (top, bottom), (left, right)))
         elif node.op == "upsample":  # every event copied into its block
             sh, sw = node.attrs["scale"]
             maps[node.name] = np.repeat(np.repeat(ins[0], sh, axis=3), sw, axis=4)

@@ -89,6 +89,8 @@ def test_threshold_scaling_is_weight_normalisation(case, T, engine):
             target = lam[after.name] if after is not None and after.name in lam else 1.0
             factor = previous / target
             node = node.copy(params={"W": node.params["W"] * factor, "b": node.params["b"] / target})
+        elif "value" in node.params:  # a pad's border is a value, in the units of the spikes it pads
+            node = node.copy(params={"value": node.params["value"] / previous})
         elif node.name in lam:
             previous = lam[node.name]
         nodes.append(node)

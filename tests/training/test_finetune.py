@@ -93,7 +93,8 @@ def test_keep_best_returns_exactly_the_network_of_the_best_held_out_epoch(conver
         assert np.array_equal(layer.v0, nets[best].layers[name].v0)
 
 
-def test_agreement_keeps_the_epoch_matching_significantly_more_of_the_teachers_decisions(converted):
+@pytest.mark.parametrize("lr", [0.05, 1e-4])  # large steps; steps that change a held-out decision or two
+def test_agreement_keeps_the_epoch_matching_significantly_more_of_the_teachers_decisions(converted, lr):
     """The oracle: each epoch's network (runs of 1..E epochs with a constant rate are prefixes of one
     another, mixes included) simulated on the held-out data, its decisions compared with the ANN's
     and its soft-target loss written out from the softmax; the rule applied to those numbers."""
@@ -101,7 +102,7 @@ def test_agreement_keeps_the_epoch_matching_significantly_more_of_the_teachers_d
     graph = eventsim.load_onnx(example_model_path("digits_mlp"))
     x, y = data["x_calib"], data["y_calib"]
     held = (data["x_test"][:60], data["y_test"][:60])
-    common = {"teacher": graph, "thresholds": True, "schedule": "constant", "lr": 0.05, "seed": 2, "mixup": 0.5}
+    common = {"teacher": graph, "thresholds": True, "schedule": "constant", "lr": lr, "seed": 2, "mixup": 0.5}
     epochs, tau = 4, 4.0
     kept = eventsim.finetune(net, x, y, 1, val=held, epochs=epochs, **common).net
     nets = [net] + [eventsim.finetune(net, x, y, 1, holdout=0, epochs=e, **common).net for e in range(1, epochs + 1)]

@@ -62,11 +62,12 @@ class AvgPool(PoolOp):
         return [unwindow(cols, hw, a["kernel"], a["stride"], a["pads"], a["dilation"])], {}
 
     def absorb_previous(self, node, previous):
-        """Fold a zero ``pad`` into the pool's padding when padded zeros count in the average."""
-        if previous.op != "pad" or not node.attrs["count_include_pad"]:
+        """Fold a zero pad into the pool's padding when padded zeros count in the average."""
+        pads = previous.spec.zero_pads(previous)
+        if pads is None or not node.attrs["count_include_pad"]:
             return None
         merged = node.copy(inputs=previous.inputs)
-        merged.attrs["pads"] = tuple(a + b for a, b in zip(previous.attrs["pads"], node.attrs["pads"]))
+        merged.attrs["pads"] = tuple(a + b for a, b in zip(pads, node.attrs["pads"]))
         return merged
 
     def snn_counts(self, node, ctx):

@@ -148,6 +148,11 @@ class OpSpec(ABC):
         """Whether ``node → following`` may be rewritten as ``following → node``."""
         return False
 
+    def zero_pads(self, node: Node) -> tuple[int, int, int, int] | None:
+        """The pads (top, left, bottom, right) if the node only pads its input with zeros, else None
+        (default): a conv or average pool may take them into its own padding."""
+        return None
+
     def as_average(self, node: Node) -> Node | None:
         """The node pooling by averages where it pools by maxima (what single-spike networks are
         trained with, Che et al.), or None when it has no such twin (default)."""

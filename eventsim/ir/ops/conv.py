@@ -108,11 +108,12 @@ class Conv(WeightedOp):
         return int(np.prod(node.shape) * np.prod(node.params["W"].shape[1:]))
 
     def absorb_previous(self, node, previous):
-        """Fold a zero ``pad`` into the convolution's own padding."""
-        if previous.op != "pad":
+        """Fold a zero pad into the convolution's own padding."""
+        pads = previous.spec.zero_pads(previous)
+        if pads is None:
             return None
         merged = node.copy(inputs=previous.inputs)
-        merged.attrs["pads"] = tuple(a + b for a, b in zip(previous.attrs["pads"], node.attrs["pads"]))
+        merged.attrs["pads"] = tuple(a + b for a, b in zip(pads, node.attrs["pads"]))
         return merged
 
     def fanout(self, node, in_shape):
