@@ -1,5 +1,6 @@
-"""The compiled loop of FTBC's calibration (:func:`ftbc_errors`), with its NumPy twin in
-:mod:`eventsim.conversion.ftbc` (``errors_stepwise``) that the tests hold it to bit for bit."""
+"""The compiled loops of calibration — FTBC's errors (:func:`ftbc_errors`) and OPI's spike counts
+(:func:`spike_counts`) — each with a NumPy twin in its method's module (``errors_stepwise`` in
+:mod:`.ftbc`, ``counts_stepwise`` in :mod:`.opi`) that the tests hold it to bit for bit."""
 
 from __future__ import annotations
 
@@ -49,3 +50,31 @@ def check_ftbc_errors(currents, target, theta, phases, v0, errors) -> None:
     )
     if not fine:
         raise DataError("FTBC's calibration arrays disagree in shape or layout", "report this as a bug of eventsim")
+
+
+@njit(parallel=True, cache=True)
+def spike_counts(kind, currents, theta, phases, v0, counts):
+    """Spikes of every neuron over the steps from membrane ``v0``: ``currents`` (T, N, size),
+    ``theta``, ``v0`` (size,), ``phases`` (T,); ``counts`` (N, size) float32, written."""
+    steps, n, size = currents.shape
+    for job in prange(n):
+        for i in range(size):
+            v, th, fired = v0[i], theta[i], 0
+            for t in range(steps):
+                v, spike = update(kind, v, currents[t, job, i], th, phases[t])
+                fired += spike
+            counts[job, i] = np.float32(fired)
+
+
+def check_spike_counts(currents, theta, phases, v0, counts) -> None:
+    """Shapes, types and layout of :func:`spike_counts`'s arrays (it indexes them unchecked)."""
+    steps, n, size = currents.shape
+    fine = (
+        theta.shape == (size,)
+        and v0.shape == (size,)
+        and phases.shape == (steps,)
+        and counts.shape == (n, size)
+        and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (currents, theta, phases, v0, counts))
+    )
+    if not fine:
+        raise DataError("OPI's calibration arrays disagree in shape or layout", "report this as a bug of eventsim")

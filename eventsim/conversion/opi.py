@@ -28,18 +28,46 @@ def channel_mean(values: np.ndarray, node: Node, per_channel: bool) -> np.ndarra
 def _rate_errors(net: SpikingNetwork, node: Node, currents, target, fractions, T: int, per_channel: bool):
     """Mean squared error of the rate θ·N_T/T against the ANN activation, for v0 = f·θ per fraction
     f, simulated with the layer's own rule on its recorded input currents: (fractions,) or (fractions, C)."""
-    layer = net.layers[node.name]
     theta = net.threshold_array(node.name)
-    phases = net.phases(T)[net.layer_names.index(node.name)]
     errors = []
     for f in fractions:
-        v = np.broadcast_to(f * theta, currents.shape[1:]).astype(np.float32)
-        count = np.zeros(currents.shape[1:], np.float32)
-        for t in range(T):
-            v, spike = layer.spec.rule(v, currents[t], theta, phases[t])
-            count += spike
+        count = layer_counts(net, node.name, currents, f, T)
         errors.append(channel_mean((theta * count / T - target) ** 2, node, per_channel))
     return np.stack(errors)
+
+
+def layer_counts(net: SpikingNetwork, name: str, currents, fraction, T: int) -> np.ndarray:
+    """Spikes of every neuron of layer ``name`` over the T steps of ``currents`` from v0 = f·θ,
+    (N,) + shape float32, by the compiled loop (:func:`.kernels.spike_counts`; its NumPy twin is
+    :func:`counts_stepwise`)."""
+    from ..simulation.event.kinds import kind_code
+    from .kernels import check_spike_counts, spike_counts
+
+    node = net.graph.node(name)
+    size, n = int(np.prod(node.shape)), currents.shape[1]
+    theta = np.ascontiguousarray(np.broadcast_to(net.threshold_array(name), node.shape), np.float32).reshape(size)
+    arrays = (
+        np.ascontiguousarray(currents, np.float32).reshape(T, n, size),
+        theta,
+        np.ascontiguousarray(net.phases(T)[net.layer_names.index(name)], np.float32),
+        (np.float32(fraction) * theta).astype(np.float32),
+        np.empty((n, size), np.float32),
+    )
+    check_spike_counts(*arrays)
+    spike_counts(kind_code(net.layers[name].kind), *arrays)
+    return arrays[-1].reshape((n,) + tuple(node.shape))
+
+
+def counts_stepwise(net: SpikingNetwork, name: str, currents, fraction, T: int) -> np.ndarray:
+    """:func:`layer_counts` in NumPy, step by step with the kind's rule (the kernel's twin)."""
+    layer, theta = net.layers[name], net.threshold_array(name)
+    phases = net.phases(T)[net.layer_names.index(name)]
+    v = np.broadcast_to(np.float32(fraction) * theta, currents.shape[1:]).astype(np.float32)
+    count = np.zeros(currents.shape[1:], np.float32)
+    for t in range(T):
+        v, spike = layer.spec.rule(v, currents[t], theta, phases[t])
+        count += spike
+    return count
 
 
 def optimize_v0(

@@ -15,6 +15,7 @@ from stepwise_calibration import stepwise_currents, stepwise_ftbc, stepwise_opi
 import eventsim
 from eventsim.conversion.currents import calibrate_layers
 from eventsim.conversion.ftbc import errors_stepwise, layer_errors
+from eventsim.conversion.opi import counts_stepwise, layer_counts
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
 from eventsim.snn.kinds import KINDS
 from eventsim.snn.network import NeuronLayer
@@ -76,9 +77,10 @@ def test_every_layer_sees_the_currents_of_a_stepwise_run(case, T):
     period=st.integers(1, 3),
     leak=st.sampled_from([0.5, 0.9, 1.0]),
 )
-def test_the_compiled_ftbc_loop_equals_its_numpy_twin(kind, seed, T, period, leak):
-    """FTBC's errors on the corrected trajectory: the compiled loop gives, bit for bit, what the kind's
-    NumPy rule gives step by step, for every kind, on arbitrary float currents and targets."""
+def test_the_compiled_calibration_loops_equal_their_numpy_twins(kind, seed, T, period, leak):
+    """FTBC's errors on the corrected trajectory and OPI's spike counts from v0 = f·θ: the compiled
+    loops give, bit for bit, what the kind's NumPy rule gives step by step, for every kind, on
+    arbitrary float currents and targets."""
     rng = np.random.default_rng(seed)
     net = single_layer(rng, 3, 5, 1.0, 0.5)
     name = net.layer_names[0]
@@ -91,3 +93,7 @@ def test_the_compiled_ftbc_loop_equals_its_numpy_twin(kind, seed, T, period, lea
     np.testing.assert_array_equal(
         layer_errors(net, name, currents, target, T), errors_stepwise(net, name, currents, target, T)
     )
+    for fraction in (0.0, 0.3, 1.0):
+        np.testing.assert_array_equal(
+            layer_counts(net, name, currents, fraction, T), counts_stepwise(net, name, currents, fraction, T)
+        )
