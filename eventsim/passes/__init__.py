@@ -13,6 +13,7 @@ from .activations import fuse_elementwise_chains
 from .structure import (
     absorb_into_next,
     absorb_into_previous,
+    fold_affines_forward,
     hoist_elementwise_over_reshape,
     remove_noops,
     swap_commuting,
@@ -24,7 +25,9 @@ def canonicalize(graph: Graph) -> Graph:
 
     Element-wise ops move in front of reshapes first, so that 1-D ops (2-D ops between reshapes) and
     flattened activations fold like any other; chains are fused before affines are folded into convs
-    or the input, which would swallow QCFS's scalings; max pooling moves behind its activation last.
+    or the input, which would swallow QCFS's scalings; affines left after an activation (a BatchNorm
+    after it) then move forward into the next conv/dense, behind any max pool on the way; max pooling
+    moves behind its activation last.
 
     Parameters
     ----------
@@ -44,6 +47,7 @@ def canonicalize(graph: Graph) -> Graph:
         fuse_elementwise_chains,
         absorb_into_previous,
         absorb_into_next,  # again: removing no-ops and fusing chains brings pads next to their conv
+        fold_affines_forward,
         swap_commuting,
     ):
         graph = step(graph)

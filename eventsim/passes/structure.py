@@ -6,7 +6,7 @@ acts on spikes. Each op's spec decides what it can absorb or swap with."""
 from __future__ import annotations
 
 from ..ir.graph import Graph, Node
-from .rewrite import fixed_point, rebuild, replace, single_consumer, swap
+from .rewrite import fixed_point, move_behind, rebuild, replace, replace_pair, single_consumer, swap
 
 
 def remove_noops(graph: Graph) -> Graph:
@@ -93,5 +93,29 @@ def swap_commuting(graph: Graph) -> Graph:
             nxt.copy(name=node.name, inputs=node.inputs, source=None),
             node.copy(name=nxt.name, inputs=(node.name,), source=nxt.source),
         )
+
+    return fixed_point(graph, rewrite)
+
+
+def fold_affines_forward(graph: Graph) -> Graph:
+    """Move a per-channel affine that no conv/dense before it absorbed (a BatchNorm after an
+    activation, as Keras models place it) forward: behind the ops that commute with it exactly (max
+    pooling for positive scales, average pooling without counted padding, reshapes, upsampling),
+    into the conv or dense after it, which takes its scale into the weights and its shift into the
+    bias. Max pooling then acts on spikes alone; the ops decide what commutes and what they absorb,
+    and a max pool refuses an affine it cannot pass."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        channels = node.spec.channel_affine(node)
+        nxt = single_consumer(graph, node.name) if channels is not None else None
+        if nxt is None:
+            return None
+        absorbed = nxt.spec.absorb_affine_before(nxt, node, *channels)
+        if absorbed is not None:
+            return replace_pair(graph, node, nxt, absorbed)
+        moved = nxt.spec.affine_after(nxt, node, *channels)
+        if moved is None:
+            return None
+        return move_behind(graph, node, nxt, node.spec.with_channel_affine(node, *moved, nxt.shape))
 
     return fixed_point(graph, rewrite)

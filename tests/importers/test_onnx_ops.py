@@ -1179,8 +1179,18 @@ def _network_model(net, with_softmax=True):
 @given(networks())
 def test_random_network(net):
     x = data((net["n"], net["c"], net["hw"], net["hw"]), net["seed"])
-    graph = check_agrees(_network_model(net), x, reference=_network_model(net, with_softmax=False))
-    assert not {"floor", "pad"} & set(ops_of(graph)) or "pad_maxpool" in net["layers"]
+    try:
+        graph = check_agrees(_network_model(net), x, reference=_network_model(net, with_softmax=False))
+    except UnsupportedError as error:
+        # a scaling by a negative or zero factor after an activation, before a max pool, has no
+        # spiking form and is refused at import (tests/passes/test_affine_folding.py), and only that
+        assert "before max pool" in str(error) and "scale_shift" in net["layers"], str(error)
+        return
+    assert "floor" not in ops_of(graph)
+    # a pad left is the border of an affine folded into a padded conv (one value per channel), or
+    # the zero pad before a max pool
+    zero_pads = [n for n in graph.nodes if n.op == "pad" and "value" not in n.params]
+    assert not zero_pads or "pad_maxpool" in net["layers"]
 
 
 # ---------------------------------------------------------------------------------------------

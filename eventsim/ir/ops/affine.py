@@ -12,8 +12,10 @@ from .lowering import EventLowering
 class Affine(OpSpec):
     """Element-wise ``y = scale * x + shift``; params broadcast to the input shape (e.g. (C, 1, 1)).
 
-    BatchNorm that cannot be folded into a conv/dense, and constant Mul/Add/Sub/Div, become this.
-    On spikes the shift is static and each event is scaled.
+    BatchNorm that cannot be folded into the conv/dense before it, and constant Mul/Add/Sub/Div,
+    become this; a per-channel one after an activation then moves forward into the next conv/dense
+    (:meth:`channel_affine` describes it to the pass). On spikes the shift is static and each event is
+    scaled.
     """
 
     name = "affine"
@@ -55,6 +57,23 @@ class Affine(OpSpec):
                 return None
             params[key] = channels.reshape((-1,) + (1,) * (len(src) - 1))
         return params
+
+    def channel_affine(self, node):
+        scale = per_channel(node.params["scale"], node.shape)
+        shift = per_channel(node.params["shift"], node.shape)
+        return None if scale is None or shift is None else (scale, shift)
+
+    def with_channel_affine(self, node, scale, shift, shape):
+        column = (-1,) + (1,) * (len(shape) - 1)  # one value per channel, broadcast over the rest
+        return node.copy(params={"scale": np.reshape(scale, column), "shift": np.reshape(shift, column)})
+
+    def absorb_affine_before(self, node, affine, scale, shift):
+        """Two per-channel affines in a row are one: ``s2·(s·x + c) + c2``."""
+        own = self.channel_affine(node)
+        if own is None:
+            return None
+        s2, c2 = own
+        return [self.with_channel_affine(node, s2 * scale, s2 * shift + c2, node.shape).copy(inputs=affine.inputs)]
 
     def without_constant(self, node):
         return node.copy(params={"scale": node.params["scale"], "shift": np.zeros_like(node.params["shift"])})

@@ -70,6 +70,13 @@ class AvgPool(PoolOp):
         merged.attrs["pads"] = tuple(a + b for a, b in zip(pads, node.attrs["pads"]))
         return merged
 
+    def affine_after(self, node, affine, scale, shift):
+        """Averages commute with a per-channel affine unless padded zeros count: they would get
+        the affine's shift too, and the average of the padded window its share of it."""
+        if node.attrs["count_include_pad"] and any(node.attrs["pads"]):
+            return None
+        return scale, shift
+
     def snn_counts(self, node, ctx):
         rows = []
         if ctx.once_per_sample:

@@ -148,6 +148,32 @@ class OpSpec(ABC):
         """Whether ``node → following`` may be rewritten as ``following → node``."""
         return False
 
+    def channel_affine(self, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(scale, shift)``, one value per channel (axis 0 of the node's shape), if the node computes
+        ``scale·x + shift`` channel by channel on its one input; None otherwise (default)."""
+        return None
+
+    def with_channel_affine(self, node: Node, scale: np.ndarray, shift: np.ndarray, shape: Shape) -> Node:
+        """A copy of a node that :meth:`channel_affine` describes, computing the per-channel ``scale``
+        and ``shift`` on a value of ``shape`` instead."""
+        raise UnsupportedError(f"op {self.name!r} is not a per-channel affine")
+
+    def affine_after(
+        self, node: Node, affine: Node, scale: np.ndarray, shift: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The per-channel ``(scale', shift')`` with ``node(scale·x + shift) = scale'·node(x) + shift'``
+        exactly, for the per-channel affine node ``affine`` before ``node`` (one value per channel of
+        ``node``'s input, results per channel of its output), so that the affine may move behind the
+        node; None if the node does not commute with it (default). May raise
+        :class:`UnsupportedError` (naming ``affine``) where an affine there can have no spiking form."""
+        return None
+
+    def absorb_affine_before(self, node: Node, affine: Node, scale: np.ndarray, shift: np.ndarray) -> list[Node] | None:
+        """Nodes that compute ``node`` of the per-channel affine ``scale·x + shift`` of ``affine``'s
+        input, in graph order: the last keeps ``node``'s name, any other takes ``affine``'s; None if
+        the node cannot absorb the affine before it (default)."""
+        return None
+
     def zero_pads(self, node: Node) -> tuple[int, int, int, int] | None:
         """The pads (top, left, bottom, right) if the node only pads its input with zeros, else None
         (default): a conv or average pool may take them into its own padding."""

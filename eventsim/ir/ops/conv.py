@@ -6,6 +6,7 @@ import numpy as np
 
 from .base import register_op, require
 from .lowering import EventLowering, window_geometry
+from .pad import constant_pad
 from .weighted import WeightedOp
 from .windows import padded_windows, spatial_output_shape, unwindow, window_fanout
 
@@ -115,6 +116,36 @@ class Conv(WeightedOp):
         merged = node.copy(inputs=previous.inputs)
         merged.attrs["pads"] = tuple(a + b for a, b in zip(pads, node.attrs["pads"]))
         return merged
+
+    def absorb_affine_before(self, node, affine, scale, shift):
+        """Fold a per-channel affine ``s·x + c`` of the input (a BatchNorm after an activation):
+        ``W·(s·x + c) + b = (W·s)·x + (b + Σ W·c)``, the scale per input channel into the weights and
+        the shift, summed over the kernel, into the bias.
+
+        That sum holds where the whole kernel sees the image. Zero padding sees no ``c``, so with
+        padding and a shift the padding moves into a pad node in front whose border in channel j
+        is ``-c_j/s_j``: after the scaled weights the border gives ``s·(-c/s) + c = 0`` relative to
+        the folded bias, as the original zero padding did. This needs no bias of a new shape (the
+        border's constant reaches the spiking network as the pad's static part, which every engine
+        and the trainer already propagate through a conv); it needs s ≠ 0 wherever c ≠ 0, else the
+        affine stays (None).
+        """
+        groups, w = node.attrs["groups"], node.params["W"].astype(np.float64)
+        c_out, c_g, kh, kw = w.shape
+        per_group = w.reshape(groups, c_out // groups, c_g, kh, kw)
+        s, c = np.reshape(scale, (groups, 1, c_g)), np.reshape(shift, (groups, 1, c_g))
+        weights = (per_group * s[..., None, None]).reshape(w.shape)
+        bias = node.params["b"] + (per_group.sum(axis=(3, 4)) * c).sum(axis=2).reshape(c_out)
+        folded = node.copy(inputs=affine.inputs, params={"W": weights, "b": bias})
+        pads = node.attrs["pads"]
+        if not any(pads) or not np.any(shift):
+            return [folded]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            border = np.where(shift == 0, 0.0, -np.asarray(shift, np.float64) / scale).astype(np.float32)
+        if not np.all(np.isfinite(border)):  # s = 0 with c ≠ 0 (or -c/s beyond float32)
+            return None
+        folded.inputs, folded.attrs["pads"] = (affine.name,), (0, 0, 0, 0)
+        return [constant_pad(affine, affine.name, affine.inputs, pads, border), folded]
 
     def fanout(self, node, in_shape):
         a, w = node.attrs, node.params["W"]

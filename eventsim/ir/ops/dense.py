@@ -36,6 +36,12 @@ class Dense(WeightedOp):
         grad = np.asarray(grad, np.float32)
         return [grad @ node.params["W"]], {"W": grad.T @ xs[0], "b": grad.sum(0)}
 
+    def absorb_affine_before(self, node, affine, scale, shift):
+        """Fold a per-feature affine ``s·x + c`` of the input (a BatchNorm after an activation):
+        ``W·(s·x + c) + b = (W·s)·x + (b + W·c)``."""
+        w = node.params["W"].astype(np.float64)
+        return [node.copy(inputs=affine.inputs, params={"W": w * scale, "b": node.params["b"] + w @ shift})]
+
     def fanout(self, node, in_shape):
         return np.full(in_shape, node.params["W"].shape[0], np.int64)
 

@@ -32,6 +32,24 @@ class MaxPool(PoolOp):
         """maxpool → f equals f → maxpool for a monotone non-decreasing f: max pooling acts on spikes."""
         return following.spec.monotone
 
+    def affine_after(self, node, affine, scale, shift):
+        """A per-channel affine with positive scales commutes with max pooling (the maxima of
+        ``s·x + c`` are ``s·max(x) + c`` for s > 0; padding never wins either way), so it moves
+        behind the pool and the pool acts on spikes. Any other scale is refused: a negative one turns
+        maxima into minima, and a max pool after the affine would receive a constant (its shift)
+        with the spikes, which has no event-driven form."""
+        if np.all(scale > 0):
+            return scale, shift
+        channels = np.flatnonzero(~(scale > 0)).tolist()
+        raise UnsupportedError(
+            f"affine {affine.name!r} (a BatchNorm or scaling, from {affine.source!r}) scales channels "
+            f"{channels[:8]}{' …' if len(channels) > 8 else ''} by a negative or zero factor before max pool "
+            f"{node.name!r}: max pooling does not commute with it, and a max pool cannot take spikes and "
+            "the affine's constant at once",
+            "make the scale positive (a BatchNorm's gamma > 0), or put the BatchNorm before the activation, "
+            "where it folds into the conv",
+        )
+
     def as_average(self, node):
         """The average pool over the same windows (padding not counted, as it never wins a max)."""
         return node.copy(op="avgpool", attrs=dict(node.attrs, count_include_pad=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OpSpec, register_op, require
+from .base import OpSpec, per_channel, register_op, require
 from .lowering import map_lowering
 
 
@@ -37,6 +37,16 @@ class Reshape(OpSpec):
     def absorb_previous(self, node, previous):
         """reshape → reshape is the second reshape alone."""
         return node.copy(inputs=previous.inputs) if previous.op == "reshape" else None
+
+    def affine_after(self, node, affine, scale, shift):
+        """A per-channel affine moves behind the reshape when its values stay per-channel in the
+        new shape (flattening (C, H, W) makes them per-feature: one value per element)."""
+        in_shape = tuple(affine.shape)
+        moved = []
+        for values in (scale, shift):
+            full = np.broadcast_to(np.reshape(values, (-1,) + (1,) * (len(in_shape) - 1)), in_shape)
+            moved.append(per_channel(full.reshape(node.shape), node.shape))
+        return None if moved[0] is None or moved[1] is None else (moved[0], moved[1])
 
     def lower_event(self, node, ctx):
         return map_lowering(node, ctx, [np.arange(int(np.prod(node.shape)), dtype=np.int64)])

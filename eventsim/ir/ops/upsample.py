@@ -39,6 +39,10 @@ class Upsample(OpSpec):
     def is_identity(self, node, in_shapes):
         return tuple(node.attrs["scale"]) == (1, 1)
 
+    def affine_after(self, node, affine, scale, shift):
+        """Repeating elements commutes with any per-channel affine."""
+        return scale, shift
+
     def lower_event(self, node, ctx):
         # the graph positions each input position is copied to, (input size, sh·sw) in engine layout
         in_shape = ctx.shape(node.inputs[0])
