@@ -188,7 +188,7 @@ def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) ->
     x = _load_x(calib, x_key, None, None)[0] if calib else None
     options = _overrides(**overrides)
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
-        net = eventsim.convert(graph, x, preset, T=T, progress=lambda text: bar.update(1), **options)
+        net = eventsim.convert(graph, x, preset, T=T, progress=_showing(bar), **options)
     net.save(output)
     acts = eventsim.run_ann(graph, x, record=True)[1] if x is not None else {}
     click.echo(
@@ -427,6 +427,16 @@ def finetune(
     click.echo(f"kept epoch {record['best_epoch']} of {record['epochs']}")
 
 
+def _showing(bar):
+    """A progress callback that shows each step's text (which batch, which layer) on the bar."""
+
+    def show(text: str) -> None:
+        bar.label = text if len(text) <= 70 else text[:67] + "..."
+        bar.update(1)
+
+    return show
+
+
 def _range(values: np.ndarray) -> str:
     lo, hi = float(values.min()), float(values.max())
     return f"{lo:.3g}" if lo == hi else f"{lo:.3g}..{hi:.3g}"
@@ -488,8 +498,7 @@ def compare(
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
     with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
         table = run_compare(
-            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding,
-            progress=lambda text: bar.update(1), **options,
+            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar), **options,
         )  # fmt: skip
     if tuned:
         labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"
