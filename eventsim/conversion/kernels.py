@@ -26,15 +26,16 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
     steps, n, size = currents.shape
     zero = np.float32(0.0)
     for job in prange(n):
-        for i in range(size):
-            v, th, a = v0[i], theta[i], target[job, i]
-            for t in range(steps):
-                z = currents[t, job, i]
-                m = v + z
-                _, spike = update(kind, v, z, th, phases[t])
-                e = (th if spike else zero) - a
-                errors[t, job, i] = e
-                v, _ = update(kind, m - e, zero, th, phases[t])
+        # one sample's neurons side by side, the steps in order: contiguous rows the loop vectorises
+        v = v0.copy()
+        a = target[job]
+        for t in range(steps):
+            z, e, phase = currents[t, job], errors[t, job], phases[t]
+            for i in range(size):
+                m = v[i] + z[i]
+                _, spike = update(kind, v[i], z[i], theta[i], phase)
+                e[i] = (theta[i] if spike else zero) - a[i]
+                v[i], _ = update(kind, m - e[i], zero, theta[i], phase)
 
 
 def check_ftbc_errors(currents, target, theta, phases, v0, errors) -> None:
@@ -58,12 +59,15 @@ def spike_counts(kind, currents, theta, phases, v0, counts):
     ``theta``, ``v0`` (size,), ``phases`` (T,); ``counts`` (N, size) float32, written."""
     steps, n, size = currents.shape
     for job in prange(n):
+        v = v0.copy()
+        fired = np.zeros(size, np.int64)
+        for t in range(steps):
+            z, phase = currents[t, job], phases[t]
+            for i in range(size):
+                v[i], spike = update(kind, v[i], z[i], theta[i], phase)
+                fired[i] += spike
         for i in range(size):
-            v, th, fired = v0[i], theta[i], 0
-            for t in range(steps):
-                v, spike = update(kind, v, currents[t, job, i], th, phases[t])
-                fired += spike
-            counts[job, i] = np.float32(fired)
+            counts[job, i] = np.float32(fired[i])
 
 
 def check_spike_counts(currents, theta, phases, v0, counts) -> None:
