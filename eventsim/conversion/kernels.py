@@ -1,5 +1,5 @@
 """The compiled loops of calibration — FTBC's errors (:func:`ftbc_errors`) and OPI's spike counts
-(:func:`spike_counts`) — each with a NumPy twin in its method's module (``errors_stepwise`` in
+(:func:`grid_counts`) — each with a NumPy twin in its method's module (``errors_stepwise`` in
 :mod:`.ftbc`, ``counts_stepwise`` in :mod:`.opi`) that the tests hold it to bit for bit."""
 
 from __future__ import annotations
@@ -54,31 +54,38 @@ def check_ftbc_errors(currents, target, theta, phases, v0, errors) -> None:
 
 
 @njit(parallel=True, cache=True)
-def spike_counts(kind, currents, theta, phases, v0, counts):
-    """Spikes of every neuron over the steps from membrane ``v0``: ``currents`` (T, N, size),
-    ``theta``, ``v0`` (size,), ``phases`` (T,); ``counts`` (N, size) float32, written."""
+def grid_counts(kind, currents, theta, phases, fractions, counts):
+    """Spikes of every neuron over the steps from each membrane v0 = f·θ of a grid of fractions:
+    ``currents`` (T, N, size), ``theta`` (size,), ``phases`` (T,), ``fractions`` (F,) float32;
+    ``counts`` (F, N, size) float32, written. Each current is read once for all F candidates."""
     steps, n, size = currents.shape
+    grid = fractions.shape[0]
     for job in prange(n):
-        v = v0.copy()
-        fired = np.zeros(size, np.int64)
+        v = np.empty((size, grid), np.float32)  # a neuron's candidates side by side
+        fired = np.zeros((size, grid), np.int64)
+        for i in range(size):
+            for f in range(grid):
+                v[i, f] = fractions[f] * theta[i]
         for t in range(steps):
             z, phase = currents[t, job], phases[t]
             for i in range(size):
-                v[i], spike = update(kind, v[i], z[i], theta[i], phase)
-                fired[i] += spike
-        for i in range(size):
-            counts[job, i] = np.float32(fired[i])
+                for f in range(grid):
+                    v[i, f], spike = update(kind, v[i, f], z[i], theta[i], phase)
+                    fired[i, f] += spike
+        for f in range(grid):
+            for i in range(size):
+                counts[f, job, i] = np.float32(fired[i, f])
 
 
-def check_spike_counts(currents, theta, phases, v0, counts) -> None:
-    """Shapes, types and layout of :func:`spike_counts`'s arrays (it indexes them unchecked)."""
+def check_grid_counts(currents, theta, phases, fractions, counts) -> None:
+    """Shapes, types and layout of :func:`grid_counts`'s arrays (it indexes them unchecked)."""
     steps, n, size = currents.shape
     fine = (
         theta.shape == (size,)
-        and v0.shape == (size,)
         and phases.shape == (steps,)
-        and counts.shape == (n, size)
-        and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (currents, theta, phases, v0, counts))
+        and fractions.ndim == 1
+        and counts.shape == (len(fractions), n, size)
+        and all(a.dtype == np.float32 and a.flags.c_contiguous for a in (currents, theta, phases, fractions, counts))
     )
     if not fine:
         raise DataError("OPI's calibration arrays disagree in shape or layout", "report this as a bug of eventsim")

@@ -25,41 +25,48 @@ def channel_mean(values: np.ndarray, node: Node, per_channel: bool) -> np.ndarra
     return values.mean(axis=channel_axes(node)) if per_channel else np.asarray(values.mean())
 
 
+#: Memory of one part of the candidates' spike counts, bytes.
+GRID_PART_BYTES = 256 * 2**20
+
+
 def _rate_errors(net: SpikingNetwork, node: Node, currents, target, fractions, T: int, per_channel: bool):
     """Mean squared error of the rate θ·N_T/T against the ANN activation, for v0 = f·θ per fraction
     f, simulated with the layer's own rule on its recorded input currents: (fractions,) or (fractions, C)."""
     theta = net.threshold_array(node.name)
+    per_fraction = 4 * int(np.prod(currents.shape[1:]))
+    step = max(1, GRID_PART_BYTES // per_fraction)
     errors = []
-    for f in fractions:
-        count = layer_counts(net, node.name, currents, f, T)
-        errors.append(channel_mean((theta * count / T - target) ** 2, node, per_channel))
+    for lo in range(0, len(fractions), step):
+        counts = layer_counts(net, node.name, currents, fractions[lo : lo + step], T)
+        errors += [channel_mean((theta * count / T - target) ** 2, node, per_channel) for count in counts]
     return np.stack(errors)
 
 
-def layer_counts(net: SpikingNetwork, name: str, currents, fraction, T: int) -> np.ndarray:
-    """Spikes of every neuron of layer ``name`` over the T steps of ``currents`` from v0 = f·θ,
-    (N,) + shape float32, by the compiled loop (:func:`.kernels.spike_counts`; its NumPy twin is
-    :func:`counts_stepwise`)."""
+def layer_counts(net: SpikingNetwork, name: str, currents, fractions, T: int) -> np.ndarray:
+    """Spikes of every neuron of layer ``name`` over the T steps of ``currents`` from v0 = f·θ for
+    each fraction f, (F, N) + shape float32, by the compiled loop (:func:`.kernels.grid_counts`; its
+    NumPy twin is :func:`counts_stepwise`)."""
     from ..simulation.event.kinds import kind_code
-    from .kernels import check_spike_counts, spike_counts
+    from .kernels import check_grid_counts, grid_counts
 
     node = net.graph.node(name)
     size, n = int(np.prod(node.shape)), currents.shape[1]
-    theta = np.ascontiguousarray(np.broadcast_to(net.threshold_array(name), node.shape), np.float32).reshape(size)
+    fractions = np.ascontiguousarray(fractions, np.float32).reshape(-1)
     arrays = (
         np.ascontiguousarray(currents, np.float32).reshape(T, n, size),
-        theta,
+        np.ascontiguousarray(np.broadcast_to(net.threshold_array(name), node.shape), np.float32).reshape(size),
         np.ascontiguousarray(net.phases(T)[net.layer_names.index(name)], np.float32),
-        (np.float32(fraction) * theta).astype(np.float32),
-        np.empty((n, size), np.float32),
+        fractions,
+        np.empty((len(fractions), n, size), np.float32),
     )
-    check_spike_counts(*arrays)
-    spike_counts(kind_code(net.layers[name].kind), *arrays)
-    return arrays[-1].reshape((n,) + tuple(node.shape))
+    check_grid_counts(*arrays)
+    grid_counts(kind_code(net.layers[name].kind), *arrays)
+    return arrays[-1].reshape((len(fractions), n) + tuple(node.shape))
 
 
 def counts_stepwise(net: SpikingNetwork, name: str, currents, fraction, T: int) -> np.ndarray:
-    """:func:`layer_counts` in NumPy, step by step with the kind's rule (the kernel's twin)."""
+    """:func:`layer_counts` for one fraction in NumPy, step by step with the kind's rule (the
+    kernel's twin)."""
     layer, theta = net.layers[name], net.threshold_array(name)
     phases = net.phases(T)[net.layer_names.index(name)]
     v = np.broadcast_to(np.float32(fraction) * theta, currents.shape[1:]).astype(np.float32)

@@ -93,7 +93,7 @@ def test_the_compiled_calibration_loops_equal_their_numpy_twins(kind, seed, T, p
     np.testing.assert_array_equal(
         layer_errors(net, name, currents, target, T), errors_stepwise(net, name, currents, target, T)
     )
-    for fraction in (0.0, 0.3, 1.0):
-        np.testing.assert_array_equal(
-            layer_counts(net, name, currents, fraction, T), counts_stepwise(net, name, currents, fraction, T)
-        )
+    fractions = np.array([0.0, 0.3, 0.5, 1.0], np.float32)
+    counts = layer_counts(net, name, currents, fractions, T)
+    for fraction, count in zip(fractions, counts, strict=True):
+        np.testing.assert_array_equal(count, counts_stepwise(net, name, currents, fraction, T))
