@@ -345,6 +345,12 @@ def _finetune_default(name: str):
     return _FINETUNE[name].default
 
 
+def _finetune_option(flag: str, kind, text: str):
+    """An option of ``eventsim finetune`` with :func:`eventsim.finetune`'s default."""
+    name = flag.lstrip("-").replace("-", "_")
+    return click.option(flag, default=_finetune_default(name), show_default=True, type=kind, help=text)
+
+
 @main.command()
 @click.argument("network", type=click.Path(dir_okay=False))
 @click.option(
@@ -361,42 +367,28 @@ def _finetune_default(name: str):
     "--distill", type=click.FloatRange(0, 1),
     help="Weight of the soft-target loss (needs --teacher) [default: 0.5 with labels, 1 without].",
 )  # fmt: skip
-@click.option("--temperature", default=_finetune_default("temperature"), show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Temperature of the soft-target loss.")  # fmt: skip
+@_finetune_option("--temperature", click.FloatRange(min=0, min_open=True), "Temperature of the soft-target loss.")
 @click.option(
     "--augment", type=click.IntRange(min=0), metavar="PIXELS",
     help="Shift the images by up to this many pixels each way [default: 1 where the teacher is invariant to it].",
 )  # fmt: skip
-@click.option(
-    "--holdout", default=_finetune_default("holdout"), show_default=True, type=click.FloatRange(0, 1, max_open=True),
-    help="Share of DATA held out to keep the best epoch (0: the last epoch; ignored with --val).",
+@_finetune_option(
+    "--holdout", click.FloatRange(0, 1, max_open=True),
+    "Share of DATA held out to keep the best epoch (0: the last epoch; ignored with --val).",
 )  # fmt: skip
 @click.option("--thresholds", is_flag=True, help="Train the thresholds too.")
 @click.option("--v0", is_flag=True, help="Train the initial potentials too.")
 @click.option("--temporal-bias", is_flag=True, help="Train the temporal biases (FTBC's) too.")
-@click.option("--estimator", default=_finetune_default("estimator"), show_default=True, help="dS/du (see 'train').")
-@click.option(
-    "--epochs", default=_finetune_default("epochs"), show_default=True, type=click.IntRange(min=1),
-    help="Passes over the training inputs.",
-)  # fmt: skip
-@click.option(
-    "--batch-size", default=_finetune_default("batch_size"), show_default=True, type=click.IntRange(min=1),
-    help="Samples per step.",
-)  # fmt: skip
-@click.option(
-    "--lr", default=_finetune_default("lr"), show_default=True, type=click.FloatRange(min=0, min_open=True),
-    help="Learning rate in units of each parameter's scale.",
-)  # fmt: skip
-@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=_finetune_default("schedule"),
-              show_default=True, help="Warm-up and cosine decay, or a constant rate.")  # fmt: skip
+@_finetune_option("--estimator", str, "dS/du (see 'train').")
+@_finetune_option("--epochs", click.IntRange(min=1), "Passes over the training inputs.")
+@_finetune_option("--batch-size", click.IntRange(min=1), "Samples per step.")
+@_finetune_option("--lr", click.FloatRange(min=0, min_open=True), "Learning rate in units of each parameter's scale.")
+@_finetune_option("--schedule", click.Choice(["cosine", "constant"]), "Warm-up and cosine decay, or a constant rate.")
 @click.option(
     "--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True,
     help="Backward pass over the neurons near threshold only (LocalZO's sparsity), or over all.",
 )  # fmt: skip
-@click.option(
-    "--seed", default=_finetune_default("seed"), show_default=True, type=click.IntRange(min=0),
-    help="Seeds the sample order, the held-out split and the shifts.",
-)  # fmt: skip
+@_finetune_option("--seed", click.IntRange(min=0), "Seeds the sample order, the held-out split and the shifts.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write the history per epoch as a PNG.")
