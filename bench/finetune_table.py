@@ -93,10 +93,7 @@ def main() -> None:
     teacher = not args.no_teacher
     what = "weights, biases" + (", thresholds, initial potentials and temporal biases" if args.neurons else "")
     kept = (
-        f"{100 * args.holdout:.0f} % of it held out to keep the best epoch"
-        + (" (on agreement with the ANN's decisions, significantly above the conversion's)" if teacher else "")
-        if args.holdout
-        else "the last epoch kept"
+        f"{100 * args.holdout:.0f} % of it held out to keep the best epoch" if args.holdout else "the last epoch kept"
     )
     texts = [
         "# ftbc and ftbc + fine-tuning on the bundled models",

@@ -103,6 +103,7 @@ def test_agreement_keeps_the_epoch_matching_significantly_more_of_the_teachers_d
     x, y = data["x_calib"], data["y_calib"]
     held = (data["x_test"][:60], data["y_test"][:60])
     common = {"teacher": graph, "thresholds": True, "schedule": "constant", "lr": lr, "seed": 2, "mixup": 0.5}
+    common["select"] = "agreement"
     epochs, tau = 4, 4.0
     kept = eventsim.finetune(net, x, y, 1, val=held, epochs=epochs, **common).net
     nets = [net] + [eventsim.finetune(net, x, y, 1, holdout=0, epochs=e, **common).net for e in range(1, epochs + 1)]
