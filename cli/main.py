@@ -81,7 +81,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     Start with:   eventsim demo
     Your model:   eventsim inspect MODEL.onnx
                   eventsim verify MODEL.onnx --data DATA.npz
-                  eventsim convert MODEL.onnx --calib CALIB.npz --preset ftbc -T 16 -o net.npz
+                  eventsim convert MODEL.onnx --calib CALIB.npz -T 16 -o net.npz   (preset auto)
                   eventsim compare MODEL.onnx --calib CALIB.npz --data TEST.npz
                   eventsim simulate net.npz --data TEST.npz -T 64
     """
@@ -175,21 +175,29 @@ def _overrides(**values) -> dict:
 @click.option(
     "--preset",
     type=click.Choice(list(PRESETS)),
-    default="opi",
+    default="auto",
     show_default=True,
-    help="Conversion recipe (see the README).",
+    help="Conversion recipe (see the README); auto chooses one for the model and -T on held-out calibration data.",
 )
-@click.option("-T", "T", type=int, help="Time steps to calibrate for (opi-opt and ftbc need it).")
+@click.option("-T", "T", type=int, help="Time steps to calibrate for (auto, opi-opt and ftbc need it).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
+@click.option(
+    "--y-key", default="y", show_default=True, help="Calibration labels in --calib; auto ranks by accuracy if present."
+)
 @_conversion_options
-def convert(model, preset, T, output, calib, x_key, input_shape, **overrides) -> None:
-    """Convert MODEL (ONNX) into a spiking network file with a preset recipe."""
+def convert(model, preset, T, output, y_key, calib, x_key, input_shape, **overrides) -> None:
+    """Convert MODEL (ONNX) into a spiking network file with a preset recipe (default auto: the
+    best of a few recipes at -T on a held-out part of the calibration data; needs -T)."""
     graph = eventsim.load_onnx(model, input_shape=input_shape)
-    x = _load_x(calib, x_key, None, None)[0] if calib else None
+    x, y = _load_x(calib, x_key, y_key if preset == "auto" else None, None) if calib else (None, None)
     options = _overrides(**overrides)
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
-        net = eventsim.convert(graph, x, preset, T=T, progress=_showing(bar), **options)
+        net = eventsim.convert(graph, x, preset, T=T, progress=_showing(bar), calib_y=y, **options)
     net.save(output)
+    if "auto" in net.meta:
+        from eventsim.conversion.auto import auto_table
+
+        click.echo(auto_table(net.meta["auto"]))
     acts = eventsim.run_ann(graph, x, record=True)[1] if x is not None else {}
     click.echo(
         f"{'layer':40s} {'op':5s} {'neurons':>7s} {'θ':>13s} {'v0/θ':>11s} {'|bias|':>8s} "
@@ -476,11 +484,11 @@ def compare(
     tuned = finetune_steps or default_finetune_steps(finetune, steps)
     if finetune_epochs is not None and not tuned:
         raise click.UsageError("--finetune-epochs needs --finetune or --finetune-steps")
-    calib_x, calib_y = _load_x(calib, x_key, y_key if tuned else None, None)
+    names = [p.strip() for p in presets.split(",") if p.strip()]
+    calib_x, calib_y = _load_x(calib, x_key, y_key if tuned or "auto" in names else None, None)
     x, y = _load_x(data, x_key, y_key, None)
     if y is None:
         raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
-    names = [p.strip() for p in presets.split(",") if p.strip()]
     unknown = [p for p in names if p not in PRESETS]
     if unknown:
         raise click.BadParameter(f"unknown presets {unknown}; valid: {', '.join(PRESETS)}", param_hint="--presets")
@@ -490,7 +498,8 @@ def compare(
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
     with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
         table = run_compare(
-            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar), **options,
+            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar),
+            calib_y=calib_y if "auto" in names else None, **options,
         )  # fmt: skip
     if tuned:
         labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"

@@ -15,6 +15,9 @@ bsnn       model bound, else max                          θ/2       no        b
                                                                               synchronous neurons
 ttfs       model bound, else max λ; spikes of λ/K         (closed   no        ttfs, windows of
                                                           form)               ``window`` steps
+auto       searched: per layer/channel × bound|max,       searched  searched  if
+           p99.99, p99.9 (:mod:`.auto`), chosen on held-
+           out calibration data at T
 ========== ============================================== ========= ========= ==========
 """
 
@@ -35,6 +38,8 @@ PRESETS: dict[str, dict] = {
     "ftbc": {"threshold": "auto", "v0": "half", "ftbc": True},
     "bsnn": {"threshold": "auto", "v0": "half", "ftbc": False, "kind": "bistable"},
     "ttfs": {"threshold": "auto", "v0": "half", "ftbc": False, "kind": "ttfs"},
+    # searched per model and T (eventsim.conversion.auto); these are only its starting point
+    "auto": {"threshold": "auto", "v0": "half", "ftbc": False},
 }
 
 #: Options and their defaults (the authors' settings where there are any), then what each neuron
@@ -73,7 +78,7 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
     problem = get_kind(settings["kind"]).check_settings(settings)
     if problem:
         raise OptionError(problem)
-    if (settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
+    if (preset == "auto" or settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
         raise OptionError(
             f"preset {preset!r} calibrates for a number of time steps",
             "pass T (T=16 in Python, -T 16 on the command line)",

@@ -24,6 +24,7 @@ def convert(
     preset: str = "opi",
     T: int | None = None,
     progress: Callable[[str], None] | None = None,
+    calib_y: np.ndarray | None = None,
     **options,
 ) -> SpikingNetwork:
     """Turn ``graph`` into a spiking network with a preset recipe.
@@ -35,11 +36,15 @@ def convert(
     calib_x : numpy.ndarray, optional
         Calibration inputs; needed by data-based thresholds, optimised v0 and FTBC.
     preset : str
-        One of :data:`~eventsim.conversion.presets.PRESETS`.
+        One of :data:`~eventsim.conversion.presets.PRESETS`. ``auto`` chooses the recipe for this
+        model and ``T`` on a held-out part of ``calib_x`` (:mod:`eventsim.conversion.auto`) and
+        calibrates it on all of ``calib_x``; it needs ``T``.
     T : int, optional
         The number of time steps to calibrate for (optimised v0 and FTBC need it).
     progress : callable, optional
-        Called with a short text after each calibration step.
+        Called with a short text after each calibration step (and each candidate of ``auto``).
+    calib_y : numpy.ndarray, optional
+        Labels of ``calib_x``; only ``auto`` reads them (it then ranks candidates by accuracy).
     **options
         Override the preset: ``threshold`` (max, percentile, clip, qcfs, auto), ``per_channel``,
         ``percentile``, ``v0`` (zero, half, optimized), ``ftbc``, ``alpha``, ``ftbc_batches``,
@@ -52,6 +57,10 @@ def convert(
         Its ``meta`` records the recipe, and the source file and its SHA-256 when the graph was
         imported from a file.
     """
+    if preset == "auto":
+        from .auto import convert_auto
+
+        return convert_auto(graph, calib_x, T, calib_y, progress, **options)
     settings = resolve(preset, T, **options)
     if calib_x is not None:
         calib_x = check_batch(calib_x, graph.input_shape, "calibration data")

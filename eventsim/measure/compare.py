@@ -19,8 +19,9 @@ from ..simulation.api import simulate
 from ..snn.network import SpikingNetwork
 
 #: Presets whose calibration for T differs from their calibration for T' > T truncated to T
-#: (OPI's optimised v0 is chosen for one T): they are converted and simulated once per T.
-PER_T_PRESETS = ("opi-opt",)
+#: (OPI's optimised v0 is chosen for one T, ``auto`` chooses its recipe for one T): they are
+#: converted and simulated once per T.
+PER_T_PRESETS = ("opi-opt", "auto")
 
 #: The row of ``ftbc`` converted and then fine-tuned at each T (one network per T).
 FINETUNED = "ftbc+finetune"
@@ -55,7 +56,8 @@ def compare(
 
     Each preset is converted once, for the largest T, and simulated once: accuracy at every t ≤ T
     comes from that one run. That is exact for FTBC too, because its bias for step t depends only on
-    steps ≤ t. Presets in :data:`PER_T_PRESETS` are converted and simulated for each T. TTFS networks
+    steps ≤ t. Presets in :data:`PER_T_PRESETS` are converted and simulated for each T (``auto``
+    chooses its recipe per T on a held-out part of ``calib_x``, never on ``x``). TTFS networks
     always read their input with TTFS coding.
 
     With ``finetune``, a row :data:`FINETUNED` is added (see :func:`add_finetuned`): for each of its
@@ -83,7 +85,8 @@ def compare(
         The steps to fine-tune at; ``True``: the table's steps ≤ :data:`FINETUNE_MAX_T` (the smallest
         step if none is). Steps not in ``steps`` are added to the table.
     calib_y : numpy.ndarray, optional
-        Labels of ``calib_x`` for the fine-tuning (default: none, the ANN's outputs alone).
+        Labels of ``calib_x`` for the fine-tuning (default: none, the ANN's outputs alone) and for
+        ``auto``'s choice (then by held-out accuracy; without labels by agreement with the ANN).
     finetune_options : mapping, optional
         Keyword arguments of :func:`eventsim.finetune` (``epochs``, ``lr``, ``thresholds``, ``seed``, ...).
     **options
@@ -102,7 +105,10 @@ def compare(
         resolve(preset, steps[-1], **options)  # refuse a bad combination before any work
     table = _empty_table(graph, x, y, steps, engine, encoding)
     for preset in presets:
-        table["presets"][preset] = _preset_row(table, graph, calib_x, x, y, preset, batch_size, progress, options)
+        labels = {"calib_y": calib_y} if preset == "auto" else {}
+        table["presets"][preset] = _preset_row(
+            table, graph, calib_x, x, y, preset, batch_size, progress, {**options, **labels}
+        )
     if tuned:
         add_finetuned(
             table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options, batch_size=batch_size,
@@ -127,12 +133,15 @@ def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], e
 def _preset_row(
     table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress, options: dict
 ) -> dict:
-    """One preset's accuracy at every step of ``table`` and its spikes at the largest."""
+    """One preset's accuracy at every step of ``table`` and its spikes at the largest (for ``auto``
+    also ``auto_choices``: the recipe it chose at each T)."""
     steps = table["steps"]
     runs = [(t, t) for t in steps] if preset in PER_T_PRESETS else [(steps[-1], None)]
-    accuracy, spikes, per_neuron = {}, 0.0, 0.0
+    accuracy, spikes, per_neuron, choices = {}, 0.0, 0.0, {}
     for T, only in runs:
         net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
+        if "auto" in net.meta:
+            choices[T] = net.meta["auto"]["chosen_name"]
         coding = net.required_encoding or table["encoding"]
         rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size)
         curve = rec.accuracy(y)
@@ -142,7 +151,8 @@ def _preset_row(
         per_neuron = spikes / float(rec.neurons.sum())
         if progress:
             progress(f"{preset}: simulated T={T}")
-    return {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes, "spikes_per_neuron": per_neuron}
+    row = {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes, "spikes_per_neuron": per_neuron}
+    return {**row, "auto_choices": choices} if choices else row
 
 
 def finetune_steps(

@@ -179,9 +179,17 @@ def test_convert_then_simulate(tmp_path):
     data = eventsim.examples.load_example_data()
     np.savez(tmp_path / "calib.npz", x=data["x_calib"])
     np.savez(tmp_path / "test.npz", x=data["x_test"][:50], y=data["y_test"][:50])
-    result = run("convert", example_model_path(), "--calib", tmp_path / "calib.npz", "-o", tmp_path / "net.npz")
+    result = run(
+        "convert", example_model_path(), "--calib", tmp_path / "calib.npz", "-T", "16", "-o", tmp_path / "net.npz"
+    )
     assert result.exit_code == 0, result.output
     assert "Relu" in result.output and (tmp_path / "net.npz").is_file()
+    # auto is the default: the table of its candidates, the chosen one marked, and the choice in the file
+    saved = eventsim.SpikingNetwork.load(tmp_path / "net.npz").meta
+    assert saved["preset"] == "auto" and "auto at T=16" in result.output
+    marked = [line for line in result.output.splitlines() if line.startswith("* ")]
+    assert len(marked) == 1 and saved["auto"]["chosen_name"] in marked[0]
+    assert len(saved["auto"]["candidates"]) >= 6 and f"chosen: {saved['auto']['chosen_name']}" in result.output
     result = run(
         "simulate",
         tmp_path / "net.npz",
@@ -216,20 +224,30 @@ def test_convert_then_simulate(tmp_path):
 
 
 def test_convert_with_model_thresholds_needs_bounds(tmp_path):
-    assert (
-        run("convert", MODELS / "mobilenet_relu6.onnx", "--threshold", "clip", "-o", tmp_path / "m.npz").exit_code == 0
-    )
-    result = run("convert", example_model_path(), "--threshold", "clip", "-o", tmp_path / "d.npz")
+    clip = ("--preset", "opi", "--threshold", "clip")
+    assert run("convert", MODELS / "mobilenet_relu6.onnx", *clip, "-o", tmp_path / "m.npz").exit_code == 0
+    result = run("convert", example_model_path(), "--preset", "opi", "--threshold", "clip", "-o", tmp_path / "d.npz")
     assert_user_error(result, "no upper bound")
     assert not (tmp_path / "d.npz").exists()
-    assert_user_error(run("convert", example_model_path(), "-o", tmp_path / "e.npz"), "calibration data")
+    assert_user_error(
+        run("convert", example_model_path(), "--preset", "opi", "-o", tmp_path / "e.npz"), "calibration data"
+    )
+
+
+def test_auto_convert_needs_T(tmp_path):
+    np.savez(tmp_path / "calib.npz", x=eventsim.examples.load_example_data()["x_calib"])
+    result = run("convert", example_model_path(), "--calib", tmp_path / "calib.npz", "-o", tmp_path / "n.npz")
+    assert_user_error(result, "preset 'auto' calibrates for a number of time steps", "-T 16")
+    assert not (tmp_path / "n.npz").exists()
+    result = run("convert", example_model_path(), "-T", "4", "-o", tmp_path / "n.npz")
+    assert_user_error(result, "calibration data")
 
 
 def test_simulate_refuses_bad_files(tmp_path):
     (tmp_path / "net.npz").write_bytes(b"garbage")
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 8, 8), np.float32))
     assert_user_error(run("simulate", tmp_path / "net.npz", "--data", tmp_path / "d.npz"), "net.npz")
-    run("convert", example_model_path(), "--calib", tmp_path / "d.npz", "-o", tmp_path / "ok.npz")
+    run("convert", example_model_path(), "--preset", "opi", "--calib", tmp_path / "d.npz", "-o", tmp_path / "ok.npz")
     assert_user_error(
         run("simulate", tmp_path / "ok.npz", "--data", tmp_path / "d.npz", "-T", "0", "--json", tmp_path / "r.json"),
         "T must be",

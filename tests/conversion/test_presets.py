@@ -24,7 +24,7 @@ def test_calibration_is_reproducible(digits, preset):
 def test_presets_and_their_errors(digits):
     graph, data = digits
     x = data["x_calib"]
-    assert set(PRESETS) == {"baseline", "robust", "opi", "opi-opt", "qcfs", "ftbc", "bsnn", "ttfs"}
+    assert set(PRESETS) == {"baseline", "robust", "opi", "opi-opt", "qcfs", "ftbc", "bsnn", "ttfs", "auto"}
     base = eventsim.convert(graph, x, "baseline")
     assert all(float(layer.v0.max()) == 0 for layer in base.layers.values())
     opi = eventsim.convert(graph, x, "opi")

@@ -85,7 +85,10 @@ def files_for_cli(tmp_path_factory):
     data = load_example_data()
     np.savez(tmp / "calib.npz", x=data["x_calib"])
     np.savez(tmp / "test.npz", x=data["x_test"][:30], y=data["y_test"][:30])
-    assert run("convert", example_model_path(), "--calib", tmp / "calib.npz", "-o", tmp / "net.npz").exit_code == 0
+    opi = ("--preset", "opi")
+    assert (
+        run("convert", example_model_path(), *opi, "--calib", tmp / "calib.npz", "-o", tmp / "net.npz").exit_code == 0
+    )
     return tmp
 
 

@@ -1,0 +1,294 @@
+"""The ``auto`` preset: choose a conversion recipe for a model and a T from its calibration data.
+
+The calibration data are split once (seeded) into a *fit* part (75 %) and a *held-out* part (25 %,
+at least :data:`MIN_HOLDOUT` samples when there are enough). Candidate recipes are calibrated on
+the fit part and simulated at T on the held-out part; the candidate whose predictions at step T
+agree best with the ANN's (with labels: whose accuracy is best, ties broken by agreement) wins, ties
+then going to fewer spikes and then to the simpler recipe (earlier in the search). The chosen recipe
+is then calibrated again on *all* the calibration data: that is the network returned.
+
+The search is pruned in two stages:
+
+1. thresholds — per layer / per channel × {the model's bound (clip, QCFS) where a layer has one and
+   the maximum activation elsewhere, 99.99th percentile, 99.9th percentile}, all with v0 = θ/2 and
+   no FTBC (6 candidates; networks with identical thresholds are simulated once);
+2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more) —
+   skipped when the best of stage 1 already agrees with the ANN on every held-out sample (no
+   candidate can agree better; at large T this saves the two costliest calibrations).
+
+Options given by the caller for a searched setting (``threshold``, ``per_channel``, ``percentile``,
+``v0``, ``ftbc``) fix that setting in every candidate. Only test data is never seen: the function
+receives calibration data alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..data import check_batch
+from ..errors import DataError, OptionError
+from ..ir.executor import run_ann
+from ..ir.graph import Graph
+from ..simulation.api import simulate
+from ..snn.network import SpikingNetwork
+from .presets import DEFAULTS, resolve
+
+#: Share of the calibration samples held out to score the candidates.
+HOLDOUT_FRACTION = 0.25
+
+#: Held-out samples at least (when the calibration set has twice as many).
+MIN_HOLDOUT = 32
+
+#: The settings the search chooses (the caller may fix any of them).
+SEARCHED = ("threshold", "per_channel", "percentile", "v0", "ftbc")
+
+#: Stage 1: threshold settings, as (threshold mode, percentile) — ``auto``: bound, else max.
+THRESHOLDS = (("auto", None), ("percentile", 99.99), ("percentile", 99.9))
+
+#: Stage 2: (v0, FTBC) tried on the best threshold setting, after (θ/2, no FTBC).
+REFINEMENTS = (("half", True), ("optimized", False))
+
+#: The fixed preset whose options reproduce a candidate (``convert(graph, x, BASE_PRESET, T, **options)``).
+BASE_PRESET = "opi"
+
+Progress = Callable[[str], None] | None
+
+
+def split_holdout(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the fit and held-out parts of ``n`` calibration samples (sorted, disjoint, seeded).
+
+    The held-out part has ``ceil(HOLDOUT_FRACTION · n)`` samples, at least ``min(MIN_HOLDOUT, n // 2)``.
+    """
+    if n < 2:
+        raise DataError(f"auto needs at least 2 calibration samples to hold some out, got {n}", "pass more samples")
+    held = max(int(np.ceil(HOLDOUT_FRACTION * n)), min(MIN_HOLDOUT, n // 2))
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def _normalised(options: dict) -> dict:
+    """A candidate's searched settings with the percentile only where it is used."""
+    out = {key: options[key] for key in SEARCHED if key != "percentile"}
+    if out["threshold"] == "percentile":
+        out["percentile"] = float(
+            DEFAULTS["percentile"] if options.get("percentile") is None else options["percentile"]
+        )
+    out["per_channel"] = bool(out["per_channel"])
+    out["ftbc"] = bool(out["ftbc"])
+    return out
+
+
+def _unique(candidates: list[dict], fixed: dict) -> list[dict]:
+    """``candidates`` with the caller's fixed settings applied, duplicates dropped (order kept)."""
+    out: list[dict] = []
+    for candidate in candidates:
+        candidate = _normalised({**candidate, **fixed})
+        if candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def threshold_candidates(fixed: dict) -> list[dict]:
+    """Stage 1: every threshold setting with v0 = θ/2 and no FTBC (unless fixed otherwise)."""
+    return _unique(
+        [
+            {"threshold": mode, "percentile": q, "per_channel": per_channel, "v0": "half", "ftbc": False}
+            for per_channel in (False, True)
+            for mode, q in THRESHOLDS
+        ],
+        fixed,
+    )
+
+
+def refinement_candidates(best: dict, fixed: dict) -> list[dict]:
+    """Stage 2: the best threshold setting with the other v0 and FTBC settings."""
+    return _unique([{**best, "v0": v0, "ftbc": ftbc} for v0, ftbc in REFINEMENTS], fixed)
+
+
+def describe(options: dict) -> str:
+    """A candidate's short name, e.g. ``channel p99.9 v0=half +ftbc``."""
+    statistic = "bound|max" if options["threshold"] == "auto" else options["threshold"]
+    if options["threshold"] == "percentile":
+        statistic = f"p{options['percentile']:g}"
+    per = "channel" if options["per_channel"] else "layer"
+    return f"{per} {statistic} v0={options['v0']}" + (" +ftbc" if options["ftbc"] else "")
+
+
+def score(
+    graph: Graph,
+    fit_x: np.ndarray,
+    held_x: np.ndarray,
+    held_y: np.ndarray | None,
+    ann_predictions: np.ndarray,
+    T: int,
+    options: dict,
+    base: dict,
+    cache: dict,
+) -> dict:
+    """Calibrate one candidate on ``fit_x`` and score it on ``held_x`` at step ``T``.
+
+    Returns
+    -------
+    dict
+        ``name``, ``options`` (with :data:`BASE_PRESET`, what reproduces it), ``agreement`` with the
+        ANN's argmax, ``accuracy`` (None without labels), ``spikes_per_sample`` and ``seconds``.
+    """
+    from .recipe import convert
+
+    start = time.perf_counter()
+    net = convert(graph, fit_x, BASE_PRESET, T=T, **{**base, **options})
+    key = net.fingerprint()
+    if key not in cache:  # a candidate with the same network as an earlier one has its scores
+        rec = simulate(net, held_x, T, batch_size=256)
+        predictions = rec.predictions()[:, -1]
+        cache[key] = {
+            "agreement": float(np.mean(predictions == ann_predictions)),
+            "accuracy": None if held_y is None else float(np.mean(predictions == held_y)),
+            "spikes_per_sample": float(rec.spikes_per_sample.sum(axis=1).mean()),
+        }
+    record = {"name": describe(options), "preset": BASE_PRESET, "options": dict(options), **cache[key]}
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def rank(record: dict, index: int) -> tuple:
+    """Sort key, larger is better: accuracy (with labels), agreement, fewer spikes, earlier candidate."""
+    accuracy = -1.0 if record["accuracy"] is None else record["accuracy"]
+    return (accuracy, record["agreement"], -record["spikes_per_sample"], -index)
+
+
+def _best(records: list[dict]) -> int:
+    """Index of the best record."""
+    return max(range(len(records)), key=lambda i: rank(records[i], i))
+
+
+def _check(graph: Graph, calib_x, calib_y, T, options: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """The checked calibration data and labels; refuses what ``auto`` cannot do."""
+    resolve("auto", T, **options)
+    if options.get("kind", "if") != "if":
+        raise OptionError("preset 'auto' searches recipes of IF neurons", "use the bsnn or ttfs preset for other kinds")
+    if calib_x is None:
+        raise DataError("preset 'auto' needs calibration data", "pass calibration inputs (--calib FILE)")
+    calib_x = check_batch(calib_x, graph.input_shape, "calibration data")
+    if calib_y is not None:
+        calib_y = np.asarray(calib_y)
+        if calib_y.shape != (len(calib_x),):
+            raise DataError(
+                f"calibration labels must be one per calibration input ({len(calib_x)}), got shape {calib_y.shape}",
+                "pass the labels of calib_x, or none to choose by agreement with the ANN",
+            )
+    return calib_x, calib_y
+
+
+def convert_auto(
+    graph: Graph,
+    calib_x: np.ndarray,
+    T: int | None,
+    calib_y: np.ndarray | None = None,
+    progress: Progress = None,
+    **options,
+) -> SpikingNetwork:
+    """Choose a recipe by held-out agreement (or accuracy) at ``T`` and convert with it on all data.
+
+    Parameters
+    ----------
+    graph : Graph
+        The ANN.
+    calib_x : numpy.ndarray
+        Calibration inputs: split into a fit and a held-out part for the search, all of them for the
+        final calibration.
+    T : int
+        The time steps the network is chosen and calibrated for (required).
+    calib_y : numpy.ndarray, optional
+        Labels of ``calib_x``: the candidates are then ranked by held-out accuracy first.
+    progress : callable, optional
+        Receives a line per candidate (and the calibration steps of the final conversion).
+    **options
+        Conversion options: the searched ones fix that setting, the others (``seed``, ``alpha``, ...)
+        apply to every candidate.
+
+    Returns
+    -------
+    SpikingNetwork
+        ``meta["preset"]`` is ``auto``, ``meta["settings"]`` the chosen recipe's, and ``meta["auto"]``
+        the search: criterion, split sizes and held-out indices, every candidate's scores, the choice.
+    """
+    from .recipe import convert
+
+    calib_x, calib_y = _check(graph, calib_x, calib_y, T, options)
+    fixed = {key: options[key] for key in SEARCHED if options.get(key) is not None}
+    base = {key: value for key, value in options.items() if key not in SEARCHED and value is not None}
+    fit, held = split_holdout(len(calib_x), int(options.get("seed") or 0))
+    ann_predictions = np.argmax(run_ann(graph, calib_x[held]).reshape(len(held), -1), axis=1)
+    held_y = None if calib_y is None else calib_y[held]
+    args = (graph, calib_x[fit], calib_x[held], held_y, ann_predictions, int(T))
+    records: list[dict] = []
+    cache: dict = {}
+    _stage(records, 1, threshold_candidates(fixed), args, base, cache, progress)
+    best = records[_best(records)]
+    tried = [r["options"] for r in records]
+    refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
+    skipped = best["agreement"] == 1.0  # no refinement can agree better; it could only save spikes
+    if not skipped:
+        _stage(records, 2, refinements, args, base, cache, progress)
+    chosen = _best(records)
+    net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
+    net.meta["preset"] = "auto"
+    net.meta["auto"] = {
+        "T": int(T),
+        "criterion": "accuracy, then agreement" if calib_y is not None else "agreement",
+        "tie_break": "fewer spikes, then the earlier (simpler) candidate",
+        "seed": int(options.get("seed") or 0),
+        "fit_samples": len(fit),
+        "holdout_samples": len(held),
+        "holdout_indices": held.tolist(),
+        "final": f"the chosen recipe calibrated on all {len(calib_x)} calibration samples",
+        "stage_2": (
+            f"skipped ({len(refinements)} candidates): stage 1's best agrees with the ANN on every held-out sample"
+            if skipped and refinements
+            else f"{len(refinements)} candidates"
+        ),
+        "candidates": records,
+        "chosen": chosen,
+        "chosen_name": records[chosen]["name"],
+    }
+    return net
+
+
+def _stage(records: list, stage: int, candidates: list[dict], args: tuple, base: dict, cache: dict, progress) -> None:
+    """Score ``candidates`` (:func:`score` with ``args``) and append their records to ``records``."""
+    for options in candidates:
+        records.append({**score(*args, options, base, cache), "stage": stage})
+        if progress:
+            progress(_line(records[-1], len(records)))
+
+
+def _line(record: dict, number: int) -> str:
+    """A progress line for one scored candidate."""
+    accuracy = "" if record["accuracy"] is None else f", accuracy {record['accuracy']:.1%}"
+    return (
+        f"auto candidate {number} ({record['name']}): agreement {record['agreement']:.1%}{accuracy}, "
+        f"{record['seconds']:.1f} s"
+    )
+
+
+def auto_table(record: dict) -> str:
+    """The search of ``net.meta["auto"]`` as an aligned text table, the chosen candidate marked."""
+    lines = [
+        f"auto at T={record['T']}: {len(record['candidates'])} candidates calibrated on {record['fit_samples']} "
+        f"samples, scored on {record['holdout_samples']} held out (criterion: {record['criterion']})",
+        f"  {'candidate':32s} {'stage':>5s} {'agree %':>8s} {'acc %':>7s} {'spikes':>10s} {'s':>6s}",
+    ]
+    for i, c in enumerate(record["candidates"]):
+        accuracy = "—" if c["accuracy"] is None else f"{100 * c['accuracy']:.2f}"
+        mark = "*" if i == record["chosen"] else " "
+        lines.append(
+            f"{mark} {c['name']:32s} {c['stage']:5d} {100 * c['agreement']:8.2f} {accuracy:>7s} "
+            f"{c['spikes_per_sample']:10.1f} {c['seconds']:6.1f}"
+        )
+    lines.append(f"stage 2: {record['stage_2']}")
+    lines.append(f"chosen: {record['chosen_name']}; {record['final']}")
+    return "\n".join(lines)
