@@ -380,6 +380,16 @@ def _finetune_option(flag: str, kind, text: str):
     "--augment", type=click.IntRange(min=0), metavar="PIXELS",
     help="Shift the images by up to this many pixels each way [default: 1 where the teacher is invariant to it].",
 )  # fmt: skip
+@click.option(
+    "--mixup", type=click.FloatRange(0, 1),
+    help="Share of each epoch's inputs replaced by mixes of two, labelled by the teacher (needs --teacher) "
+    "[default: 0].",
+)  # fmt: skip
+@click.option(
+    "--select", type=click.Choice(["accuracy", "agreement", "distill"]),
+    help="What keeps the best epoch on the held-out data: accuracy, agreement with the teacher or its soft-target "
+    "loss (the last two need --teacher) [default: accuracy].",
+)  # fmt: skip
 @_finetune_option(
     "--holdout", click.FloatRange(0, 1, max_open=True),
     "Share of DATA held out to keep the best epoch (0: the last epoch; ignored with --val).",
@@ -414,8 +424,6 @@ def finetune(
         options["estimator"] = parse_estimator(estimator)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--estimator") from None
-    if options["distill"] is not None and teacher is None:
-        raise click.BadParameter("distillation needs the ANN: pass --teacher MODEL.onnx", param_hint="--distill")
     net = eventsim.SpikingNetwork.load(network)
     graph = eventsim.load_onnx(teacher, input_shape) if teacher else None
     x, y, validation = _training_data(data, val, x_key, y_key, labels_needed=graph is None)

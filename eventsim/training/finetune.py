@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..data import check_batch
-from ..errors import DataError
+from ..errors import DataError, OptionError
 from ..ir.graph import Graph
 from ..snn.network import SpikingNetwork
 from .api import TrainResult, _checked_data, _line, _recipe, check_memory
@@ -174,17 +174,21 @@ def _check_arguments(net, y, teacher, distill, mixup, select, options: dict) -> 
     if unknown:
         raise TypeError(f"finetune got unknown options {sorted(unknown)}")
     if teacher is None and y is None:
-        raise ValueError("fine-tuning needs labels y, or a teacher to distil from (teacher=the ANN)")
+        raise OptionError("fine-tuning needs labels y, or a teacher to distil from", "pass teacher=the ANN")
     if teacher is None and distill:
-        raise ValueError("distillation needs a teacher (teacher=the ANN)")
+        raise OptionError("distillation needs a teacher", "pass teacher=the ANN (CLI: --teacher MODEL.onnx)")
     if teacher is None and mixup:
-        raise ValueError("mixup needs a teacher to label the mixed inputs (teacher=the ANN)")
+        raise OptionError(
+            "mixup needs a teacher to label the mixed inputs", "pass teacher=the ANN (CLI: --teacher MODEL.onnx)"
+        )
     if select is not None and select not in SELECT_CRITERIA:
-        raise ValueError(f"select must be one of {SELECT_CRITERIA}, got {select!r}")
+        raise OptionError(f"select must be one of {SELECT_CRITERIA}, got {select!r}")
     if teacher is None and select not in (None, "accuracy"):
-        raise ValueError(f"select={select!r} compares with a teacher (teacher=the ANN)")
+        raise OptionError(
+            f"select={select!r} compares with a teacher", "pass teacher=the ANN (CLI: --teacher MODEL.onnx)"
+        )
     if mixup is not None and not 0 <= mixup <= 1:
-        raise ValueError(f"mixup is a share of the inputs in [0, 1], got {mixup!r}")
+        raise OptionError(f"mixup is a share of the inputs in [0, 1], got {mixup!r}")
 
 
 def _defaults(teacher: Graph | None, y, distill, mixup, select) -> dict:

@@ -56,10 +56,11 @@ def test_labels_are_required_without_a_teacher(files):
     assert not (tmp / "x.npz").exists()
 
 
-def test_distillation_without_a_teacher_is_refused(files):
+@pytest.mark.parametrize("option", [["--distill", "0.5"], ["--mixup", "0.5"], ["--select", "agreement"]])
+def test_what_needs_the_ann_is_refused_without_a_teacher(files, option):
     tmp, *_ = files
-    result = run(tmp / "net.npz", "--data", tmp / "labelled.npz", "-T", 2, "--distill", 0.5, "-o", tmp / "x.npz")
-    assert result.exit_code == 2 and "--teacher" in result.output
+    result = run(tmp / "net.npz", "--data", tmp / "labelled.npz", "-T", 2, *option, "-o", tmp / "x.npz")
+    assert result.exit_code == 2 and "--teacher" in result.output and "Traceback" not in result.output
     assert not (tmp / "x.npz").exists()
 
 
