@@ -4,7 +4,10 @@ The calibration data are split once (seeded) into a *fit* part (75 %) and a *hel
 at least :data:`MIN_HOLDOUT` samples when there are enough). Candidate recipes are calibrated on
 the fit part and simulated at T on the held-out part; the candidate whose predictions at step T
 agree best with the ANN's (with labels: whose accuracy is best, ties broken by agreement) wins, ties
-then going to fewer spikes and then to the simpler recipe (earlier in the search). The chosen recipe
+then going to the smaller output error (the mean squared difference between the SNN's rate output
+o(T)/T and the ANN's logits, relative to the logits' mean square: it still separates candidates
+when all of them agree with the ANN on every held-out sample), to fewer spikes and then to the
+simpler recipe (earlier in the search). The chosen recipe
 is then calibrated again on *all* the calibration data: that is the network returned.
 
 The search is pruned in two stages:
@@ -12,9 +15,7 @@ The search is pruned in two stages:
 1. thresholds — per layer / per channel × {the model's bound (clip, QCFS) where a layer has one and
    the maximum activation elsewhere, 99.99th percentile, 99.9th percentile}, all with v0 = θ/2 and
    no FTBC (6 candidates; networks with identical thresholds are simulated once);
-2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more) —
-   skipped when the best of stage 1 already agrees with the ANN on every held-out sample (no
-   candidate can agree better; at large T this saves the two costliest calibrations).
+2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more).
 
 Options given by the caller for a searched setting (``threshold``, ``per_channel``, ``percentile``,
 ``v0``, ``ftbc``) fix that setting in every candidate. Only test data is never seen: the function
@@ -122,7 +123,7 @@ def score(
     fit_x: np.ndarray,
     held_x: np.ndarray,
     held_y: np.ndarray | None,
-    ann_predictions: np.ndarray,
+    ann_logits: np.ndarray,
     T: int,
     options: dict,
     base: dict,
@@ -134,7 +135,9 @@ def score(
     -------
     dict
         ``name``, ``options`` (with :data:`BASE_PRESET`, what reproduces it), ``agreement`` with the
-        ANN's argmax, ``accuracy`` (None without labels), ``spikes_per_sample`` and ``seconds``.
+        ANN's argmax, ``accuracy`` (None without labels), ``output_error`` (the rate output o(T)/T
+        against the ANN's logits: mean squared difference over their mean square),
+        ``spikes_per_sample`` and ``seconds``.
     """
     from .recipe import convert
 
@@ -144,8 +147,10 @@ def score(
     if key not in cache:  # a candidate with the same network as an earlier one has its scores
         rec = simulate(net, held_x, T, batch_size=256)
         predictions = rec.predictions()[:, -1]
+        rates = rec.outputs.reshape(len(held_x), rec.T, -1)[:, -1] / np.float32(T)
         cache[key] = {
-            "agreement": float(np.mean(predictions == ann_predictions)),
+            "agreement": float(np.mean(predictions == np.argmax(ann_logits, axis=1))),
+            "output_error": float(np.mean((rates - ann_logits) ** 2) / max(float(np.mean(ann_logits**2)), 1e-12)),
             "accuracy": None if held_y is None else float(np.mean(predictions == held_y)),
             "spikes_per_sample": float(rec.spikes_per_sample.sum(axis=1).mean()),
         }
@@ -155,9 +160,10 @@ def score(
 
 
 def rank(record: dict, index: int) -> tuple:
-    """Sort key, larger is better: accuracy (with labels), agreement, fewer spikes, earlier candidate."""
+    """Sort key, larger is better: accuracy (with labels), agreement, smaller output error, fewer
+    spikes, earlier candidate."""
     accuracy = -1.0 if record["accuracy"] is None else record["accuracy"]
-    return (accuracy, record["agreement"], -record["spikes_per_sample"], -index)
+    return (accuracy, record["agreement"], -record["output_error"], -record["spikes_per_sample"], -index)
 
 
 def _best(records: list[dict]) -> int:
@@ -222,35 +228,29 @@ def convert_auto(
     fixed = {key: options[key] for key in SEARCHED if options.get(key) is not None}
     base = {key: value for key, value in options.items() if key not in SEARCHED and value is not None}
     fit, held = split_holdout(len(calib_x), int(options.get("seed") or 0))
-    ann_predictions = np.argmax(run_ann(graph, calib_x[held]).reshape(len(held), -1), axis=1)
+    ann_logits = run_ann(graph, calib_x[held]).reshape(len(held), -1).astype(np.float32)
     held_y = None if calib_y is None else calib_y[held]
-    args = (graph, calib_x[fit], calib_x[held], held_y, ann_predictions, int(T))
+    args = (graph, calib_x[fit], calib_x[held], held_y, ann_logits, int(T))
     records: list[dict] = []
     cache: dict = {}
     _stage(records, 1, threshold_candidates(fixed), args, base, cache, progress)
     best = records[_best(records)]
     tried = [r["options"] for r in records]
     refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
-    skipped = best["agreement"] == 1.0  # no refinement can agree better; it could only save spikes
-    if not skipped:
-        _stage(records, 2, refinements, args, base, cache, progress)
+    _stage(records, 2, refinements, args, base, cache, progress)
     chosen = _best(records)
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
     net.meta["preset"] = "auto"
     net.meta["auto"] = {
         "T": int(T),
         "criterion": "accuracy, then agreement" if calib_y is not None else "agreement",
-        "tie_break": "fewer spikes, then the earlier (simpler) candidate",
+        "tie_break": "smaller output error, fewer spikes, then the earlier (simpler) candidate",
         "seed": int(options.get("seed") or 0),
         "fit_samples": len(fit),
         "holdout_samples": len(held),
         "holdout_indices": held.tolist(),
         "final": f"the chosen recipe calibrated on all {len(calib_x)} calibration samples",
-        "stage_2": (
-            f"skipped ({len(refinements)} candidates): stage 1's best agrees with the ANN on every held-out sample"
-            if skipped and refinements
-            else f"{len(refinements)} candidates"
-        ),
+        "stage_2": f"{len(refinements)} candidates",
         "candidates": records,
         "chosen": chosen,
         "chosen_name": records[chosen]["name"],
@@ -280,14 +280,14 @@ def auto_table(record: dict) -> str:
     lines = [
         f"auto at T={record['T']}: {len(record['candidates'])} candidates calibrated on {record['fit_samples']} "
         f"samples, scored on {record['holdout_samples']} held out (criterion: {record['criterion']})",
-        f"  {'candidate':32s} {'stage':>5s} {'agree %':>8s} {'acc %':>7s} {'spikes':>10s} {'s':>6s}",
+        f"  {'candidate':32s} {'stage':>5s} {'agree %':>8s} {'acc %':>7s} {'out err':>8s} {'spikes':>10s} {'s':>6s}",
     ]
     for i, c in enumerate(record["candidates"]):
         accuracy = "—" if c["accuracy"] is None else f"{100 * c['accuracy']:.2f}"
         mark = "*" if i == record["chosen"] else " "
         lines.append(
             f"{mark} {c['name']:32s} {c['stage']:5d} {100 * c['agreement']:8.2f} {accuracy:>7s} "
-            f"{c['spikes_per_sample']:10.1f} {c['seconds']:6.1f}"
+            f"{c['output_error']:8.4f} {c['spikes_per_sample']:10.1f} {c['seconds']:6.1f}"
         )
     lines.append(f"stage 2: {record['stage_2']}")
     lines.append(f"chosen: {record['chosen_name']}; {record['final']}")
