@@ -17,6 +17,7 @@ from eventsim.conversion.currents import calibrate_layers
 from eventsim.conversion.ftbc import errors_stepwise, layer_errors
 from eventsim.conversion.opi import counts_stepwise, layer_counts
 from eventsim.examples import example_data_name, example_model_path, example_names, load_example_data
+from eventsim.snn.dynamics import DenseDynamics
 from eventsim.snn.kinds import KINDS
 from eventsim.snn.network import NeuronLayer
 
@@ -55,18 +56,27 @@ def test_optimised_v0_in_one_pass_equals_the_stepwise_search(model):
 def test_every_layer_sees_the_currents_of_a_stepwise_run(case, T):
     """On random networks (convs, pools, residual adds, concats, upsampling): the currents handed to
     each layer equal a fresh step-by-step run's, also after the layers before it were changed on the
-    way (each v0 moves by θ/4 as the pass reaches it)."""
+    way (each v0 moves by θ/4 as the pass reaches it) — with the compiled neuron loop and parts on all
+    cores (calibrate_layers), and with the plain NumPy defaults of ``DenseDynamics.run_layers``."""
     net, x = case
-    seen = {}
+    start = {name: layer.v0.copy() for name, layer in net.layers.items()}
+    paths = {
+        "calibrate_layers": lambda settle: calibrate_layers(net, x, T, settle),
+        "run_layers": lambda settle: DenseDynamics(net, x, T).run_layers(T, settle),
+    }
+    for path, run in paths.items():
+        for name, layer in net.layers.items():
+            layer.v0 = start[name].copy()
+        seen = {}
 
-    def settle(name, currents):
-        seen[name] = np.array(currents)
-        layer = net.layers[name]
-        layer.v0 = (layer.v0 + np.float32(0.25) * layer.threshold).astype(np.float32)  # changes what follows
+        def settle(name, currents, seen=seen):
+            seen[name] = np.array(currents)
+            layer = net.layers[name]
+            layer.v0 = (layer.v0 + np.float32(0.25) * layer.threshold).astype(np.float32)  # changes what follows
 
-    calibrate_layers(net, x, T, settle)
-    for name in net.layers:
-        np.testing.assert_array_equal(seen[name], stepwise_currents(net, x, T, name), err_msg=name)
+        run(settle)
+        for name in net.layers:
+            np.testing.assert_array_equal(seen[name], stepwise_currents(net, x, T, name), err_msg=f"{path} {name}")
 
 
 @settings(max_examples=40, deadline=None)
