@@ -62,7 +62,7 @@ def fire_compiled(dynamics: DenseDynamics, name: str, dynamic: np.ndarray | None
     from ..simulation.event.kinds import kind_code
     from ..simulation.layer import kernels
     from ..simulation.layer.checks import check_neurons
-    from ..simulation.layer.engine import _block
+    from ..simulation.layer.engine import neuron_block
 
     net, node = dynamics.net, dynamics.net.graph.node(name)
     n, size, source = len(dynamics.output), int(np.prod(node.shape)), node.inputs[0]
@@ -78,7 +78,7 @@ def fire_compiled(dynamics: DenseDynamics, name: str, dynamic: np.ndarray | None
     theta = np.ascontiguousarray(np.broadcast_to(dynamics.theta[name], node.shape), np.float32).reshape(size)
     phases = np.ascontiguousarray(dynamics.phases[net.layer_names.index(name), :T], np.float32)
     v = np.ascontiguousarray(dynamics.membrane[name], np.float32).reshape(n, size)
-    block = _block(size, n)
+    block = neuron_block(size, n)
     out = np.empty((T, n, size), np.float32)
     counts = np.empty((T, n, -(-size // block)), np.int64)
     arrays = (np.ascontiguousarray(static, np.float32), current, np.ascontiguousarray(bias, np.float32), theta,

@@ -209,7 +209,7 @@ class LayerEngine(Engine):
             else np.zeros((0, 0, 0), np.float32)
         )
         out = np.empty((steps, n, size), np.float32)
-        block = _block(size, n)
+        block = neuron_block(size, n)
         counts = np.empty((steps, n, -(-size // block)), np.int64)
         arrays = (
             state.static_rows(source),
@@ -228,7 +228,7 @@ class LayerEngine(Engine):
         return out.reshape((steps, n) + self.shapes[name])
 
 
-def _block(size: int, n: int) -> int:
+def neuron_block(size: int, n: int) -> int:
     """Neurons per parallel job: whole layers when there are samples enough for all cores, else
     blocks of at least 512 neurons, about four per core."""
     threads = numba.get_num_threads()
