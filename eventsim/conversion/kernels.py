@@ -11,7 +11,7 @@ from ..errors import DataError
 from ..simulation.event.kinds import update
 
 #: The kinds :func:`update` compiles in: a new kind edits this file, so Numba's cache recompiles it.
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
 
 
 @njit(parallel=True, cache=True)
@@ -20,7 +20,7 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
 
     ``currents`` (T, N, size) input currents; ``target`` (N, size) ANN activations; ``theta``,
     ``v0`` (size,); ``phases`` (T,). Per neuron from v = v0: ``m = v + Z(t)``; the rule's spike
-    s on (v, Z(t)); ``e = θ·s − a`` into ``errors[t]``; ``v`` = the rule on (m − e, 0). The biases
+    s on (v, Z(t)) (its count of θ); ``e = s·θ − a`` into ``errors[t]``; ``v`` = the rule on (m − e, 0). The biases
     do not enter the trajectory, so every step's errors are known before any bias changes.
     """
     steps, n, size = currents.shape
@@ -34,7 +34,7 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
             for i in range(size):
                 m = v[i] + z[i]
                 _, spike = update(kind, v[i], z[i], theta[i], phase)
-                e[i] = (theta[i] if spike else zero) - a[i]
+                e[i] = spike * theta[i] - a[i]
                 v[i], _ = update(kind, m - e[i], zero, theta[i], phase)
 
 
@@ -71,7 +71,7 @@ def grid_counts(kind, currents, theta, phases, fractions, counts):
             for i in range(size):
                 for f in range(grid):
                     v[i, f], spike = update(kind, v[i, f], z[i], theta[i], phase)
-                    fired[i, f] += spike
+                    fired[i, f] += np.int64(spike)
         for f in range(grid):
             for i in range(size):
                 counts[f, job, i] = np.float32(fired[i, f])

@@ -69,6 +69,13 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
     if unknown:
         raise OptionError(f"unknown conversion options {unknown}; valid options: {', '.join(DEFAULTS)}")
     settings = {**DEFAULTS, **PRESETS[preset], **{k: v for k, v in options.items() if v is not None}}
+    if options.get("burst") is not None and "kind" not in PRESETS[preset] and options.get("kind") is None:
+        settings["kind"] = "burst"  # B spikes per step in a rate-coded preset: its IF neurons become burst
+    if options.get("burst") is not None and settings["kind"] != "burst":
+        raise OptionError(
+            f"the burst option (spikes per step) applies to burst neurons, not to kind {settings['kind']!r}",
+            "use it with a rate-coded preset (opi, ftbc, ...) or kind='burst'",
+        )
     if settings["kind"] not in KINDS:
         raise OptionError(f"unknown neuron kind {settings['kind']!r}; valid: {', '.join(KINDS)}")
     if settings["threshold"] not in THRESHOLD_MODES:

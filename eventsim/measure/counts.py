@@ -12,8 +12,10 @@ these terms and nothing else.
 SNN, per sample:
 
 - a synaptic node (conv, dense, avgpool fed by events): ``sop`` per in-bounds target of each event
-  (the engines' count), one ``weight_read`` per sop (not for avgpool, whose weight is a constant) and
-  one ``potential_read`` + ``potential_write`` per sop (the target's accumulator is updated);
+  (the engines' count) — a ``mac`` instead when the events may come from a layer of bursts (a kind
+  with graded spikes: one event carries k spikes, and the synapse multiplies its weight by k), one
+  ``weight_read`` per sop (not for avgpool, whose weight is a constant) and one ``potential_read``
+  + ``potential_write`` per sop (the target's accumulator is updated);
 - a node computed once per sample from the direct-coded input (e.g. the first conv): ``mac`` per
   in-bounds product, one ``weight_read`` and one ``activation_read`` per mac, one
   ``activation_write`` per output (the stored current that later steps re-read as ``bias_read``);
@@ -186,7 +188,27 @@ def _node_context(plan: SimulationPlan, name: str, recording: Recording, n: int)
         once_per_sample=node.spec.role == "synaptic" and name not in plan.shared,
         events_per_step=events,
         input_spikes=spikes,
+        graded=events is not None and _graded_events(plan, name),
     )
+
+
+def _graded_events(plan: SimulationPlan, name: str) -> bool:
+    """Whether the events reaching node ``name`` may come from a layer whose kind emits several
+    spikes in one event (:attr:`~eventsim.snn.kinds.base.NeuronKind.graded`): the neuron layers its
+    input is routed from, through the ops between (pools, adds, reshapes)."""
+    graph, seen = plan.graph, set()
+    todo = list(graph.node(name).inputs)
+    while todo:
+        source = graph.node(todo.pop())
+        if source.name in seen or not plan.dynamic[source.name]:
+            continue
+        seen.add(source.name)
+        if source.spec.role == "activation":
+            if plan.net.layers[source.name].spec.graded:
+                return True
+        elif source.name not in plan.synaptic:  # an op with events of its own sends what it computes
+            todo += source.inputs
+    return False
 
 
 def snn_counts(net: SpikingNetwork, recording: Recording) -> Counts:

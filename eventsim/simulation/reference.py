@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..snn.dynamics import DenseDynamics
+from ..snn.kinds.base import spike_counts
 from .engines import Engine
 from .plan import Batch, SimulationPlan
 from .recording import Recording
@@ -46,11 +47,12 @@ class ReferenceEngine(Engine):
         for t in range(T):
             dynamic, spikes = dynamics.step(t)
             for k, name in enumerate(layers):
-                per_sample = spikes[name].reshape(n, -1).sum(axis=1)
+                fired = spike_counts(spikes[name])
+                per_sample = fired.reshape(n, -1).sum(axis=1)
                 spikes_step[k, t] = per_sample.sum()
                 spikes_sample[:, k] += per_sample
                 first_spike[:, k] = np.where((per_sample > 0) & (first_spike[:, k] > T), t + 1, first_spike[:, k])
-                counts[name] += spikes[name].sum(axis=0)
+                counts[name] += fired.sum(axis=0)
                 for i in rasters:
                     rasters[i][name][t] = spikes[name][i]
             for s, name in enumerate(synaptic):

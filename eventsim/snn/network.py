@@ -188,6 +188,8 @@ class SpikingNetwork:
             digest.update(f"{name}:{info['kind']}:{info['period']}:{info['stage']}".encode())
             if (info["leak"], info["reset"]) != (1.0, "subtract"):  # so networks without a leak keep their print
                 digest.update(f":{info['leak']!r}:{info['reset']}".encode())
+            if "burst" in info:
+                digest.update(f":burst {info['burst']!r}".encode())
         digest.update(f"decoding:{self.decoding}".encode())
         for key in sorted(arrays):
             value = np.ascontiguousarray(arrays[key])

@@ -7,7 +7,7 @@ Format ``eventsim.snn`` version 1: arrays ``graph/<i>/<param>`` (see :mod:`event
 ``decode_weights``, and ``__meta__``: UTF-8 JSON with ``format``, ``version``, ``graph``, ``layers``
 (per layer: ``kind``, ``temporal_bias`` (bool), ``period``, ``stage``, ``leak``, ``reset``), ``meta``
 and ``decoding``. Files written before layers had ``leak`` and ``reset`` load with their defaults
-(1, "subtract": no leak, reset by subtraction).
+(1, "subtract": no leak, reset by subtraction); a layer's ``burst`` is stored only when it is not 1.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def network_arrays(net: SpikingNetwork) -> tuple[dict, dict[str, np.ndarray]]:
             "leak": float(layer.leak),
             "reset": layer.reset,
         }
+        if layer.burst != 1:  # files of one-spike kinds stay as they were
+            layers[name]["burst"] = layer.burst
     if net.decode_weights is not None:
         arrays["decode_weights"] = net.decode_weights
     meta = {"format": FORMAT, "version": VERSION, "graph": doc, "layers": layers, "decoding": net.decoding}
@@ -97,6 +99,7 @@ def network_from_parts(description: dict, arrays: dict[str, np.ndarray]) -> Spik
             int(info.get("stage", 0)),
             info.get("leak", 1.0),
             info.get("reset", "subtract"),
+            info.get("burst", 1),
         )
         for name, info in description["layers"].items()
     }

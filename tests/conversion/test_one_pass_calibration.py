@@ -94,7 +94,7 @@ def test_the_compiled_calibration_loops_equal_their_numpy_twins(kind, seed, T, p
     rng = np.random.default_rng(seed)
     net = single_layer(rng, 3, 5, 1.0, 0.5)
     name = net.layer_names[0]
-    leaky = {"leak": leak, "reset": "subtract"} if kind == "lif" else {}
+    leaky = {"leak": leak, "reset": "subtract"} if kind == "lif" else {"burst": period + 1} if kind == "burst" else {}
     theta = rng.uniform(0.25, 2.0, 5).astype(np.float32)
     net.layers[name] = NeuronLayer(theta, (theta * np.float32(0.4)).astype(np.float32), kind, period=period,
                                    stage=1, **leaky)  # fmt: skip

@@ -111,6 +111,7 @@ def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynam
         "ttfs": [0, 1, 2, 3, -3],
         "lif": [0.5, 0.875, 1, -0.75, -1],
         "single_spike": [0.5, 1],
+        "burst": [1, 2, 5],
     }[kind]
     phases = rng.choice(phase_values, steps).astype(np.float32)
     static = grid(rng, (1 if shared else n, size), -1, 1, 0.125)
@@ -132,7 +133,7 @@ def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynam
     for t in range(steps):
         c = static + (current[t] if dynamic else 0) + (bias[t] if biased else 0)
         v, spike = rule(v, c, theta, phases[t])
-        np.testing.assert_array_equal(results[0][1][t] != 0, spike)
+        np.testing.assert_array_equal(results[0][1][t], (spike * theta).astype(np.float32))
 
 
 @settings(max_examples=40, deadline=None)

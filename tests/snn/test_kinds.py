@@ -52,7 +52,7 @@ def test_telescoping_identity(z, theta, start):
 @njit  # not cached: Numba's cache would keep the table of the kinds this file was first compiled with
 def _compiled_run(code, v, current, theta, phases):
     """The event engine's compiled rule of kind ``code``, neuron by neuron and step by step."""
-    spikes = np.zeros((len(phases), len(v)), np.bool_)
+    spikes = np.zeros((len(phases), len(v)), np.float32)
     for t in range(len(phases)):
         for i in range(len(v)):
             v[i], spikes[t, i] = update(code, v[i], current[t, i], theta[i], phases[t])
@@ -71,11 +71,14 @@ def _compiled_run(code, v, current, theta, phases):
 )
 def test_the_event_engines_table_runs_each_kinds_own_rule(kind, seed, period, stage, leak, reset, T):
     """Every registered kind has a compiled rule in the event engine's table, under its own code:
-    the compiled dispatch gives, scalar by scalar, what the kind's NumPy rule gives on arrays, in the
-    phases the kind gives a layer (a leak and a reset only for LIF)."""
+    the compiled dispatch gives, scalar by scalar, what the kind's NumPy rule gives on arrays (its
+    spike count as float32), in the phases the kind gives a layer (a leak and a reset only for LIF,
+    B spikes per step only for burst)."""
     rng = np.random.default_rng(seed)
     spec = get_kind(kind)
     leaky = {"leak": leak, "reset": reset} if kind == "lif" else {}
+    if kind == "burst":
+        leaky = {"burst": period}
     layer = NeuronLayer(np.float32(1), np.float32(0), kind, period=period, stage=stage, **leaky)
     phases = spec.phases(np.arange(T), layer).astype(np.float32)
     v = (rng.integers(-8, 8, 5) / 8).astype(np.float32)

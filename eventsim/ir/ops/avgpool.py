@@ -82,7 +82,7 @@ class AvgPool(PoolOp):
         if ctx.once_per_sample:
             rows += computed_once(ctx, "add", self.products(node, ctx.in_shapes), None, node.shape)
         if ctx.events_per_step is not None:
-            rows += per_event(ctx.events_per_step, None, node.shape)
+            rows += per_event(ctx.events_per_step, None, node.shape, ctx.graded)
         return rows
 
     def lower_event(self, node, ctx):

@@ -58,6 +58,9 @@ class SnnCountContext:
     input_spikes : numpy.ndarray or None
         When the node's first input is a neuron layer: spikes per sample of each of its neurons
         over the run (a float array shaped like the input).
+    graded : bool
+        Whether the events reaching the node may carry several spikes at once (a burst of k as one
+        event of k·θ): a synapse multiplies its weight by k, so each is a ``mac``, not a ``sop``.
     """
 
     in_shapes: list[tuple[int, ...]]
@@ -65,6 +68,7 @@ class SnnCountContext:
     once_per_sample: bool
     events_per_step: np.ndarray | None = None
     input_spikes: np.ndarray | None = None
+    graded: bool = False
 
 
 def nbytes(shape: tuple[int, ...]) -> int:
@@ -95,11 +99,14 @@ def computed_once(
     return rows
 
 
-def per_event(events_per_step: np.ndarray, weight_bytes: int | None, out_shape: tuple[int, ...]) -> list[Count]:
-    """Synaptic events: one ``sop`` each, a weight read (ops with weights) and a read and a write of
+def per_event(
+    events_per_step: np.ndarray, weight_bytes: int | None, out_shape: tuple[int, ...], graded: bool = False
+) -> list[Count]:
+    """Synaptic events: one ``sop`` each (a ``mac`` for ``graded`` events, whose weight is multiplied
+    by the number of spikes they carry), a weight read (ops with weights) and a read and a write of
     the target's accumulator."""
     total = float(events_per_step.sum())
-    rows = [Count("sop", total, events_per_step)]
+    rows = [Count("mac" if graded else "sop", total, events_per_step)]
     if weight_bytes is not None:
         rows.append(Count("weight_read", total, events_per_step, weight_bytes))
     rows.append(Count("potential_read", total, events_per_step, nbytes(out_shape)))

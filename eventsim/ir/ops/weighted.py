@@ -49,5 +49,5 @@ class WeightedOp(OpSpec):
             products = self.products(node, ctx.in_shapes)
             rows += computed_once(ctx, "mac", products, nbytes(node.params["W"].shape), node.shape)
         if ctx.events_per_step is not None:
-            rows += per_event(ctx.events_per_step, nbytes(node.params["W"].shape), node.shape)
+            rows += per_event(ctx.events_per_step, nbytes(node.params["W"].shape), node.shape, ctx.graded)
         return rows

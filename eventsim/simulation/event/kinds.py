@@ -10,6 +10,7 @@ cached kernels (Numba's cache sees only changes of a kernel's own file).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ...errors import UnsupportedError
@@ -21,22 +22,35 @@ def _compiled(name: str):
 
 
 #: Kind name → code the kernels dispatch on, in the order of the branches of :func:`update`.
-RULES = ("if", "bistable", "ttfs", "lif", "single_spike")
-_if, _bistable, _ttfs, _lif, _single = (_compiled(name) for name in RULES)
+RULES = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
+_if, _bistable, _ttfs, _lif, _single, _burst = (_compiled(name) for name in RULES)
+
+
+@njit(cache=True, inline="always")
+def _count(spike):
+    """A rule's spike as the number of θ it emits, float32: a bool of the one-spike kinds becomes 0 or
+    1, a graded kind's count stays (the branches of :func:`update` must return one type)."""
+    return np.float32(spike)
 
 
 @njit(cache=True, inline="always")
 def update(kind, v, current, theta, phase):
-    """The rule of the kind with code ``kind`` (its position in :data:`RULES`)."""
+    """The rule of the kind with code ``kind`` (its position in :data:`RULES`): the new membrane and
+    the number of spikes (float32; signed for kinds whose spikes can be negative)."""
     if kind == 1:
-        return _bistable(v, current, theta, phase)
-    if kind == 2:
-        return _ttfs(v, current, theta, phase)
-    if kind == 3:
-        return _lif(v, current, theta, phase)
-    if kind == 4:
-        return _single(v, current, theta, phase)
-    return _if(v, current, theta, phase)
+        v, spike = _bistable(v, current, theta, phase)
+    elif kind == 2:
+        v, spike = _ttfs(v, current, theta, phase)
+    elif kind == 3:
+        v, spike = _lif(v, current, theta, phase)
+    elif kind == 4:
+        v, spike = _single(v, current, theta, phase)
+    elif kind == 5:
+        v2, k = _burst(v, current, theta, phase)
+        return v2, k
+    else:
+        v, spike = _if(v, current, theta, phase)
+    return v, _count(spike)
 
 
 def kind_code(name: str) -> int:

@@ -20,7 +20,7 @@ from ..event.kinds import update
 #: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
 #: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
 #: (tests/snn/test_kinds.py holds it to the table).
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
 
 
 @njit(parallel=True, cache=True)
@@ -94,8 +94,8 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
     ``static`` (1 or N, size) constant current; ``current`` (steps, N, size) the dynamic part, or
     (0, 0, 0) if none; ``bias`` (steps, size) temporal bias, or (0, 0) if none; ``theta`` (size,),
     all > 0; ``phases`` (steps,) float32, idle steps skipped; ``v`` (N, size) membranes, updated. Writes ``values``
-    (steps, N, size): θ where a neuron spiked, else 0 (so a spike is a non-zero value); ``counts``
-    (steps, N, blocks): spikes per block of ``block`` neurons; adds each neuron's spikes to
+    (steps, N, size): k·θ where a neuron emitted k spikes, else 0 (so a spike is a non-zero value);
+    ``counts`` (steps, N, blocks): spikes per block of ``block`` neurons; adds each neuron's spikes to
     ``neuron_counts`` (N, size). Work is split over samples and blocks of neurons, so one sample runs on
     all cores too. The current of a block is summed into a row buffer first and the rule runs in a
     loop of its own, which LLVM vectorises.
@@ -129,9 +129,10 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
             for i in range(hi - lo):
                 vi, spike = update(kind, vrow[i], buf[i], th[i], phase)
                 vrow[i] = vi
-                out[i] = th[i] if spike else np.float32(0.0)
-                fired_total[i] += spike
-                fired += spike
+                out[i] = spike * th[i]  # the reference's spikes × θ, in float32
+                many = np.int64(abs(spike))
+                fired_total[i] += many
+                fired += many
             counts[t, s, b] = fired
 
 

@@ -48,10 +48,11 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
         if bias.shape[0]:
             c = c + bias[t]
         v[:], spike = rule(v, c, theta, phases[t])
-        values[t] = np.where(spike, theta, np.float32(0))
-        neuron_counts += spike
+        values[t] = (spike * theta).astype(np.float32)
+        many = np.abs(spike).astype(np.int64)
+        neuron_counts += many
         padded = np.zeros((n, counts.shape[2] * block), np.int64)
-        padded[:, :size] = spike
+        padded[:, :size] = many
         counts[t] = padded.reshape(n, counts.shape[2], block).sum(axis=2)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .base import FIRE, IDLE, INTEGRATE, INTEGRATE_AND_FIRE, RESETS, NeuronKind, NeuronLayer
 from .bistable import Bistable, bistable_phase, bistable_rule
+from .burst import Burst, burst_phase, burst_rule
 from .integrate_and_fire import IntegrateAndFire, if_rule
 from .leaky import LeakyIntegrateAndFire, lif_phase, lif_rule
 from .single_spike import SILENT, SingleSpike, single_spike_phase, single_spike_rule
@@ -26,6 +27,7 @@ KINDS: dict[str, NeuronKind] = {
         TimeToFirstSpike(),
         LeakyIntegrateAndFire(),
         SingleSpike(),
+        Burst(),
     )
 }
 
@@ -63,6 +65,8 @@ __all__ = [
     "lif_phase",
     "single_spike_rule",
     "single_spike_phase",
+    "burst_rule",
+    "burst_phase",
     "SILENT",
     "RESETS",
     "IDLE",

@@ -7,7 +7,9 @@ A kind has
   ``period`` and a pipeline ``stage``, and for leaky kinds a ``leak`` and a ``reset`` mode); the state
   of a neuron is its membrane potential v (float32);
 - a pure step rule ``rule(v, current, theta, phase) -> (v_new, spike)`` written with array
-  operations only, so that the same function runs on NumPy arrays (the reference engine,
+  operations only (``spike``: a bool for kinds that emit at most one spike of θ per step, or a
+  float32 whole number — how many θ the neuron emits, such as a burst of k — for kinds with
+  :attr:`NeuronKind.graded` spikes), so that the same function runs on NumPy arrays (the reference engine,
   calibration) and, compiled by the event engine's own table, on scalars inside its kernels;
 - its phase schedule ``schedule(steps, period, stage)``: what a layer at ``stage`` does in each step
   (:data:`IDLE`, :data:`INTEGRATE`, :data:`FIRE`, :data:`INTEGRATE_AND_FIRE`, or a kind's own codes);
@@ -45,6 +47,12 @@ IDLE, INTEGRATE, FIRE, INTEGRATE_AND_FIRE = 0, 1, 2, 3
 RESETS = ("subtract", "zero")
 
 
+def spike_counts(spikes: np.ndarray) -> np.ndarray:
+    """How many spikes a rule's output stands for, per neuron (int64): 1 for a True of the one-spike
+    kinds, |k| for a graded kind's k (a negative spike is a spike too)."""
+    return np.abs(np.asarray(spikes)).astype(np.int64)
+
+
 def per_neuron(param: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Expand a scalar, per-channel (C,) or per-neuron parameter to the full neuron ``shape``."""
     param = np.asarray(param, np.float32)
@@ -80,6 +88,8 @@ class NeuronLayer:
     reset : {"subtract", "zero"}
         What a spike does to a leaky neuron's membrane: θ subtracted, or set to 0; every other kind
         needs "subtract".
+    burst : int
+        B ≥ 1, the most spikes a ``burst`` neuron emits in one step; every other kind needs 1.
     """
 
     threshold: np.ndarray
@@ -90,6 +100,7 @@ class NeuronLayer:
     stage: int = 0
     leak: float = 1.0
     reset: str = "subtract"
+    burst: int = 1
 
     def __post_init__(self) -> None:
         self.threshold = np.asarray(self.threshold, np.float32)
@@ -159,6 +170,10 @@ class NeuronKind(ABC):
         Input coding the kind needs (None: any).
     options : dict
         Conversion options the kind reads, with their defaults.
+    graded : bool
+        Whether a neuron may emit several spikes in one step (its rule returns how many): downstream
+        they travel as one event carrying k·θ, which a synapse turns into k·w — the counts price such
+        an event as a multiply-accumulate, not as an accumulate (:mod:`eventsim.measure.counts`).
     """
 
     name: ClassVar[str] = ""
@@ -166,6 +181,7 @@ class NeuronKind(ABC):
     scheduled: ClassVar[bool] = False
     coding: ClassVar[str | None] = None
     options: ClassVar[dict[str, object]] = {}
+    graded: ClassVar[bool] = False
 
     @staticmethod
     @abstractmethod
@@ -221,6 +237,8 @@ class NeuronKind(ABC):
         other than by subtraction, which its rule would silently ignore)."""
         if self.scheduled and (layer.period < 1 or layer.stage < 1):
             return f"a {self.name} neuron needs a period ≥ 1 and a stage ≥ 1"
+        if layer.burst != 1:
+            return f"a {self.name} neuron emits one spike per step at most (burst 1), got burst {layer.burst!r}"
         if layer.leak != 1 or layer.reset != "subtract":
             return (
                 f"a {self.name} neuron has no leak and resets by subtraction (leak 1, reset 'subtract'), "

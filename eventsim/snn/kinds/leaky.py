@@ -82,6 +82,8 @@ class LeakyIntegrateAndFire(NeuronKind):
         return firing / max(int(firing.sum()), 1)
 
     def check_layer(self, name: str, layer: NeuronLayer) -> str | None:
+        if layer.burst != 1:
+            return f"a {self.name} neuron emits one spike per step at most (burst 1), got burst {layer.burst!r}"
         leak = layer.leak
         # β must stay > 0 as the float32 of the phase table too: a phase of 0 would mean idle
         if not isinstance(leak, float) or not math.isfinite(leak) or not 0 < leak <= 1 or np.float32(leak) == 0:

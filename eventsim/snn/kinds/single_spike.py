@@ -86,6 +86,8 @@ class SingleSpike(NeuronKind):
         return np.arange(steps, 0, -1) / max(steps, 1)
 
     def check_layer(self, name: str, layer: NeuronLayer) -> str | None:
+        if layer.burst != 1:
+            return f"a {self.name} neuron emits one spike per step at most (burst 1), got burst {layer.burst!r}"
         leak = layer.leak
         if not isinstance(leak, float) or not math.isfinite(leak) or not 0 < leak <= 1 or np.float32(leak) == 0:
             return f"a single_spike neuron needs a finite leak β with 0 < β ≤ 1, got {leak!r}"

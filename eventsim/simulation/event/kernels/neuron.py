@@ -4,6 +4,7 @@ accumulator clears are the engine's only dense work."""
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ....snn.kinds.base import IDLE
@@ -15,7 +16,7 @@ from .events import emit
 #: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
 #: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
 #: (tests/snn/test_kinds.py holds it to the table).
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
 
 
 @njit(cache=True, inline="always")
@@ -33,38 +34,42 @@ def _dynamic_current(p, ws, k, current):
 
 @njit(cache=True, inline="always")
 def _fire_sum(kind, v, static, dynamic, theta, phase, spikes):
-    """The rule on every neuron with input static + dynamic; spike indicators into ``spikes``."""
+    """The rule on every neuron with input static + dynamic; spike counts into ``spikes``."""
     for i in range(v.shape[0]):
         v_new, spike = update(kind, v[i], static[i] + dynamic[i], theta[i], phase)
         v[i] = v_new
-        spikes[i] = 1.0 if spike else 0.0
+        spikes[i] = spike
 
 
 @njit(cache=True, inline="always")
 def _fire(kind, v, current, theta, phase, spikes):
-    """The rule on every neuron with input ``current``; spike indicators into ``spikes``."""
+    """The rule on every neuron with input ``current``; spike counts into ``spikes``."""
     for i in range(v.shape[0]):
         v_new, spike = update(kind, v[i], current[i], theta[i], phase)
         v[i] = v_new
-        spikes[i] = 1.0 if spike else 0.0
+        spikes[i] = spike
 
 
 @njit(cache=True, inline="always")
 def _emit_spikes(p, ws, rec, k, t, theta, spikes):
-    """Emit a spike (carrying θ) for every neuron marked in ``spikes``, count it, clear the mark."""
+    """Emit an event carrying k·θ for every neuron that emitted k ≠ 0 spikes (``spikes``), count its
+    |k| spikes, clear the mark. Returns the number of events."""
     ev_idx, ev_val, counts, raster, record_raster = ws.ev_idx, ws.ev_val, rec.counts, rec.raster, rec.record_raster
     layer, n = p.layer_of[k], p.size[k]
     offset, base = p.neuron_offset[layer], p.ev_ptr[k]
-    fired = 0
+    fired = total = 0
     for i in range(n):
         if spikes[i] != 0:
-            fired = emit(ev_idx, ev_val, base, fired, i, theta[i])
-            counts[offset + i] += 1
+            # the same float32 product as the reference's spikes × θ (exactly θ for one spike)
+            fired = emit(ev_idx, ev_val, base, fired, i, spikes[i] * theta[i])
+            many = np.int64(abs(spikes[i]))
+            counts[offset + i] += many
+            total += many
             if record_raster:
                 raster[t, offset + i] = True
             spikes[i] = 0.0
-    rec.spikes_sample[layer] += fired
-    rec.spikes_step[layer, t] += fired
+    rec.spikes_sample[layer] += total
+    rec.spikes_step[layer, t] += total
     if fired > 0 and rec.first_spike[layer] > rec.outputs.shape[0]:  # T + 1 (outputs: T rows): not yet
         rec.first_spike[layer] = t + 1
     return fired
