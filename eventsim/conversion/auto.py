@@ -15,10 +15,14 @@ The search is pruned in two stages:
 1. thresholds — per layer / per channel × {the model's bound (clip, QCFS) where a layer has one and
    the maximum activation elsewhere, 99.99th percentile, 99.9th percentile}, all with v0 = θ/2 and
    no FTBC (6 candidates; networks with identical thresholds are simulated once);
-2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more).
+2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more);
+3. on the best so far: the same recipe with burst neurons of B = 2 and 4 spikes per step (2 more).
+   Their events carry several spikes and cost a multiplication each
+   (:mod:`eventsim.snn.kinds.burst`), so a burst candidate is chosen only when it is strictly better
+   on the criterion itself (accuracy or agreement), never on a tie-break.
 
 Options given by the caller for a searched setting (``threshold``, ``per_channel``, ``percentile``,
-``v0``, ``ftbc``) fix that setting in every candidate. Only test data is never seen: the function
+``v0``, ``ftbc``, ``burst``) fix that setting in every candidate. Only test data is never seen: the function
 receives calibration data alone.
 """
 
@@ -44,13 +48,16 @@ HOLDOUT_FRACTION = 0.25
 MIN_HOLDOUT = 32
 
 #: The settings the search chooses (the caller may fix any of them).
-SEARCHED = ("threshold", "per_channel", "percentile", "v0", "ftbc")
+SEARCHED = ("threshold", "per_channel", "percentile", "v0", "ftbc", "burst")
 
 #: Stage 1: threshold settings, as (threshold mode, percentile) — ``auto``: bound, else max.
 THRESHOLDS = (("auto", None), ("percentile", 99.99), ("percentile", 99.9))
 
 #: Stage 2: (v0, FTBC) tried on the best threshold setting, after (θ/2, no FTBC).
 REFINEMENTS = (("half", True), ("optimized", False))
+
+#: Stage 3: spikes per step B of burst neurons tried on the best recipe of stages 1–2.
+BURSTS = (2, 4)
 
 #: The fixed preset whose options reproduce a candidate (``convert(graph, x, BASE_PRESET, T, **options)``).
 BASE_PRESET = "opi"
@@ -72,13 +79,14 @@ def split_holdout(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _normalised(options: dict) -> dict:
     """A candidate's searched settings with the percentile only where it is used."""
-    out = {key: options[key] for key in SEARCHED if key != "percentile"}
+    out = {key: options.get(key) for key in SEARCHED if key != "percentile"}
     if out["threshold"] == "percentile":
         out["percentile"] = float(
             DEFAULTS["percentile"] if options.get("percentile") is None else options["percentile"]
         )
     out["per_channel"] = bool(out["per_channel"])
     out["ftbc"] = bool(out["ftbc"])
+    out["burst"] = None if out.get("burst") is None else int(out["burst"])  # None: IF neurons
     return out
 
 
@@ -109,13 +117,19 @@ def refinement_candidates(best: dict, fixed: dict) -> list[dict]:
     return _unique([{**best, "v0": v0, "ftbc": ftbc} for v0, ftbc in REFINEMENTS], fixed)
 
 
+def burst_candidates(best: dict, fixed: dict) -> list[dict]:
+    """Stage 3: the best recipe with burst neurons of each B in :data:`BURSTS`."""
+    return _unique([{**best, "burst": burst} for burst in BURSTS], fixed)
+
+
 def describe(options: dict) -> str:
     """A candidate's short name, e.g. ``channel p99.9 v0=half +ftbc``."""
     statistic = "bound|max" if options["threshold"] == "auto" else options["threshold"]
     if options["threshold"] == "percentile":
         statistic = f"p{options['percentile']:g}"
     per = "channel" if options["per_channel"] else "layer"
-    return f"{per} {statistic} v0={options['v0']}" + (" +ftbc" if options["ftbc"] else "")
+    burst = "" if options.get("burst") is None else f" burst {options['burst']}"
+    return f"{per} {statistic} v0={options['v0']}" + (" +ftbc" if options["ftbc"] else "") + burst
 
 
 def score(
@@ -169,6 +183,20 @@ def rank(record: dict, index: int) -> tuple:
 def _best(records: list[dict]) -> int:
     """Index of the best record."""
     return max(range(len(records)), key=lambda i: rank(records[i], i))
+
+
+def _choose(records: list[dict]) -> int:
+    """Index of the chosen record: the best, unless it has burst neurons and the best without them
+    is as good on the criterion itself (accuracy, agreement): bursts cost a multiplication per event,
+    which a tie-break (output error, spikes) does not weigh."""
+    best = _best(records)
+    if records[best]["options"].get("burst") is None:
+        return best
+    plain = [i for i, r in enumerate(records) if r["options"].get("burst") is None]
+    if not plain:  # the caller fixed burst neurons
+        return best
+    alternative = max(plain, key=lambda i: rank(records[i], i))
+    return best if rank(records[best], best)[:2] > rank(records[alternative], alternative)[:2] else alternative
 
 
 def _check(graph: Graph, calib_x, calib_y, T, options: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -238,19 +266,24 @@ def convert_auto(
     tried = [r["options"] for r in records]
     refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
     _stage(records, 2, refinements, args, base, cache, progress)
-    chosen = _best(records)
+    tried = [r["options"] for r in records]
+    bursts = [c for c in burst_candidates(records[_best(records)]["options"], fixed) if c not in tried]
+    _stage(records, 3, bursts, args, base, cache, progress)
+    chosen = _choose(records)
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
     net.meta["preset"] = "auto"
     net.meta["auto"] = {
         "T": int(T),
         "criterion": "accuracy, then agreement" if calib_y is not None else "agreement",
-        "tie_break": "smaller output error, fewer spikes, then the earlier (simpler) candidate",
+        "tie_break": "smaller output error, fewer spikes, then the earlier (simpler) candidate; "
+        "burst neurons never win a tie-break",
         "seed": int(options.get("seed") or 0),
         "fit_samples": len(fit),
         "holdout_samples": len(held),
         "holdout_indices": held.tolist(),
         "final": f"the chosen recipe calibrated on all {len(calib_x)} calibration samples",
         "stage_2": f"{len(refinements)} candidates",
+        "stage_3": f"{len(bursts)} candidates (burst neurons: chosen only if strictly better on the criterion)",
         "candidates": records,
         "chosen": chosen,
         "chosen_name": records[chosen]["name"],
@@ -290,5 +323,7 @@ def auto_table(record: dict) -> str:
             f"{c['output_error']:8.4f} {c['spikes_per_sample']:10.1f} {c['seconds']:6.1f}"
         )
     lines.append(f"stage 2: {record['stage_2']}")
+    if "stage_3" in record:  # networks chosen before burst neurons were searched have no stage 3
+        lines.append(f"stage 3: {record['stage_3']}")
     lines.append(f"chosen: {record['chosen_name']}; {record['final']}")
     return "\n".join(lines)

@@ -81,9 +81,11 @@ def fire_compiled(dynamics: DenseDynamics, name: str, dynamic: np.ndarray | None
     block = neuron_block(size, n)
     out = np.empty((T, n, size), np.float32)
     counts = np.empty((T, n, -(-size // block)), np.int64)
+    memory = np.ascontiguousarray(dynamics.memory[name], np.float32).reshape(n, size)
     arrays = (np.ascontiguousarray(static, np.float32), current, np.ascontiguousarray(bias, np.float32), theta,
-              phases, v, out, counts, np.zeros((n, size), np.int64))  # fmt: skip
+              phases, v, memory, out, counts, np.zeros((n, size), np.int64))  # fmt: skip
     check_neurons(*arrays, block)
     kernels.neuron_steps(kind_code(net.layers[name].kind), *arrays, block)
     dynamics.membrane[name] = v.reshape(dynamics.membrane[name].shape)
+    dynamics.memory[name] = memory.reshape(dynamics.memory[name].shape)
     return out.reshape((T, n) + tuple(node.shape))

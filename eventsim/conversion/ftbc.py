@@ -56,13 +56,15 @@ def errors_stepwise(net: SpikingNetwork, name: str, currents, target, T: int) ->
     phases = net.phases(T)[net.layer_names.index(name)]
     zero = np.float32(0)
     v = np.broadcast_to(net.v0_array(name), currents.shape[1:]).astype(np.float32)
+    memory = np.zeros_like(v)
     errors = np.empty(currents.shape, np.float32)
     for t in range(T):
         m = v + currents[t]
-        _, spike = layer.spec.rule(v, currents[t], theta, phases[t])
+        _, spike, kept = layer.spec.step(v, currents[t], theta, phases[t], memory)
         errors[t] = theta * spike - target
-        # continue on the corrected trajectory m − e
-        v, _ = layer.spec.rule(m - errors[t], zero, theta, phases[t])
+        # continue on the corrected trajectory m − e (a kind's memory follows the spiking step)
+        v, _, _ = layer.spec.step(m - errors[t], zero, theta, phases[t], memory)
+        memory = kept
     return errors
 
 

@@ -11,7 +11,7 @@ from ..errors import DataError
 from ..simulation.event.kinds import update
 
 #: The kinds :func:`update` compiles in: a new kind edits this file, so Numba's cache recompiles it.
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst", "signed")
 
 
 @njit(parallel=True, cache=True)
@@ -20,7 +20,8 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
 
     ``currents`` (T, N, size) input currents; ``target`` (N, size) ANN activations; ``theta``,
     ``v0`` (size,); ``phases`` (T,). Per neuron from v = v0: ``m = v + Z(t)``; the rule's spike
-    s on (v, Z(t)) (its count of θ); ``e = s·θ − a`` into ``errors[t]``; ``v`` = the rule on (m − e, 0). The biases
+    s on (v, Z(t)) (its count of θ); ``e = s·θ − a`` into ``errors[t]``; ``v`` = the rule on (m − e, 0);
+    a kind's memory follows the first of the two updates. The biases
     do not enter the trajectory, so every step's errors are known before any bias changes.
     """
     steps, n, size = currents.shape
@@ -28,14 +29,16 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
     for job in prange(n):
         # one sample's neurons side by side, the steps in order: contiguous rows the loop vectorises
         v = v0.copy()
+        memory = np.zeros_like(v0)  # the second number of kinds with memory, carried by the spiking step
         a = target[job]
         for t in range(steps):
             z, e, phase = currents[t, job], errors[t, job], phases[t]
             for i in range(size):
                 m = v[i] + z[i]
-                _, spike = update(kind, v[i], z[i], theta[i], phase)
+                _, spike, kept = update(kind, v[i], z[i], theta[i], phase, memory[i])
                 e[i] = spike * theta[i] - a[i]
-                v[i], _ = update(kind, m - e[i], zero, theta[i], phase)
+                v[i], _, _ = update(kind, m - e[i], zero, theta[i], phase, memory[i])
+                memory[i] = kept
 
 
 def check_ftbc_errors(currents, target, theta, phases, v0, errors) -> None:
@@ -62,6 +65,7 @@ def grid_counts(kind, currents, theta, phases, fractions, counts):
     grid = fractions.shape[0]
     for job in prange(n):
         v = np.empty((size, grid), np.float32)  # a neuron's candidates side by side
+        memory = np.zeros((size, grid), np.float32)
         fired = np.zeros((size, grid), np.int64)
         for i in range(size):
             for f in range(grid):
@@ -70,7 +74,7 @@ def grid_counts(kind, currents, theta, phases, fractions, counts):
             z, phase = currents[t, job], phases[t]
             for i in range(size):
                 for f in range(grid):
-                    v[i, f], spike = update(kind, v[i, f], z[i], theta[i], phase)
+                    v[i, f], spike, memory[i, f] = update(kind, v[i, f], z[i], theta[i], phase, memory[i, f])
                     fired[i, f] += np.int64(spike)
         for f in range(grid):
             for i in range(size):

@@ -71,8 +71,9 @@ def counts_stepwise(net: SpikingNetwork, name: str, currents, fraction, T: int) 
     phases = net.phases(T)[net.layer_names.index(name)]
     v = np.broadcast_to(np.float32(fraction) * theta, currents.shape[1:]).astype(np.float32)
     count = np.zeros(currents.shape[1:], np.float32)
+    memory = np.zeros_like(v)
     for t in range(T):
-        v, spike = layer.spec.rule(v, currents[t], theta, phases[t])
+        v, spike, memory = layer.spec.step(v, currents[t], theta, phases[t], memory)
         count += spike
     return count
 

@@ -68,6 +68,8 @@ class DenseDynamics:
         self.membrane = {
             name: np.broadcast_to(net.v0_array(name), (n,) + self.shape(name)).copy() for name in self.layers
         }
+        # the second number per neuron of kinds with memory (a signed neuron's net count), from 0
+        self.memory = {name: np.zeros_like(self.membrane[name]) for name in self.layers}
         self.theta = {name: net.threshold_array(name) for name in self.layers}
         self.op_state = {
             node.name: node.spec.spike_state(node, n, [self.shape(i) for i in node.inputs])
@@ -115,14 +117,17 @@ class DenseDynamics:
         return dynamic, spikes
 
     def _fire(self, layer: str, t: int, dynamic: dict[str, np.ndarray]) -> np.ndarray:
-        """Update neuron layer ``layer`` with its kind's rule in step ``t``; its spikes (bool)."""
+        """Update neuron layer ``layer`` with its kind's rule in step ``t``; its spikes (bool, or the
+        counts of kinds with graded or signed spikes)."""
         current = self.current(layer, dynamic)
         bias = self.net.bias_at(layer, t)
         if bias is not None:
             current = current + bias
         phase = self.phases[self.layers.index(layer), t]
-        rule = self.net.layers[layer].spec.rule
-        self.membrane[layer], spikes = rule(self.membrane[layer], current, self.theta[layer], phase)
+        spec = self.net.layers[layer].spec
+        self.membrane[layer], spikes, self.memory[layer] = spec.step(
+            self.membrane[layer], current, self.theta[layer], phase, self.memory[layer]
+        )
         return spikes
 
     def _accumulate(self, t: int, dynamic: dict[str, np.ndarray]) -> None:

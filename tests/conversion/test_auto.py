@@ -40,6 +40,20 @@ def _check_stages(record: dict) -> None:
     for c in second:
         assert {k: c["options"].get(k) for k in keys} == {k: best["options"].get(k) for k in keys}
         assert (c["options"]["v0"], c["options"]["ftbc"]) != ("half", False)
+    # stage 3: the best IF recipe of stages 1–2 with burst neurons, chosen only if strictly better
+    plain = first + second
+
+    def key(c):
+        return (-1 if c["accuracy"] is None else c["accuracy"], c["agreement"])
+
+    best = max(plain, key=lambda c: key(c) + (-c["output_error"], -c["spikes_per_sample"]))
+    third = [c for c in record["candidates"] if c["stage"] == 3]
+    assert sorted(c["options"]["burst"] for c in third) == [2, 4]
+    for c in third:
+        assert {**c["options"], "burst": None} == best["options"]
+    chosen = record["candidates"][record["chosen"]]
+    if chosen["options"]["burst"] is not None:
+        assert all(key(chosen) > key(c) for c in plain)
 
 
 @pytest.fixture(scope="module")

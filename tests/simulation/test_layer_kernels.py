@@ -112,6 +112,7 @@ def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynam
         "lif": [0.5, 0.875, 1, -0.75, -1],
         "single_spike": [0.5, 1],
         "burst": [1, 2, 5],
+        "signed": [3],
     }[kind]
     phases = rng.choice(phase_values, steps).astype(np.float32)
     static = grid(rng, (1 if shared else n, size), -1, 1, 0.125)
@@ -123,17 +124,18 @@ def test_neuron_kernel_equals_the_kinds_rule(kind, steps, n, size, shared, dynam
     results = []
     for impl in (kernels.neuron_steps, twins.neuron_steps):
         v, values = v0.copy(), np.empty((steps, n, size), np.float32)
+        memory = np.zeros((n, size), np.float32)
         counts, total = np.empty((steps, n, blocks), np.int64), np.zeros((n, size), np.int64)
-        impl(code, static, current, bias, theta, phases, v, values, counts, total, block)
-        results.append((v, values, counts, total))
+        impl(code, static, current, bias, theta, phases, v, memory, values, counts, total, block)
+        results.append((v, memory, values, counts, total))
     for got, want in zip(*results):
         np.testing.assert_array_equal(got, want)
     # the twin is the kind's rule itself, step by step
-    rule, v = get_kind(kind).rule, v0.copy()
+    spec, v, memory = get_kind(kind), v0.copy(), np.zeros((n, size), np.float32)
     for t in range(steps):
         c = static + (current[t] if dynamic else 0) + (bias[t] if biased else 0)
-        v, spike = rule(v, c, theta, phases[t])
-        np.testing.assert_array_equal(results[0][1][t], (spike * theta).astype(np.float32))
+        v, spike, memory = spec.step(v, c, theta, phases[t], memory)
+        np.testing.assert_array_equal(results[0][2][t], (spike * theta).astype(np.float32))
 
 
 @settings(max_examples=40, deadline=None)

@@ -50,12 +50,12 @@ def test_telescoping_identity(z, theta, start):
 
 
 @njit  # not cached: Numba's cache would keep the table of the kinds this file was first compiled with
-def _compiled_run(code, v, current, theta, phases):
+def _compiled_run(code, v, memory, current, theta, phases):
     """The event engine's compiled rule of kind ``code``, neuron by neuron and step by step."""
     spikes = np.zeros((len(phases), len(v)), np.float32)
     for t in range(len(phases)):
         for i in range(len(v)):
-            v[i], spikes[t, i] = update(code, v[i], current[t, i], theta[i], phases[t])
+            v[i], spikes[t, i], memory[i] = update(code, v[i], current[t, i], theta[i], phases[t], memory[i])
     return spikes
 
 
@@ -84,12 +84,13 @@ def test_the_event_engines_table_runs_each_kinds_own_rule(kind, seed, period, st
     v = (rng.integers(-8, 8, 5) / 8).astype(np.float32)
     current = (rng.integers(-8, 12, (T, 5)) / 8).astype(np.float32)
     theta = (rng.integers(1, 8, 5) / 4).astype(np.float32)
-    compiled_v = v.copy()
-    spikes = _compiled_run(kind_code(kind), compiled_v, current, theta, phases)
+    compiled_v, compiled_memory, memory = v.copy(), np.zeros_like(v), np.zeros_like(v)
+    spikes = _compiled_run(kind_code(kind), compiled_v, compiled_memory, current, theta, phases)
     for t in range(T):
-        v, expected = spec.rule(v, current[t], theta, phases[t])
+        v, expected, memory = spec.step(v, current[t], theta, phases[t], memory)
         np.testing.assert_array_equal(spikes[t], expected)
     np.testing.assert_array_equal(compiled_v, v)
+    np.testing.assert_array_equal(compiled_memory, memory)
 
 
 def test_readouts_and_output_weights():

@@ -22,8 +22,8 @@ def _compiled(name: str):
 
 
 #: Kind name → code the kernels dispatch on, in the order of the branches of :func:`update`.
-RULES = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
-_if, _bistable, _ttfs, _lif, _single, _burst = (_compiled(name) for name in RULES)
+RULES = ("if", "bistable", "ttfs", "lif", "single_spike", "burst", "signed")
+_if, _bistable, _ttfs, _lif, _single, _burst, _signed = (_compiled(name) for name in RULES)
 
 
 @njit(cache=True, inline="always")
@@ -34,9 +34,12 @@ def _count(spike):
 
 
 @njit(cache=True, inline="always")
-def update(kind, v, current, theta, phase):
-    """The rule of the kind with code ``kind`` (its position in :data:`RULES`): the new membrane and
-    the number of spikes (float32; signed for kinds whose spikes can be negative)."""
+def update(kind, v, current, theta, phase, memory):
+    """The rule of the kind with code ``kind`` (its position in :data:`RULES`) on a neuron whose
+    second state number is ``memory`` (kinds without memory leave it): the new membrane, the number
+    of spikes (float32; negative for a signed neuron's negative spike) and the new memory."""
+    if kind == 6:
+        return _signed(v, current, theta, phase, memory)
     if kind == 1:
         v, spike = _bistable(v, current, theta, phase)
     elif kind == 2:
@@ -47,10 +50,10 @@ def update(kind, v, current, theta, phase):
         v, spike = _single(v, current, theta, phase)
     elif kind == 5:
         v2, k = _burst(v, current, theta, phase)
-        return v2, k
+        return v2, k, memory
     else:
         v, spike = _if(v, current, theta, phase)
-    return v, _count(spike)
+    return v, _count(spike), memory
 
 
 def kind_code(name: str) -> int:

@@ -73,13 +73,13 @@ def _bias_table(plan: SimulationPlan, name: str, steps: int) -> np.ndarray:
 
 def _neuron_lowering(plan: SimulationPlan, node: Node) -> EventLowering:
     """A neuron layer: θ and v0 per neuron, the channel of each neuron (for temporal biases), and its
-    membrane and current buffers."""
+    membrane, current and memory buffers."""
     net, shape = plan.net, node.shape
     floats = np.concatenate(
         [to_internal(net.threshold_array(node.name), shape), to_internal(net.v0_array(node.name), shape)]
     )
     size = int(np.prod(shape))
-    return EventLowering("neuron", floats=floats, index_maps=(channel_of(shape),), float_work=2 * size)
+    return EventLowering("neuron", floats=floats, index_maps=(channel_of(shape),), float_work=3 * size)
 
 
 class _Builder:

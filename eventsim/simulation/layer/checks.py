@@ -47,7 +47,7 @@ def check_maxpool(geo: np.ndarray, x: np.ndarray, cumulative: np.ndarray, previo
         _require(array.dtype == np.float32 and array.flags.c_contiguous, "pool array layout")
 
 
-def check_neurons(static, current, bias, theta, phases, v, values, counts, neuron_counts, block: int) -> None:
+def check_neurons(static, current, bias, theta, phases, v, memory, values, counts, neuron_counts, block: int) -> None:
     """Every array the neuron kernel indexes has the chunk's (steps, samples, size)."""
     steps, n, size = values.shape
     _require(block >= 1 and counts.shape == (steps, n, -(-size // block)), "neuron counts")
@@ -55,7 +55,7 @@ def check_neurons(static, current, bias, theta, phases, v, values, counts, neuro
     _require(current.shape in ((0, 0, 0), (steps, n, size)), "dynamic current")
     _require(bias.shape in ((0, 0), (steps, size)), "temporal bias")
     _require(theta.shape == (size,) and phases.shape == (steps,), "thresholds or phases")
-    _require(v.shape == (n, size) and neuron_counts.shape == (n, size), "membranes or spike counts")
-    for array in (static, current, bias, theta, phases, v, values):
+    _require(v.shape == memory.shape == neuron_counts.shape == (n, size), "membranes, memories or spike counts")
+    for array in (static, current, bias, theta, phases, v, memory, values):
         _require(array.dtype == np.float32 and array.flags.c_contiguous, "neuron array layout")
     _require(counts.dtype == np.int64 and neuron_counts.dtype == np.int64, "neuron count types")

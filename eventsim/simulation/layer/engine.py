@@ -218,6 +218,7 @@ class LayerEngine(Engine):
             self.theta[name],
             np.ascontiguousarray(plan.phases[k, t0:t1], np.float32),
             state.membrane[name],
+            state.memory[name],
             out,
             counts,
             state.neuron_counts[name],
@@ -239,7 +240,7 @@ def neuron_block(size: int, n: int) -> int:
 
 
 class _ChunkState:
-    """What links the step chunks of one chunk of samples: static parts, membranes, op states, the
+    """What links the step chunks of one chunk of samples: static parts, membranes and memories, op states, the
     output accumulator and the per-neuron spike counts."""
 
     def __init__(self, engine: LayerEngine, x: np.ndarray) -> None:
@@ -250,6 +251,8 @@ class _ChunkState:
             name: np.repeat(plan.net.v0_array(name).astype(np.float32).reshape(1, -1), self.n, axis=0)
             for name in plan.layers
         }
+        # the second number per neuron of kinds with memory (a signed neuron's net count), from 0
+        self.memory = {name: np.zeros_like(self.membrane[name]) for name in plan.layers}
         self.neuron_counts = {name: np.zeros((self.n, self.theta_size(name)), np.int64) for name in plan.layers}
         self.op_state = {
             node.name: node.spec.spike_state(node, self.n, [engine.shapes[i] for i in node.inputs])

@@ -20,7 +20,7 @@ from ..event.kinds import update
 #: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
 #: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
 #: (tests/snn/test_kinds.py holds it to the table).
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst", "signed")
 
 
 @njit(parallel=True, cache=True)
@@ -88,12 +88,13 @@ def conv_events(x, weights, geo, out, parts):
 
 
 @njit(parallel=True, cache=True)
-def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, neuron_counts, block):
+def neuron_steps(kind, static, current, bias, theta, phases, v, memory, values, counts, neuron_counts, block):
     """A neuron layer over a chunk of steps, each neuron's steps in order.
 
     ``static`` (1 or N, size) constant current; ``current`` (steps, N, size) the dynamic part, or
     (0, 0, 0) if none; ``bias`` (steps, size) temporal bias, or (0, 0) if none; ``theta`` (size,),
-    all > 0; ``phases`` (steps,) float32, idle steps skipped; ``v`` (N, size) membranes, updated. Writes ``values``
+    all > 0; ``phases`` (steps,) float32, idle steps skipped; ``v`` (N, size) membranes and ``memory``
+    (N, size) the kind's second number per neuron, updated. Writes ``values``
     (steps, N, size): k·θ where a neuron emitted k spikes, else 0 (so a spike is a non-zero value);
     ``counts`` (steps, N, blocks): spikes per block of ``block`` neurons; adds each neuron's spikes to
     ``neuron_counts`` (N, size). Work is split over samples and blocks of neurons, so one sample runs on
@@ -108,7 +109,7 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
         s, b = job // blocks, job % blocks
         lo, hi = b * block, min(size, (b + 1) * block)
         srow = static[0, lo:hi] if shared else static[s, lo:hi]
-        vrow, th, fired_total = v[s, lo:hi], theta[lo:hi], neuron_counts[s, lo:hi]
+        vrow, mrow, th, fired_total = v[s, lo:hi], memory[s, lo:hi], theta[lo:hi], neuron_counts[s, lo:hi]
         buf = np.empty(hi - lo, np.float32)
         for t in range(steps):
             if phases[t] == IDLE:  # the layer waits (scheduled kinds): no change, no spike
@@ -127,8 +128,9 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
                     buf[i] = buf[i] + row[i]
             phase, out, fired = phases[t], values[t, s, lo:hi], 0
             for i in range(hi - lo):
-                vi, spike = update(kind, vrow[i], buf[i], th[i], phase)
+                vi, spike, kept = update(kind, vrow[i], buf[i], th[i], phase, mrow[i])
                 vrow[i] = vi
+                mrow[i] = kept
                 out[i] = spike * th[i]  # the reference's spikes × θ, in float32
                 many = np.int64(abs(spike))
                 fired_total[i] += many

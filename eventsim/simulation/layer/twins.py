@@ -37,8 +37,8 @@ def conv_events(x: np.ndarray, weights: np.ndarray, geo: np.ndarray, out: np.nda
     out[:] = acc.reshape(len(x), -1)
 
 
-def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, neuron_counts, block):
-    rule = get_kind(RULES[kind]).rule
+def neuron_steps(kind, static, current, bias, theta, phases, v, memory, values, counts, neuron_counts, block):
+    spec = get_kind(RULES[kind])
     steps, n, size = values.shape
     for t in range(steps):
         if phases[t] == IDLE:  # the kernel skips a waiting layer's step
@@ -47,7 +47,7 @@ def neuron_steps(kind, static, current, bias, theta, phases, v, values, counts, 
         c = static + current[t] if current.shape[0] else np.broadcast_to(static, (n, size))
         if bias.shape[0]:
             c = c + bias[t]
-        v[:], spike = rule(v, c, theta, phases[t])
+        v[:], spike, memory[:] = spec.step(v, c, theta, phases[t], memory)
         values[t] = (spike * theta).astype(np.float32)
         many = np.abs(spike).astype(np.int64)
         neuron_counts += many

@@ -1,6 +1,7 @@
 """Spiking neuron kinds: one module each, registered here by name.
 
-Adding a kind whose rule has the common shape ``(v, current, theta, phase) -> (v, spike)`` is a new
+Adding a kind whose rule has the common shape ``(v, current, theta, phase) -> (v, spike)`` (or, with
+memory, ``(v, current, theta, phase, memory) -> (v, spike, memory)``) is a new
 module with a :class:`~eventsim.snn.kinds.base.NeuronKind` subclass, its line in :data:`KINDS`, and
 its line in the event engine's table (:mod:`eventsim.simulation.event.kinds`, with the kernels' lists
 of compiled kinds); docs/architecture.md shows how.
@@ -15,6 +16,7 @@ from .bistable import Bistable, bistable_phase, bistable_rule
 from .burst import Burst, burst_phase, burst_rule
 from .integrate_and_fire import IntegrateAndFire, if_rule
 from .leaky import LeakyIntegrateAndFire, lif_phase, lif_rule
+from .signed import Signed, signed_rule
 from .single_spike import SILENT, SingleSpike, single_spike_phase, single_spike_rule
 from .ttfs import TimeToFirstSpike, ttfs_phase, ttfs_rule
 
@@ -28,6 +30,7 @@ KINDS: dict[str, NeuronKind] = {
         LeakyIntegrateAndFire(),
         SingleSpike(),
         Burst(),
+        Signed(),
     )
 }
 
@@ -67,6 +70,7 @@ __all__ = [
     "single_spike_phase",
     "burst_rule",
     "burst_phase",
+    "signed_rule",
     "SILENT",
     "RESETS",
     "IDLE",

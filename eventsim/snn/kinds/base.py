@@ -9,7 +9,10 @@ A kind has
 - a pure step rule ``rule(v, current, theta, phase) -> (v_new, spike)`` written with array
   operations only (``spike``: a bool for kinds that emit at most one spike of θ per step, or a
   float32 whole number — how many θ the neuron emits, such as a burst of k — for kinds with
-  :attr:`NeuronKind.graded` spikes), so that the same function runs on NumPy arrays (the reference engine,
+  :attr:`NeuronKind.graded` spikes, or a signed one); a kind with :attr:`NeuronKind.memory` keeps a
+  second float32 per neuron besides v (the signed kind: its net spike count), which its rule reads and
+  returns — ``rule(v, current, theta, phase, memory) -> (v_new, spike, memory_new)`` — and every
+  engine carries (from 0; :meth:`NeuronKind.step` calls either shape), so that the same function runs on NumPy arrays (the reference engine,
   calibration) and, compiled by the event engine's own table, on scalars inside its kernels;
 - its phase schedule ``schedule(steps, period, stage)``: what a layer at ``stage`` does in each step
   (:data:`IDLE`, :data:`INTEGRATE`, :data:`FIRE`, :data:`INTEGRATE_AND_FIRE`, or a kind's own codes);
@@ -170,6 +173,9 @@ class NeuronKind(ABC):
         Input coding the kind needs (None: any).
     options : dict
         Conversion options the kind reads, with their defaults.
+    memory : bool
+        Whether a neuron keeps a second number besides its membrane (starting at 0), which the rule
+        reads and returns (module docstring).
     graded : bool
         Whether a neuron may emit several spikes in one step (its rule returns how many): downstream
         they travel as one event carrying k·θ, which a synapse turns into k·w — the counts price such
@@ -182,11 +188,20 @@ class NeuronKind(ABC):
     coding: ClassVar[str | None] = None
     options: ClassVar[dict[str, object]] = {}
     graded: ClassVar[bool] = False
+    memory: ClassVar[bool] = False
 
     @staticmethod
     @abstractmethod
     def rule(v, current, theta, phase):
         """One step: ``(membrane, input current, threshold, phase) -> (membrane, spike)``."""
+
+    def step(self, v, current, theta, phase, memory):
+        """One step of the rule with the neuron's memory: ``(v_new, spike, memory_new)``; a kind
+        without memory leaves it as it is."""
+        if self.memory:
+            return self.rule(v, current, theta, phase, memory)
+        v, spike = self.rule(v, current, theta, phase)
+        return v, spike, memory
 
     # -- schedule and readout ------------------------------------------------------------------
     def schedule(self, steps: np.ndarray, period: int, stage: int) -> np.ndarray:

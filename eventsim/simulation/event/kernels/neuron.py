@@ -16,7 +16,7 @@ from .events import emit
 #: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
 #: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
 #: (tests/snn/test_kinds.py holds it to the table).
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst", "signed")
 
 
 @njit(cache=True, inline="always")
@@ -33,20 +33,22 @@ def _dynamic_current(p, ws, k, current):
 
 
 @njit(cache=True, inline="always")
-def _fire_sum(kind, v, static, dynamic, theta, phase, spikes):
+def _fire_sum(kind, v, memory, static, dynamic, theta, phase, spikes):
     """The rule on every neuron with input static + dynamic; spike counts into ``spikes``."""
     for i in range(v.shape[0]):
-        v_new, spike = update(kind, v[i], static[i] + dynamic[i], theta[i], phase)
+        v_new, spike, kept = update(kind, v[i], static[i] + dynamic[i], theta[i], phase, memory[i])
         v[i] = v_new
+        memory[i] = kept
         spikes[i] = spike
 
 
 @njit(cache=True, inline="always")
-def _fire(kind, v, current, theta, phase, spikes):
+def _fire(kind, v, memory, current, theta, phase, spikes):
     """The rule on every neuron with input ``current``; spike counts into ``spikes``."""
     for i in range(v.shape[0]):
-        v_new, spike = update(kind, v[i], current[i], theta[i], phase)
+        v_new, spike, kept = update(kind, v[i], current[i], theta[i], phase, memory[i])
         v[i] = v_new
+        memory[i] = kept
         spikes[i] = spike
 
 
@@ -83,7 +85,8 @@ def neuron_step(p, ws, rec, run, k, t):
         return 0  # a waiting layer: its rule changes nothing and it cannot spike
     n, b0 = p.size[k], p.fbuf_ptr[k]
     v = ws.fbuf[b0 : b0 + n]
-    current = ws.fbuf[b0 + n : b0 + 2 * n]  # the input current, then the spike indicators
+    current = ws.fbuf[b0 + n : b0 + 2 * n]  # the input current, then the spike counts
+    memory = ws.fbuf[b0 + 2 * n : b0 + 3 * n]  # the kind's second number per neuron (from 0)
     theta = p.fpool[p.fparam_ptr[k] : p.fparam_ptr[k] + n]
     static = run.static[p.static_ptr[k] : p.static_ptr[k] + n]
     kind = p.kind_code[k]
@@ -91,7 +94,7 @@ def neuron_step(p, ws, rec, run, k, t):
     if p.in_ptr[k + 1] > p.in_ptr[k]:
         dynamic = _dynamic_current(p, ws, k, current)
         if not with_bias:  # one vectorisable pass: static + dynamic through the rule
-            _fire_sum(kind, v, static, dynamic, theta, phase, current)
+            _fire_sum(kind, v, memory, static, dynamic, theta, phase, current)
             return _emit_spikes(p, ws, rec, k, t, theta, current)
         for i in range(n):
             current[i] = static[i] + dynamic[i]
@@ -102,17 +105,17 @@ def neuron_step(p, ws, rec, run, k, t):
         channel0, bias0 = ipool[p.iparam_ptr[k]], p.bias_ptr[k]
         for i in range(n):
             current[i] = current[i] + bias[bias0 + ipool[channel0 + i], t]
-    _fire(kind, v, current, theta, phase, current)
+    _fire(kind, v, memory, current, theta, phase, current)
     return _emit_spikes(p, ws, rec, k, t, theta, current)
 
 
 def check_neuron(p, k: int, inputs, room: checks.Room) -> None:
-    """θ and v0 per neuron; membrane and current; its static current; its neurons' counts; the
+    """θ and v0 per neuron; membrane, current and memory; its static current; its neurons' counts; the
     channel of each neuron and its temporal bias row."""
     n, layer = int(p.size[k]), int(p.layer_of[k])
     checks.require(len(inputs) <= 1 and all(p.size[j] == n for j in inputs), k, "input")
     checks.params(p, k, 2 * n)
-    checks.work(room, k, 2 * n, 0)
+    checks.work(room, k, 3 * n, 0)
     checks.require(0 <= p.static_ptr[k] and p.static_ptr[k] + n <= room.static_size, k, "static current")
     checks.require(0 <= layer and p.neuron_offset[layer + 1] - p.neuron_offset[layer] == n, k, "neurons")
     # channels index the layer's temporal bias rows (when it has them)

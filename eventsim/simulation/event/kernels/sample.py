@@ -19,7 +19,7 @@ from .synapse import accumulate_step
 #: into this module's cached kernels. Numba invalidates a cached kernel only when its own file
 #: changes, not when a rule it inlines does: a new kind edits this line too, which recompiles them
 #: (tests/snn/test_kinds.py holds it to the table).
-COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst")
+COMPILED_KINDS = ("if", "bistable", "ttfs", "lif", "single_spike", "burst", "signed")
 
 
 @njit(cache=True, inline="always")
