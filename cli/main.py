@@ -157,6 +157,12 @@ def _conversion_options(fn):
         click.option("--seed", type=int, help="Seed of calibration sampling [default: 0]."),
         click.option("--period", type=int, help="BSNN cycle length in steps [default: 8]."),
         click.option("--window", type=int, help="TTFS window length in steps per layer [default: 8]."),
+        click.option(
+            "--burst",
+            type=click.IntRange(1, 2**20),
+            help="Burst neurons in a rate-coded preset: up to B spikes per step, sent as one event "
+            "[default: IF neurons, one spike per step].",
+        ),
         click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
         click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
         input_shape_option,
