@@ -12,8 +12,9 @@ A kind has
   :attr:`NeuronKind.graded` spikes, or a signed one); a kind with :attr:`NeuronKind.memory` keeps a
   second float32 per neuron besides v (the signed kind: its net spike count), which its rule reads and
   returns — ``rule(v, current, theta, phase, memory) -> (v_new, spike, memory_new)`` — and every
-  engine carries (from 0; :meth:`NeuronKind.step` calls either shape), so that the same function runs on NumPy arrays (the reference engine,
-  calibration) and, compiled by the event engine's own table, on scalars inside its kernels;
+  engine carries (from 0; :meth:`NeuronKind.step` calls either shape); so that the same function
+  runs on NumPy arrays (the reference engine, calibration) and, compiled by the event engine's own
+  table, on scalars inside its kernels;
 - its phase schedule ``schedule(steps, period, stage)``: what a layer at ``stage`` does in each step
   (:data:`IDLE`, :data:`INTEGRATE`, :data:`FIRE`, :data:`INTEGRATE_AND_FIRE`, or a kind's own codes);
   ``phases(steps, layer)`` gives it for one layer (by default its schedule; a kind whose rule needs
