@@ -1,11 +1,12 @@
 """The step-major and layer-major engines against the reference engine for each neuron kind, on the
 bundled mnist_lenet.
 
-Converts the model with opi (IF neurons), bsnn (bistable, period 8) and ttfs (window 8), and runs
-opi's network once more with LIF neurons (leak 0.875, reset to zero: LIF networks are trained, not
-converted, so only its speed means something); simulates 256 test samples with the three engines in
-the same run (best of three for the Numba engines, after a warm-up that compiles), and prints images
-per second, the ratios and spikes per neuron.
+Converts the model with opi (IF neurons, then burst neurons with B = 2 and signed neurons), bsnn
+(bistable, period 8) and ttfs (window 8), and runs opi's network once more with LIF neurons (leak
+0.875, reset to zero: LIF networks are trained, not converted, so only its speed means something);
+simulates 256 test samples with the three engines in the same run (best of three for the Numba
+engines, after a warm-up that compiles), and prints images per second, the ratios and spikes per
+neuron.
 
     python bench/bench_kinds.py [--samples 256]
 """
@@ -21,6 +22,8 @@ from eventsim.examples import example_model_path, load_example_data
 
 RUNS = (
     ("opi", {}, "direct", 32),
+    ("opi", {"burst": 2}, "direct", 32),
+    ("opi", {"kind": "signed"}, "direct", 32),
     ("bsnn", {"period": 8}, "direct", 40),
     ("ttfs", {"window": 8}, "ttfs", None),
     ("lif", {}, "direct", 32),
@@ -36,6 +39,13 @@ def network(graph, x_calib, preset: str, options: dict, T: int | None) -> events
         name: dataclasses.replace(layer, kind="lif", leak=0.875, reset="zero") for name, layer in net.layers.items()
     }
     return eventsim.SpikingNetwork(net.graph, layers, net.meta, net.decoding)
+
+
+def _label(preset: str, options: dict) -> str:
+    """The preset, with the neurons when they are not the preset's own."""
+    if "burst" in options:
+        return f"{preset} B={options['burst']}"
+    return f"{preset} {options['kind']}" if "kind" in options else preset
 
 
 def rate(net, x, T: int, engine: str, encoding: str, repeats: int) -> tuple[float, eventsim.Recording]:
@@ -55,7 +65,7 @@ def main() -> None:
     data = load_example_data("mnist")
     x = data["x_test"][: args.samples]
     print(
-        f"{'preset':6s} {'T':>4s} {'event img/s':>12s} {'layer img/s':>12s} {'reference img/s':>16s} "
+        f"{'preset':12s} {'T':>4s} {'event img/s':>12s} {'layer img/s':>12s} {'reference img/s':>16s} "
         f"{'event/ref':>9s} {'layer/ref':>9s} {'spikes/neuron':>14s}"
     )
     for preset, options, encoding, T in RUNS:
@@ -68,8 +78,8 @@ def main() -> None:
         reference, _ = rate(net, x, T, "reference", encoding, 1)
         per_neuron = rec.spikes_per_sample.sum(axis=1).mean() / rec.neurons.sum()
         print(
-            f"{preset:6s} {T:4d} {event:12.0f} {layer:12.0f} {reference:16.0f} {event / reference:9.1f} "
-            f"{layer / reference:9.1f} {per_neuron:14.2f}"
+            f"{_label(preset, options):12s} {T:4d} {event:12.0f} {layer:12.0f} {reference:16.0f} "
+            f"{event / reference:9.1f} {layer / reference:9.1f} {per_neuron:14.2f}"
         )
 
 

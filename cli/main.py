@@ -163,6 +163,14 @@ def _conversion_options(fn):
             help="Burst neurons in a rate-coded preset: up to B spikes per step, sent as one event "
             "[default: IF neurons, one spike per step].",
         ),
+        click.option(
+            "--signed",
+            "kind",
+            flag_value="signed",
+            default=None,
+            help="Signed neurons in a rate-coded preset: a negative spike takes back an earlier one "
+            "[default: IF neurons].",
+        ),
         click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
         click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
         input_shape_option,

@@ -16,13 +16,14 @@ The search is pruned in two stages:
    the maximum activation elsewhere, 99.99th percentile, 99.9th percentile}, all with v0 = θ/2 and
    no FTBC (6 candidates; networks with identical thresholds are simulated once);
 2. on the best threshold setting: v0 = θ/2 with FTBC at T, and optimised v0 without FTBC (2 more);
-3. on the best so far: the same recipe with burst neurons of B = 2 and 4 spikes per step (2 more).
-   Their events carry several spikes and cost a multiplication each
-   (:mod:`eventsim.snn.kinds.burst`), so a burst candidate is chosen only when it is strictly better
-   on the criterion itself (accuracy or agreement), never on a tie-break.
+3. on the best so far: the same recipe with burst neurons of B = 2 and 4 spikes per step, and with
+   signed neurons (3 more). Burst events carry several spikes and cost a multiplication each
+   (:mod:`eventsim.snn.kinds.burst`); signed neurons spend spikes on taking others back
+   (:mod:`eventsim.snn.kinds.signed`): such a candidate is chosen only when it is strictly better
+   on the criterion itself (accuracy or agreement) than every IF candidate, never on a tie-break.
 
 Options given by the caller for a searched setting (``threshold``, ``per_channel``, ``percentile``,
-``v0``, ``ftbc``, ``burst``) fix that setting in every candidate. Only test data is never seen: the function
+``v0``, ``ftbc``, ``burst``, ``kind``) fix that setting in every candidate. Only test data is never seen: the function
 receives calibration data alone.
 """
 
@@ -38,6 +39,7 @@ from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
 from ..simulation.api import simulate
+from ..snn.kinds import get_kind
 from ..snn.network import SpikingNetwork
 from .presets import DEFAULTS, resolve
 
@@ -48,7 +50,7 @@ HOLDOUT_FRACTION = 0.25
 MIN_HOLDOUT = 32
 
 #: The settings the search chooses (the caller may fix any of them).
-SEARCHED = ("threshold", "per_channel", "percentile", "v0", "ftbc", "burst")
+SEARCHED = ("threshold", "per_channel", "percentile", "v0", "ftbc", "burst", "kind")
 
 #: Stage 1: threshold settings, as (threshold mode, percentile) — ``auto``: bound, else max.
 THRESHOLDS = (("auto", None), ("percentile", 99.99), ("percentile", 99.9))
@@ -56,7 +58,8 @@ THRESHOLDS = (("auto", None), ("percentile", 99.99), ("percentile", 99.9))
 #: Stage 2: (v0, FTBC) tried on the best threshold setting, after (θ/2, no FTBC).
 REFINEMENTS = (("half", True), ("optimized", False))
 
-#: Stage 3: spikes per step B of burst neurons tried on the best recipe of stages 1–2.
+#: Stage 3: spikes per step B of burst neurons, and signed neurons, tried on the best recipe of
+#: stages 1–2.
 BURSTS = (2, 4)
 
 #: The fixed preset whose options reproduce a candidate (``convert(graph, x, BASE_PRESET, T, **options)``).
@@ -87,6 +90,7 @@ def _normalised(options: dict) -> dict:
     out["per_channel"] = bool(out["per_channel"])
     out["ftbc"] = bool(out["ftbc"])
     out["burst"] = None if out.get("burst") is None else int(out["burst"])  # None: IF neurons
+    out["kind"] = None if out.get("kind") in (None, "if") else out["kind"]  # None: IF (or burst with B)
     return out
 
 
@@ -117,9 +121,15 @@ def refinement_candidates(best: dict, fixed: dict) -> list[dict]:
     return _unique([{**best, "v0": v0, "ftbc": ftbc} for v0, ftbc in REFINEMENTS], fixed)
 
 
-def burst_candidates(best: dict, fixed: dict) -> list[dict]:
-    """Stage 3: the best recipe with burst neurons of each B in :data:`BURSTS`."""
-    return _unique([{**best, "burst": burst} for burst in BURSTS], fixed)
+def neuron_candidates(best: dict, fixed: dict) -> list[dict]:
+    """Stage 3: the best recipe with burst neurons of each B in :data:`BURSTS`, and with signed
+    neurons."""
+    return _unique([{**best, "burst": burst} for burst in BURSTS] + [{**best, "kind": "signed"}], fixed)
+
+
+def _plain(options: dict) -> bool:
+    """Whether a candidate has IF neurons."""
+    return options.get("burst") is None and options.get("kind") is None
 
 
 def describe(options: dict) -> str:
@@ -128,8 +138,9 @@ def describe(options: dict) -> str:
     if options["threshold"] == "percentile":
         statistic = f"p{options['percentile']:g}"
     per = "channel" if options["per_channel"] else "layer"
-    burst = "" if options.get("burst") is None else f" burst {options['burst']}"
-    return f"{per} {statistic} v0={options['v0']}" + (" +ftbc" if options["ftbc"] else "") + burst
+    neurons = "" if options.get("burst") is None else f" burst {options['burst']}"
+    neurons += "" if options.get("kind") is None else f" {options['kind']}"
+    return f"{per} {statistic} v0={options['v0']}" + (" +ftbc" if options["ftbc"] else "") + neurons
 
 
 def score(
@@ -186,14 +197,14 @@ def _best(records: list[dict]) -> int:
 
 
 def _choose(records: list[dict]) -> int:
-    """Index of the chosen record: the best, unless it has burst neurons and the best without them
-    is as good on the criterion itself (accuracy, agreement): bursts cost a multiplication per event,
-    which a tie-break (output error, spikes) does not weigh."""
+    """Index of the chosen record: the best, unless it has burst or signed neurons and the best IF
+    candidate is as good on the criterion itself (accuracy, agreement): bursts cost a multiplication
+    per event and signed neurons spikes to take others back, which a tie-break does not weigh."""
     best = _best(records)
-    if records[best]["options"].get("burst") is None:
+    if _plain(records[best]["options"]):
         return best
-    plain = [i for i, r in enumerate(records) if r["options"].get("burst") is None]
-    if not plain:  # the caller fixed burst neurons
+    plain = [i for i, r in enumerate(records) if _plain(r["options"])]
+    if not plain:  # the caller fixed the neurons
         return best
     alternative = max(plain, key=lambda i: rank(records[i], i))
     return best if rank(records[best], best)[:2] > rank(records[alternative], alternative)[:2] else alternative
@@ -202,8 +213,11 @@ def _choose(records: list[dict]) -> int:
 def _check(graph: Graph, calib_x, calib_y, T, options: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """The checked calibration data and labels; refuses what ``auto`` cannot do."""
     resolve("auto", T, **options)
-    if options.get("kind", "if") != "if":
-        raise OptionError("preset 'auto' searches recipes of IF neurons", "use the bsnn or ttfs preset for other kinds")
+    kind = get_kind(options.get("kind") or "if")
+    if kind.scheduled or kind.coding is not None:
+        raise OptionError(
+            f"preset 'auto' searches rate-coded recipes, not {kind.name} neurons", "use the bsnn or ttfs preset"
+        )
     if calib_x is None:
         raise DataError("preset 'auto' needs calibration data", "pass calibration inputs (--calib FILE)")
     calib_x = check_batch(calib_x, graph.input_shape, "calibration data")
@@ -267,7 +281,7 @@ def convert_auto(
     refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
     _stage(records, 2, refinements, args, base, cache, progress)
     tried = [r["options"] for r in records]
-    bursts = [c for c in burst_candidates(records[_best(records)]["options"], fixed) if c not in tried]
+    bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
     _stage(records, 3, bursts, args, base, cache, progress)
     chosen = _choose(records)
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
@@ -276,14 +290,15 @@ def convert_auto(
         "T": int(T),
         "criterion": "accuracy, then agreement" if calib_y is not None else "agreement",
         "tie_break": "smaller output error, fewer spikes, then the earlier (simpler) candidate; "
-        "burst neurons never win a tie-break",
+        "burst and signed neurons never win a tie-break",
         "seed": int(options.get("seed") or 0),
         "fit_samples": len(fit),
         "holdout_samples": len(held),
         "holdout_indices": held.tolist(),
         "final": f"the chosen recipe calibrated on all {len(calib_x)} calibration samples",
         "stage_2": f"{len(refinements)} candidates",
-        "stage_3": f"{len(bursts)} candidates (burst neurons: chosen only if strictly better on the criterion)",
+        "stage_3": f"{len(bursts)} candidates (burst and signed neurons: chosen only if strictly better on "
+        "the criterion)",
         "candidates": records,
         "chosen": chosen,
         "chosen_name": records[chosen]["name"],

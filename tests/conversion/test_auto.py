@@ -40,7 +40,8 @@ def _check_stages(record: dict) -> None:
     for c in second:
         assert {k: c["options"].get(k) for k in keys} == {k: best["options"].get(k) for k in keys}
         assert (c["options"]["v0"], c["options"]["ftbc"]) != ("half", False)
-    # stage 3: the best IF recipe of stages 1–2 with burst neurons, chosen only if strictly better
+    # stage 3: the best IF recipe of stages 1–2 with burst and signed neurons, chosen only if
+    # strictly better
     plain = first + second
 
     def key(c):
@@ -48,11 +49,15 @@ def _check_stages(record: dict) -> None:
 
     best = max(plain, key=lambda c: key(c) + (-c["output_error"], -c["spikes_per_sample"]))
     third = [c for c in record["candidates"] if c["stage"] == 3]
-    assert sorted(c["options"]["burst"] for c in third) == [2, 4]
+    assert sorted((c["options"]["burst"] or 0, c["options"]["kind"] or "") for c in third) == [
+        (0, "signed"),
+        (2, ""),
+        (4, ""),
+    ]
     for c in third:
-        assert {**c["options"], "burst": None} == best["options"]
+        assert {**c["options"], "burst": None, "kind": None} == best["options"]
     chosen = record["candidates"][record["chosen"]]
-    if chosen["options"]["burst"] is not None:
+    if chosen["options"]["burst"] is not None or chosen["options"]["kind"] is not None:
         assert all(key(chosen) > key(c) for c in plain)
 
 
@@ -133,7 +138,7 @@ def test_auto_refusals(digits):
         eventsim.convert(graph, data["x_calib"], "auto")
     with pytest.raises(eventsim.DataError, match="calibration data"):
         eventsim.convert(graph, None, "auto", T=4)
-    with pytest.raises(eventsim.errors.OptionError, match="IF neurons"):
+    with pytest.raises(eventsim.errors.OptionError, match="rate-coded recipes, not bistable"):
         eventsim.convert(graph, data["x_calib"], "auto", T=4, kind="bistable")
     with pytest.raises(eventsim.DataError, match="one per calibration input"):
         eventsim.convert(graph, data["x_calib"], "auto", T=4, calib_y=data["y_calib"][:3])

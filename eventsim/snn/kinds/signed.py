@@ -2,8 +2,8 @@
 one of its earlier positive spikes, so an early over-firing is corrected.
 
 Signed neurons with memory (Wang et al., "Signed neuron with memory: towards simple, accurate and
-high-efficient ANN-SNN conversion", IJCAI 2022) keep, besides the membrane, how many spikes they have emitted net so far, N. The reading
-eventsim implements:
+high-efficient ANN-SNN conversion", IJCAI 2022) keep, besides the membrane, how many spikes they
+have emitted net so far, N. The reading eventsim implements:
 
     m = v + I(t);  s = +1 if m ≥ θ,  −1 if m < 0 and N > 0,  else 0;  v ← m − s·θ;  N ← N + s;
 
