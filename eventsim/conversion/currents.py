@@ -69,12 +69,7 @@ def fire_compiled(dynamics: DenseDynamics, name: str, dynamic: np.ndarray | None
     static = dynamics.static[source].reshape(-1, size)
     empty = np.zeros((0, 0, 0), np.float32)
     current = empty if dynamic is None else np.ascontiguousarray(dynamic, np.float32).reshape(T, n, size)
-    biases = [net.bias_at(name, t) for t in range(T)]
-    bias = (
-        np.zeros((0, 0), np.float32)
-        if all(b is None for b in biases)
-        else np.stack([np.zeros(size, np.float32) if b is None else b.reshape(size) for b in biases])
-    )
+    bias = net.bias_rows(name, 0, T)
     theta = np.ascontiguousarray(np.broadcast_to(dynamics.theta[name], node.shape), np.float32).reshape(size)
     phases = np.ascontiguousarray(dynamics.phases[net.layer_names.index(name), :T], np.float32)
     v = np.ascontiguousarray(dynamics.membrane[name], np.float32).reshape(n, size)

@@ -102,6 +102,21 @@ class SpikingNetwork:
             return None
         return per_neuron(bias[t], self.graph.node(name).shape)
 
+    def bias_rows(self, name: str, t0: int, t1: int) -> np.ndarray:
+        """Temporal bias of every neuron of layer ``name`` in steps t0..t1, (steps, neurons) float32
+        in graph layout, zero after its end; (0, 0) if it has none in these steps: what the compiled
+        neuron loops add (per layer (T_b,) or per channel (T_b, C), expanded at once)."""
+        bias = self.layers[name].temporal_bias
+        if bias is None or t0 >= len(bias):
+            return np.zeros((0, 0), np.float32)
+        shape = self.graph.node(name).shape
+        size = int(np.prod(shape))
+        rows = np.zeros((t1 - t0, size), np.float32)
+        part = np.asarray(bias[t0:t1], np.float32)
+        # graph layout is channel-major: channel c holds a contiguous run of size / C neurons
+        rows[: len(part)] = np.repeat(part.reshape(len(part), -1), size // (1 if part.ndim == 1 else shape[0]), axis=1)
+        return rows
+
     @property
     def bias_steps(self) -> int:
         """The largest number of steps any layer has a temporal bias for (0 if none)."""

@@ -275,17 +275,8 @@ class _ChunkState:
         return np.ascontiguousarray(rows, np.float32).reshape(len(rows), -1)
 
     def bias(self, name: str, t0: int, t1: int) -> np.ndarray:
-        """Temporal bias of layer ``name`` in steps t0..t1 (steps, size), zero after its end; (0, 0)
-        if it has none in these steps. Per layer (T_b,) or per channel (T_b, C), expanded at once."""
-        bias = self.engine.plan.net.layers[name].temporal_bias
-        if bias is None or t0 >= len(bias):
-            return np.zeros((0, 0), np.float32)
-        size, channels = self.theta_size(name), self.engine.shapes[name][0]
-        rows = np.zeros((t1 - t0, size), np.float32)
-        part = np.asarray(bias[t0:t1], np.float32)
-        # graph layout is channel-major: channel c holds a contiguous run of size / C neurons
-        rows[: len(part)] = np.repeat(part.reshape(len(part), -1), size // (1 if part.ndim == 1 else channels), axis=1)
-        return rows
+        """Temporal bias of layer ``name`` in steps t0..t1 (:meth:`SpikingNetwork.bias_rows`)."""
+        return self.engine.plan.net.bias_rows(name, t0, t1)
 
     def accumulate(self, dynamic: np.ndarray | None, t0: int, t1: int, record) -> None:
         """The output over steps t0..t1 (``dynamic``: its dynamic part, or None)."""
