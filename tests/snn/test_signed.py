@@ -134,3 +134,17 @@ def test_signed_conversion_and_files(tmp_path):
     net.save(tmp_path / "s.npz")
     back = SpikingNetwork.load(tmp_path / "s.npz")
     assert back.fingerprint() == net.fingerprint() and back.layers[back.layer_names[0]].kind == "signed"
+
+
+@pytest.mark.parametrize("options", [{"kind": "signed"}, {"burst": 2}])
+def test_the_trainer_refuses_signed_and_burst_layers_by_name(options):
+    """Their rules are not the leaky one the trainer differentiates: fine-tuning says so, naming the
+    layer and the kinds it can train, before any work."""
+    rng = np.random.default_rng(0)
+    net = single_layer(rng, 3, 4, 1.0, 0.5)
+    name = net.layer_names[0]
+    net.layers[name] = NeuronLayer(np.float32(1), np.float32(0.5), options.get("kind", "burst"),
+                                   burst=options.get("burst", 1))  # fmt: skip
+    x, y = grid(rng, (8, 3), 0.0, 1.0, 0.125), rng.integers(0, 2, 8)
+    with pytest.raises(eventsim.UnsupportedError, match=f"{name}.*cannot differentiate"):
+        eventsim.finetune(net, x, y, 2, epochs=1)
