@@ -29,6 +29,10 @@ class ActivationOp(OpSpec):
         """L if the activation is quantised to L levels up to its bound (QCFS), else None."""
         return None
 
+    def as_nondecreasing_map(self, node, shape):
+        """Every activation is element-wise and non-decreasing, and its attributes fit any shape."""
+        return node.copy()
+
     def spiking_problem(self, node) -> str | None:
         """Why the node cannot be a layer of spiking neurons, or None if it can."""
         return None

@@ -67,6 +67,14 @@ class Affine(OpSpec):
         column = (-1,) + (1,) * (len(shape) - 1)  # one value per channel, broadcast over the rest
         return node.copy(params={"scale": np.reshape(scale, column), "shift": np.reshape(shift, column)})
 
+    def as_nondecreasing_map(self, node, shape):
+        """A per-channel affine is non-decreasing when no scale is negative (a zero scale makes the
+        channel constant, which still is); its params are re-broadcast to ``shape``."""
+        channels = self.channel_affine(node)
+        if channels is None or not np.all(channels[0] >= 0):  # NaN scales fail too
+            return None
+        return self.with_channel_affine(node, *channels, shape)
+
     def absorb_affine_before(self, node, affine, scale, shift):
         """Two per-channel affines in a row are one: ``s2·(s·x + c) + c2``."""
         own = self.channel_affine(node)

@@ -148,6 +148,18 @@ class OpSpec(ABC):
         """Whether ``node → following`` may be rewritten as ``following → node``."""
         return False
 
+    def commutes_with_nondecreasing(self, node: Node, in_shape: Shape) -> bool:
+        """Whether ``f(node(x)) = node(f(x))`` for every element-wise non-decreasing ``f`` on an input
+        of ``in_shape``, so that a run of such maps after the node may move in front of it (max
+        pooling whose windows all hold data: ``f(max(a, b)) = max(f(a), f(b))``); False (default)."""
+        return False
+
+    def as_nondecreasing_map(self, node: Node, shape: Shape) -> Node | None:
+        """A copy of the node acting on a value of ``shape`` (a pool's input instead of its output)
+        if the node is an element-wise non-decreasing map that can act there (an activation, a
+        per-channel affine with scales >= 0); None otherwise (default)."""
+        return None
+
     def channel_affine(self, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
         """``(scale, shift)``, one value per channel (axis 0 of the node's shape), if the node computes
         ``scale·x + shift`` channel by channel on its one input; None otherwise (default)."""

@@ -32,6 +32,12 @@ class MaxPool(PoolOp):
         """maxpool → f equals f → maxpool for a monotone non-decreasing f: max pooling acts on spikes."""
         return following.spec.monotone
 
+    def commutes_with_nondecreasing(self, node, in_shape):
+        """``f(max_window(x)) = max_window(f(x))`` for a non-decreasing element-wise ``f``, as long as
+        every window holds data: the −∞ padding never wins either way, but a window of padding alone
+        would give −∞ after the pool and ``f(−∞)`` before it."""
+        return not self.has_padding_only_windows(node, in_shape)
+
     def affine_after(self, node, affine, scale, shift):
         """A per-channel affine with positive scales commutes with max pooling (the maxima of
         ``s·x + c`` are ``s·max(x) + c`` for s > 0; padding never wins either way), so it moves

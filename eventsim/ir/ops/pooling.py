@@ -30,20 +30,22 @@ class PoolOp(OpSpec):
         ho, wo = spatial_output_shape(shape[1:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
         require(ho >= 1 and wo >= 1, node, f"kernel {a['kernel']} does not fit the padded input {shape}")
         if not a.get("count_include_pad", False):  # padded zeros that count give such windows the value 0
-            empty = [
-                windows_without_data(size, k, s, p, d, out)
-                for size, k, s, p, d, out in zip(
-                    shape[1:], a["kernel"], a["stride"], a["pads"][:2], a["dilation"], (ho, wo)
-                )
-            ]
             require(
-                not any(empty),
+                not self.has_padding_only_windows(node, shape),
                 node,
                 f"with pads {a['pads']}, dilation {a['dilation']} and stride {a['stride']} some windows "
                 "cover only padding and have no defined value",
                 "use smaller pads",
             )
         return (shape[0], ho, wo)
+
+    def has_padding_only_windows(self, node, in_shape) -> bool:
+        """Whether some window on an input of ``in_shape`` (C, H, W) covers only padding: a window is
+        the product of its rows and columns, so it is empty when it is along one axis."""
+        a = node.attrs
+        out_hw = spatial_output_shape(in_shape[1:], a["kernel"], a["stride"], a["pads"], a["dilation"], a["ceil_mode"])
+        axes = zip(in_shape[1:], a["kernel"], a["stride"], a["pads"][:2], a["dilation"], out_hw)
+        return any(windows_without_data(size, k, s, p, d, out) > 0 for size, k, s, p, d, out in axes)
 
     def reduce(self, node, x: np.ndarray, fill: float, ufunc: np.ufunc) -> np.ndarray:
         """Every window of ``x`` (N, C, H, W) reduced with ``ufunc``, padding read as ``fill``."""
