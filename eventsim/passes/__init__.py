@@ -15,6 +15,7 @@ from .structure import (
     absorb_into_previous,
     fold_affines_forward,
     hoist_elementwise_over_reshape,
+    move_pools_behind_activations,
     remove_noops,
     swap_commuting,
 )
@@ -25,9 +26,11 @@ def canonicalize(graph: Graph) -> Graph:
 
     Element-wise ops move in front of reshapes first, so that 1-D ops (2-D ops between reshapes) and
     flattened activations fold like any other; chains are fused before affines are folded into convs
-    or the input, which would swallow QCFS's scalings; affines left after an activation (a BatchNorm
-    after it) then move forward into the next conv/dense, behind any max pool on the way; max pooling
-    moves behind its activation last.
+    or the input, which would swallow QCFS's scalings; a max pool followed by affines with scales >= 0
+    (a BatchNorm) and an activation moves behind them first, so that the affine reaches the conv
+    before the pool and folds into it; affines left after an activation (a BatchNorm after it) then
+    move forward into the next conv/dense, behind any max pool on the way; max pooling moves behind
+    its activation last.
 
     Parameters
     ----------
@@ -45,6 +48,7 @@ def canonicalize(graph: Graph) -> Graph:
         absorb_into_next,
         remove_noops,
         fuse_elementwise_chains,
+        move_pools_behind_activations,
         absorb_into_previous,
         absorb_into_next,  # again: removing no-ops and fusing chains brings pads next to their conv
         fold_affines_forward,

@@ -119,3 +119,61 @@ def fold_affines_forward(graph: Graph) -> Graph:
         return move_behind(graph, node, nxt, node.spec.with_channel_affine(node, *moved, nxt.shape))
 
     return fixed_point(graph, rewrite)
+
+
+def move_pools_behind_activations(graph: Graph) -> Graph:
+    """Rewrite ``pool → affine … → activation`` as ``affine … → activation → pool`` where the pool
+    commutes with every element-wise non-decreasing map (max pooling whose windows all hold data,
+    since ``f(max(a, b)) = max(f(a), f(b))``) and each node on the way is one (per-channel affines
+    with scales >= 0, as a BatchNorm after the pool becomes; the activations). Conv → MaxPool → BN →
+    ReLU then pools spikes, and the affine lands next to the conv, which absorbs it. A negative scale
+    stops the move: the ops decide, and the pool's refusal stays the answer."""
+
+    def rewrite(graph: Graph, node: Node) -> Graph | None:
+        chain = _nondecreasing_run(graph, node)
+        return None if chain is None else _move_pool_behind(graph, node, chain)
+
+    return fixed_point(graph, rewrite)
+
+
+def _nondecreasing_run(graph: Graph, pool: Node) -> list[tuple[Node, Node]] | None:
+    """The nodes after ``pool`` that may move in front of it, each with its copy acting on the pool's
+    input: a run of single-consumer non-decreasing maps ending at the first activation; None if there
+    is no such run or ``pool`` does not commute with them."""
+    if len(pool.inputs) != 1:
+        return None
+    in_shape = graph.node(pool.inputs[0]).shape
+    if not pool.spec.commutes_with_nondecreasing(pool, in_shape):
+        return None
+    chain, name = [], pool.name
+    # the pool's value and every value inside the run must feed only the run: others need it pooled
+    while (nxt := single_consumer(graph, name)) is not None:
+        moved = nxt.spec.as_nondecreasing_map(nxt, in_shape)
+        if moved is None:
+            return None
+        chain.append((nxt, moved))
+        if nxt.spec.role == "activation":
+            return chain
+        name = nxt.name
+    return None
+
+
+def _move_pool_behind(graph: Graph, pool: Node, chain: list[tuple[Node, Node]]) -> Graph:
+    """Put the moved copies of ``chain`` in ``pool``'s place, reading its input, and the pool after
+    them. As in :func:`~.rewrite.move_behind` each node keeps its name, the consumers of the run's
+    last node read the pool, and the pool takes that node's source tensor, whose value it now
+    computes; the moved nodes compute unpooled values, which no source tensor holds."""
+    last = chain[-1][0]
+    moved, previous = [], pool.inputs[0]
+    for _, node in chain:
+        moved.append(node.copy(inputs=(previous,), source=None))
+        previous = node.name
+    dropped = {node.name for node, _ in chain}
+    nodes = []
+    for n in graph.nodes:
+        if n is pool:
+            nodes += moved + [pool.copy(inputs=(last.name,), source=last.source)]
+        elif n.name not in dropped:
+            nodes.append(n.copy(inputs=tuple(pool.name if i == last.name else i for i in n.inputs)))
+    output = pool.name if graph.output == last.name else graph.output
+    return Graph(nodes, output, graph.notes, graph.meta)
