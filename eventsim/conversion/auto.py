@@ -123,7 +123,9 @@ def refinement_candidates(best: dict, fixed: dict) -> list[dict]:
 
 def neuron_candidates(best: dict, fixed: dict) -> list[dict]:
     """Stage 3: the best recipe with burst neurons of each B in :data:`BURSTS`, and with signed
-    neurons."""
+    neurons; none when the caller fixed the neurons (``burst`` or ``kind``)."""
+    if fixed.get("burst") is not None or fixed.get("kind") not in (None, "if"):
+        return []
     return _unique([{**best, "burst": burst} for burst in BURSTS] + [{**best, "kind": "signed"}], fixed)
 
 

@@ -189,3 +189,17 @@ def test_auto_picks_per_channel_thresholds_where_channels_differ(tmp_path):
     _check_stages(record)
     per_layer = [c["agreement"] for c in record["candidates"] if not c["options"]["per_channel"]]
     assert max(per_layer) < chosen["agreement"]
+
+
+@pytest.mark.parametrize("neurons", [{"burst": 2}, {"kind": "signed"}])
+def test_neurons_the_caller_fixes_are_kept_in_every_candidate(digits, neurons):
+    """burst=B or kind='signed' given to auto: every candidate has those neurons, and stage 3 (which
+    tries other neurons) is skipped."""
+    graph, data = digits
+    net = eventsim.convert(graph, data["x_calib"][:120], "auto", T=2, **neurons)
+    record = net.meta["auto"]
+    assert all(c["stage"] < 3 for c in record["candidates"])
+    for c in record["candidates"]:
+        assert {k: c["options"][k] for k in neurons} == neurons
+    kind = "burst" if "burst" in neurons else "signed"
+    assert {layer.kind for layer in net.layers.values()} == {kind}
