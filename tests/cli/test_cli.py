@@ -310,3 +310,26 @@ def test_bsnn_and_ttfs_from_the_command_line(tmp_path):
         tmp_path / "x.npz",
     )
     assert result.exit_code != 0 and not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize(("flags", "kind", "burst"), [(["--signed"], "signed", 1), (["--burst", "3"], "burst", 3)])
+def test_convert_with_signed_or_burst_neurons(tmp_path, flags, kind, burst):
+    """--signed and --burst B give a rate-coded preset those neurons, as the library does with the
+    same options; with a scheduled preset --burst is refused with one message and no file."""
+    data = eventsim.examples.load_example_data()
+    np.savez(tmp_path / "calib.npz", x=data["x_calib"][:64])
+    out = tmp_path / "net.npz"
+    result = run(
+        "convert", example_model_path(), "--calib", tmp_path / "calib.npz", "--preset", "opi", *flags, "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    net = eventsim.SpikingNetwork.load(out)
+    assert {(layer.kind, layer.burst) for layer in net.layers.values()} == {(kind, burst)}
+    options = {"kind": "signed"} if kind == "signed" else {"burst": burst}
+    graph = eventsim.load_onnx(example_model_path())
+    assert net.fingerprint() == eventsim.convert(graph, data["x_calib"][:64], "opi", **options).fingerprint()
+    refused = tmp_path / "bsnn.npz"
+    result = run("convert", example_model_path(), "--calib", tmp_path / "calib.npz", "--preset", "bsnn",
+                 "--burst", "2", "-o", refused)  # fmt: skip
+    assert_user_error(result, "burst", "bistable")
+    assert not refused.exists()
