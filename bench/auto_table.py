@@ -68,7 +68,8 @@ def markdown(name: str, row: dict) -> str:
     lines.append("| best fixed | " + " | ".join(f"{100 * a:.2f}" for a in best) + " |")
     gaps = [100 * (r["accuracy"] - b) for r, b in zip(row["auto"], best)]
     lines.append("| auto − best fixed (points) | " + " | ".join(f"{g:+.2f}" for g in gaps) + " |")
-    lines.append("| auto's choice | " + " | ".join(r["choice"] for r in row["auto"]) + " |")
+    # a choice such as "bound|max" holds a pipe, which would split the markdown cell
+    lines.append("| auto's choice | " + " | ".join(r["choice"].replace("|", "\\|") for r in row["auto"]) + " |")
     lines.append("| auto seconds | " + " | ".join(f"{r['seconds']:.1f}" for r in row["auto"]) + " |")
     return "\n".join(lines)
 

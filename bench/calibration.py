@@ -5,7 +5,7 @@ with identical results checked.
 
 Models: the bundled ones (their calibration split), a depthwise-separable CNN with 7 activation
 layers (1x28x28; depthwise 3x3 convs, a ceil-mode max pool, a global average pool; random weights,
-8,838 parameters) and a VGG-style network with 13 conv layers (3x32x32, VGG-16's convs; random
+8,748 parameters) and a VGG-style network with 13 conv layers (3x32x32, VGG-16's convs; random
 weights) on random inputs. The VGG's step-by-step baseline is measured on one batch of
 ``--vgg-batch`` samples (hours otherwise); its one-pass FTBC also runs with FTBC's defaults
 (3 batches of 200) at T = 32.
