@@ -38,10 +38,13 @@ def ftbc_errors(kind, currents, target, theta, phases, v0, errors):
         for t in range(steps):
             z, e, phase = currents[t, job], errors[t, job], phases[t]
             for i in range(size):
-                m = v[i] + z[i]
-                _, spike, kept = update(kind, v[i], z[i], theta[i], phase, memory[i])
-                e[i] = spike * theta[i] - a[i]
-                v[i], _, _ = update(kind, m - e[i], zero, theta[i], phase, memory[i])
+                # scalars read once: the loop then needs no reloads through possibly aliased rows
+                vi, zi, th, mi = v[i], z[i], theta[i], memory[i]
+                m = vi + zi
+                _, spike, kept = update(kind, vi, zi, th, phase, mi)
+                ei = spike * th - a[i]
+                e[i] = ei
+                v[i], _, _ = update(kind, m - ei, zero, th, phase, mi)
                 memory[i] = kept
 
 
