@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import ENGINE_VARIANTS, assert_identical, simulate_with
+from checks import ENGINE_VARIANTS, assert_identical, assert_same_spikes, simulate_with
 from click.testing import CliRunner
 from conftest import examples
 from eventsim.cli.main import main
@@ -200,11 +200,7 @@ def test_converted_network_runs_alike_in_every_engine_and_approaches_the_ann(pad
     ref = eventsim.simulate(net, x, 8, engine="reference", raster_samples=range(3))
     for variant in ENGINE_VARIANTS:
         run = simulate_with(variant, net, x, 8, raster_samples=range(3))
-        np.testing.assert_array_equal(run.spikes_per_step, ref.spikes_per_step)
-        np.testing.assert_array_equal(run.sops_per_sample, ref.sops_per_sample)
-        for name in ref.neuron_counts:
-            np.testing.assert_array_equal(run.neuron_counts[name], ref.neuron_counts[name])
-        np.testing.assert_allclose(run.outputs, ref.outputs, rtol=1e-5, atol=1e-5 * np.abs(ref.outputs).max())
+        assert_same_spikes(run, ref)
     ann = eventsim.run_ann(graph, x)
     long = eventsim.simulate(eventsim.convert(graph, x, "ftbc", T=256), x, 256, engine="event")
     error = np.abs(long.outputs[:, -1] / 256 - ann).max() / np.abs(ann).max()  # the mean output current

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks import ENGINE_VARIANTS, simulate_with
+from checks import ENGINE_VARIANTS, assert_same_spikes, simulate_with
 from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,11 +176,7 @@ def test_converted_network_runs_alike_in_every_engine(pool, bn, act):
     assert ref.spikes_per_sample.sum() > 0
     for variant in ENGINE_VARIANTS:
         run = simulate_with(variant, net, x, 8, raster_samples=range(2))
-        np.testing.assert_array_equal(run.spikes_per_step, ref.spikes_per_step)
-        np.testing.assert_array_equal(run.sops_per_sample, ref.sops_per_sample)
-        for name in ref.neuron_counts:
-            np.testing.assert_array_equal(run.neuron_counts[name], ref.neuron_counts[name])
-        np.testing.assert_allclose(run.outputs, ref.outputs, rtol=1e-5, atol=1e-5 * np.abs(ref.outputs).max())
+        assert_same_spikes(run, ref)
 
 
 def test_the_spiking_network_approaches_the_ann_at_large_t():
