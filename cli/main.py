@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import warnings
 from inspect import signature
 from pathlib import Path
 
@@ -675,6 +676,22 @@ def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key,
             "energy": {r.table.name: r.to_dict() for r in reports},
         }
         atomic_write_text(json_path, json.dumps(doc, indent=2))
+
+
+@main.command("export-nir")
+@click.argument("network", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def export_nir(network: str, out: str) -> None:
+    """Write NETWORK (.npz) as a NIR graph (HDF5) to OUT: conv, dense, average pooling, flatten, add and
+    integrate-and-fire layers; what NIR cannot express (reset by subtraction, v0, temporal biases, the
+    spike amplitude) goes into the nodes' metadata. Needs: pip install "eventsim[nir]"."""
+    net = eventsim.SpikingNetwork.load(network)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = eventsim.write_nir(net, out)
+    click.echo(f"wrote {out}: NIR graph of {len(graph.nodes)} nodes, {len(graph.edges)} edges")
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 @main.command()

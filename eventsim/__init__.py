@@ -13,6 +13,7 @@ The public API::
     report = eventsim.build_report(snn, rec, x, y)   # everything, as JSON + figures
     result = eventsim.run_demo("eventsim-demo")     # the main job on the bundled example
     result = eventsim.train(graph, x, y, T=25, encoding="latency", estimator="localzo")  # BPTT, sparse backward
+    eventsim.write_nir(snn, "net.nir"); snn = eventsim.read_nir("net.nir")  # NIR (pip install "eventsim[nir]")
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .conversion import convert
 from .data import load_data_file
 from .demo import run_demo
 from .errors import DataError, EventsimError, ModelFileError, ShapeError, UnsupportedError
+from .interop import from_nir, read_nir, to_nir, write_nir
 from .ir import Graph, Node, run_ann
 from .measure.energy import energy_report
 from .measure.latency import Latency, latency
@@ -77,6 +79,10 @@ __all__ = [
     "finetune",
     "train_ttfs",
     "TrainResult",
+    "to_nir",
+    "from_nir",
+    "write_nir",
+    "read_nir",
     "conversion_error",
     "EventsimError",
     "ModelFileError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import register_op
+from .base import nir_require, register_op
 from .counting import computed_once, per_event
 from .lowering import EventLowering
 from .pooling import PoolOp
@@ -84,6 +84,22 @@ class AvgPool(PoolOp):
         if ctx.events_per_step is not None:
             rows += per_event(ctx.events_per_step, None, node.shape, ctx.graded)
         return rows
+
+    def to_nir(self, node, in_shapes, nir):
+        """``nir.AvgPool2d`` (the mean of the kernel's k_h·k_w elements) without padding; with padding,
+        whose divisor NIR leaves open, ``nir.SumPool2d`` then ``nir.Scale`` by 1/divisor of each
+        window (exact when the divisors are powers of two)."""
+        a = node.attrs
+        top, left, bottom, right = a["pads"]
+        nir_require(tuple(a["dilation"]) == (1, 1), node, "NIR pools have no dilation")
+        nir_require(not a["ceil_mode"], node, "NIR pools have no ceil mode")
+        nir_require((top, left) == (bottom, right), node, f"NIR pads both sides alike; pads {a['pads']} differ")
+        window = dict(kernel_size=np.array(a["kernel"]), stride=np.array(a["stride"]), padding=np.array((top, left)))
+        if not any(a["pads"]):
+            return [("", nir.AvgPool2d(**window))]
+        divisor = np.broadcast_to(avgpool_divisor(node, tuple(in_shapes[0][1:])), node.shape)
+        scale = (np.float32(1) / divisor).astype(np.float32)
+        return [("", nir.SumPool2d(**window)), (".divide", nir.Scale(scale=scale))]
 
     def lower_event(self, node, ctx):
         # window sums are divided by the count at the end, as the executor does (multiplying by

@@ -260,6 +260,17 @@ class OpSpec(ABC):
         """How a node with a dynamic part runs in the event engine."""
         raise UnsupportedError(f"the event engine cannot simulate op {self.name!r} (node {node.name!r})")
 
+    # -- interop facet ------------------------------------------------------------------------
+    def to_nir(self, node: Node, in_shapes: list[Shape], nir: Any) -> list[tuple[str, Any]]:
+        """The NIR nodes (built with the ``nir`` module passed in) that compute the node, as
+        ``(suffix, nir_node)`` pairs in chain order: the first receives the node's inputs (NIR sums
+        the edges into one node), the last gives its output; suffix ``""`` is the node itself, the
+        others name helper nodes. The default refuses: NIR has no form of the op."""
+        raise UnsupportedError(
+            f"node {node.name!r} ({self.name}) cannot be exported to NIR: NIR has no form of op {self.name!r}",
+            "export networks of conv, dense, average pooling, flatten, add and IF layers",
+        )
+
     # -- training facet -----------------------------------------------------------------------
     def backward(
         self, node: Node, xs: list[np.ndarray], grad: np.ndarray
@@ -316,6 +327,15 @@ def require(condition: bool, node: Node, problem: str, fix: str | None = None) -
     """Raise a :class:`ShapeError` about ``node`` unless ``condition`` holds."""
     if not condition:
         raise ShapeError(f"node {node.name!r} ({node.op}): {problem}", fix)
+
+
+def nir_require(condition: bool, node: Node, problem: str) -> None:
+    """Refuse to export ``node`` to NIR (an :class:`UnsupportedError` naming it) unless ``condition``."""
+    if not condition:
+        raise UnsupportedError(
+            f"node {node.name!r} ({node.op}) cannot be exported to NIR: {problem}",
+            "export networks of conv, dense, average pooling, flatten, add and IF layers that NIR can express",
+        )
 
 
 def broadcast_param_ok(param: np.ndarray, shape: Shape) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import register_op, require
+from .base import nir_require, register_op, require
 from .lowering import EventLowering, window_geometry
 from .pad import constant_pad
 from .weighted import WeightedOp
@@ -151,6 +151,28 @@ class Conv(WeightedOp):
         a, w = node.attrs, node.params["W"]
         per_position = window_fanout(in_shape[1:], node.shape[1:], w.shape[2:], a["stride"], a["pads"], a["dilation"])
         return np.broadcast_to(per_position * (w.shape[0] // a["groups"]), in_shape).copy()
+
+    def to_nir(self, node, in_shapes, nir):
+        """``nir.Conv2d`` with symmetric padding; groups > 1 as one dense conv whose weight is
+        block-diagonal (zeros between the groups), which computes the same sums exactly."""
+        a, w = node.attrs, node.params["W"]
+        top, left, bottom, right = a["pads"]
+        nir_require((top, left) == (bottom, right), node, f"NIR pads both sides alike; pads {a['pads']} differ")
+        groups, (c_out, c_g, kh, kw) = a["groups"], w.shape
+        full = np.zeros((c_out, c_g * groups, kh, kw), np.float32)
+        o_g = c_out // groups
+        for g in range(groups):
+            full[g * o_g : (g + 1) * o_g, g * c_g : (g + 1) * c_g] = w[g * o_g : (g + 1) * o_g]
+        conv = nir.Conv2d(
+            input_shape=tuple(in_shapes[0][1:]),
+            weight=full,
+            stride=tuple(a["stride"]),
+            padding=(top, left),
+            dilation=tuple(a["dilation"]),
+            groups=1,
+            bias=node.params["b"].copy(),
+        )
+        return [("", conv)]
 
     def lower_event(self, node, ctx):
         groups = node.attrs["groups"]

@@ -45,6 +45,10 @@ class Dense(WeightedOp):
     def fanout(self, node, in_shape):
         return np.full(in_shape, node.params["W"].shape[0], np.int64)
 
+    def to_nir(self, node, in_shapes, nir):
+        """``nir.Affine``: ``W x + b``, the same layout."""
+        return [("", nir.Affine(weight=node.params["W"].copy(), bias=node.params["b"].copy()))]
+
     def lower_event(self, node, ctx):
         w = node.params["W"]
         geometry = (w.shape[1], 0, 0, w.shape[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OpSpec, register_op, require, require_scale_shift
+from .base import OpSpec, nir_require, per_channel, register_op, require, require_scale_shift
 from .lowering import EventLowering
 
 
@@ -60,6 +60,30 @@ class Input(OpSpec):
 
     def without_constant(self, node):
         return node.copy(params={"scale": node.params["scale"], "shift": np.zeros_like(node.params["shift"])})
+
+    def to_nir(self, node, in_shapes, nir):
+        """``nir.Input`` in the graph's layout; a normalisation becomes a diagonal 1x1 conv (C, H, W)
+        or a diagonal affine (F,) after it, exact (one product per output, plus the shift)."""
+        shape = tuple(node.shape)
+        parts = [("", nir.Input(input_type={"input": np.array(shape)}))]
+        scale, shift = node.params["scale"], node.params["shift"]
+        if np.all(scale == 1) and np.all(shift == 0):
+            return parts
+        size = shape[0]
+        if len(shape) == 1:
+            s, c = np.broadcast_to(scale, shape), np.broadcast_to(shift, shape)
+            return parts + [(".norm", nir.Affine(weight=np.diag(s).astype(np.float32), bias=c.astype(np.float32)))]
+        s, c = per_channel(scale, shape), per_channel(shift, shape)
+        nir_require(
+            len(shape) == 3 and s is not None and c is not None,
+            node,
+            "NIR can express the input normalisation only per channel of a (C, H, W) input or per feature",
+        )
+        weight = (np.eye(size, dtype=np.float32) * s)[:, :, None, None]
+        conv = nir.Conv2d(
+            input_shape=shape[1:], weight=weight, stride=1, padding=0, dilation=1, groups=1, bias=c.astype(np.float32)
+        )
+        return parts + [(".norm", conv)]
 
     def lower_event(self, node, ctx):
         # what an input spike adds: the coding's amplitude times the normalisation's scale

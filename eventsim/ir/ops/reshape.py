@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OpSpec, per_channel, register_op, require
+from .base import OpSpec, nir_require, per_channel, register_op, require
 from .lowering import map_lowering
 
 
@@ -47,6 +47,11 @@ class Reshape(OpSpec):
             full = np.broadcast_to(np.reshape(values, (-1,) + (1,) * (len(in_shape) - 1)), in_shape)
             moved.append(per_channel(full.reshape(node.shape), node.shape))
         return None if moved[0] is None or moved[1] is None else (moved[0], moved[1])
+
+    def to_nir(self, node, in_shapes, nir):
+        """``nir.Flatten`` of the whole per-sample value; other reshapes have no NIR form."""
+        nir_require(len(node.shape) == 1, node, "NIR can express only flattening reshapes")
+        return [("", nir.Flatten(input_type={"input": np.array(in_shapes[0])}, start_dim=0, end_dim=-1))]
 
     def lower_event(self, node, ctx):
         return map_lowering(node, ctx, [np.arange(int(np.prod(node.shape)), dtype=np.int64)])

@@ -1,0 +1,162 @@
+"""NIR export and import: eventsim → NIR file → eventsim is the same network (fingerprint, and the
+reference engine's outputs and spike counts bit for bit); what NIR cannot express is refused by name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import examples
+from eventsim.cli.main import main
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from snn_builders import NetBuilder, bistable, exact_network, grid
+
+import eventsim
+from eventsim.errors import UnsupportedError
+from eventsim.interop import from_nir, read_nir, to_nir, write_nir
+from eventsim.snn.network import SpikingNetwork
+
+nir = pytest.importorskip("nir")
+
+
+@st.composite
+def exportable_networks(draw):
+    """A random small CNN of what NIR can carry: conv (groups, stride, pad, dilation), residual adds,
+    average pooling (padded or not), flatten, dense; IF layers with per-layer or per-channel θ, v0
+    and temporal biases; grid inputs."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    c, hw = draw(st.integers(1, 3)), draw(st.integers(5, 8))
+    b = NetBuilder(rng, (c, hw, hw), normalise=draw(st.booleans()))
+    for _ in range(draw(st.integers(1, 2))):
+        src, c_in = b.current, b.shape[0]
+        if draw(st.booleans()) or b.current == "x":
+            groups = draw(st.sampled_from([1, c_in]))
+            c_out = groups * draw(st.integers(1, 2))
+            size = min(b.shape[1:])
+            k = draw(st.integers(1, min(3, size)))
+            pad, dilation = draw(st.integers(0, k - 1)), draw(st.integers(1, 2))
+            if dilation * (k - 1) + 1 > size + 2 * pad:
+                dilation = 1
+            b.relu(b.conv(src, c_out, k, draw(st.integers(1, 2)), pad, dilation, groups))
+        else:
+            first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))
+            b.relu(b.add("add", [b.conv(first, c_in, 3, 1, 1, 1, 1), src]))
+        if draw(st.booleans()) and min(b.shape[1:]) >= 2:
+            k, stride = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+            pad = draw(st.integers(0, k - 1))
+            b.pool(b.current, "avgpool", (k, k), (stride, stride), (pad,) * 4, draw(st.booleans()))
+    b.flatten(b.current)
+    if draw(st.booleans()):
+        b.relu(b.dense(b.current, draw(st.integers(2, 5))))
+    b.dense(b.current, draw(st.integers(2, 4)))
+    net = exact_network(b.graph(), rng, draw(st.sampled_from(["half", "zero"])))
+    for name, layer in net.layers.items():
+        if draw(st.booleans()):
+            channels = () if draw(st.booleans()) else (net.graph.node(name).shape[0],)
+            layer.temporal_bias = grid(rng, (draw(st.integers(1, 4)),) + channels, -0.5, 0.5, 0.125)
+    x = grid(rng, (2,) + net.graph.input_shape, 0.0, 1.0, 0.125)
+    return net, x
+
+
+def round_trip(net: SpikingNetwork, path) -> SpikingNetwork:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_nir(net, path)
+    return read_nir(path)
+
+
+@settings(max_examples=examples(40))
+@given(exportable_networks())
+def test_round_trip_is_the_same_network(tmp_path_factory, case):
+    net, x = case
+    back = round_trip(net, tmp_path_factory.mktemp("nir") / "net.nir")
+    assert back.fingerprint() == net.fingerprint()
+    ours = eventsim.simulate(net, x, 6, engine="reference")
+    theirs = eventsim.simulate(back, x, 6, engine="reference")
+    assert np.array_equal(ours.outputs, theirs.outputs)
+    assert np.array_equal(ours.spikes_per_sample, theirs.spikes_per_sample)
+
+
+def small_net(rng, op: str = "avgpool") -> SpikingNetwork:
+    b = NetBuilder(rng, (2, 6, 6), normalise=False)
+    b.relu(b.conv("x", 2, 3, 1, 1, 1, 2))
+    if op == "concat":
+        b.add("concat", [b.current, b.relu(b.conv(b.current, 1, 1, 1, 0, 1, 1))], {"axis": 0})
+    else:
+        b.pool(b.current, op, (2, 2), (2, 2), (0, 0, 0, 0))
+    b.flatten(b.current)
+    b.dense(b.current, 3)
+    return exact_network(b.graph(), rng, "half")
+
+
+def test_exported_graph_passes_nir_type_check_and_keeps_metadata(tmp_path):
+    net = small_net(np.random.default_rng(0))
+    with pytest.warns(UserWarning, match="reset"):
+        graph = to_nir(net)
+    assert graph.check_types()
+    assert isinstance(graph.nodes["n1"], nir.Conv2d) and graph.nodes["n1"].groups == 1  # grouped → block diagonal
+    assert isinstance(graph.nodes["n2"], nir.IF) and isinstance(graph.nodes["n3"], nir.AvgPool2d)
+    assert np.array_equal(graph.nodes["n2"].v_threshold, net.threshold_array("n2"))
+    nir.write(tmp_path / "g.nir", graph)
+    again = nir.read(tmp_path / "g.nir")  # type-checked on reading
+    assert "eventsim_neurons" in again.nodes["n2"].metadata
+    assert from_nir(again).fingerprint() == net.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "op, fragments", [("maxpool", ["'n3'", "maxpool", "NIR has no form"]), ("concat", ["'n5'", "concat"])]
+)
+def test_refuses_ops_nir_cannot_express(op, fragments):
+    with pytest.raises(UnsupportedError) as info:
+        to_nir(small_net(np.random.default_rng(1), op), warn=False)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_refuses_other_neuron_kinds_and_temporal_decoding():
+    rng = np.random.default_rng(2)
+    graph = small_net(rng).graph
+    with pytest.raises(UnsupportedError, match="layer 'n2'.*'bistable'"):
+        to_nir(bistable(graph, rng, 4, "half"), warn=False)
+    net = small_net(rng)
+    net.layers["n2"].kind = "signed"
+    with pytest.raises(UnsupportedError, match="layer 'n2'.*'signed'"):
+        to_nir(net, warn=False)
+    temporal = SpikingNetwork(graph, small_net(rng).layers, decoding="temporal")
+    with pytest.raises(UnsupportedError, match="temporal"):
+        to_nir(temporal, warn=False)
+
+
+def test_missing_nir_package_names_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nir", None)
+    with pytest.raises(UnsupportedError, match=r'pip install "eventsim\[nir\]"'):
+        to_nir(small_net(np.random.default_rng(3)))
+
+
+def test_foreign_graph_is_refused():
+    graph = nir.NIRGraph.from_list(nir.Affine(weight=np.ones((2, 3), np.float32), bias=np.zeros(2, np.float32)))
+    with pytest.raises(UnsupportedError, match="not written by eventsim"):
+        from_nir(graph)
+
+
+def test_cli_export_nir(tmp_path):
+    rng = np.random.default_rng(4)
+    small_net(rng).save(tmp_path / "net.npz")
+    result = CliRunner().invoke(main, ["export-nir", str(tmp_path / "net.npz"), str(tmp_path / "net.nir")])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "warning:" in result.output
+    assert read_nir(tmp_path / "net.nir").fingerprint() == SpikingNetwork.load(tmp_path / "net.npz").fingerprint()
+    small_net(rng, "maxpool").save(tmp_path / "max.npz")
+    result = CliRunner().invoke(main, ["export-nir", str(tmp_path / "max.npz"), str(tmp_path / "max.nir")])
+    assert result.exit_code == 2 and result.output.count("error:") == 1 and "maxpool" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "max.nir").exists()
+
+
+def test_importing_eventsim_does_not_import_nir():
+    code = "import eventsim, sys; assert 'nir' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
