@@ -559,6 +559,13 @@ def _run_options(default_T: int):
         click.option("--samples", type=int, help="Use only the first N samples."),
         click.option("--x-key", default="x", show_default=True),
         click.option("--y-key", default="y", show_default=True),
+        click.option(
+            "--cluster",
+            metavar="local|tcp://HOST:PORT",
+            help='Simulate on a Dask cluster: "local" starts worker processes for this run, an address '
+            'joins a running scheduler (pip install "eventsim[dask]") [default: this process].',
+        ),
+        click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local."),
     ]
 
     def apply(fn):
@@ -598,6 +605,8 @@ def simulate(
     steps,
     x_key,
     y_key,
+    cluster,
+    workers,
     json_path,
     report_dir,
     preset,
@@ -607,7 +616,7 @@ def simulate(
     net = eventsim.SpikingNetwork.load(network)
     table = _cost_table(preset, costs)
     x, y = _load_x(data, x_key, y_key, samples)
-    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None)
+    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None, cluster=(cluster, workers))
     tables = with_every_preset(table) if report_dir else ()
     report = build_report(net, rec, x, y, presets=tables, figures=report_dir is not None)
     click.echo(report.summary_text(steps))
@@ -618,8 +627,9 @@ def simulate(
         _write_report(report, report_dir)
 
 
-def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool):
-    """Simulate with a progress bar; with ``raster``, keep the rasters a report needs."""
+def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool, cluster=(None, None)):
+    """Simulate with a progress bar; with ``raster``, keep the rasters a report needs; ``cluster``:
+    (--cluster, --workers)."""
     with click.progressbar(length=len(x), label=f"{engine} engine, T={T}", file=sys.stderr) as bar:
         return eventsim.simulate(
             net,
@@ -631,6 +641,8 @@ def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool):
             batch_size=batch_size,
             raster_samples=range(min(len(x), RASTER_SAMPLES)) if raster else (),
             progress=lambda done, total: bar.update(done - bar.pos),
+            cluster=cluster[0],
+            workers=cluster[1],
         )
 
 
@@ -649,7 +661,10 @@ def _write_report(report, directory: str) -> None:
 @_run_options(default_T=32)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the energy report as JSON here.")
 @energy_options
-def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key, y_key, json_path, preset, costs):
+def energy(
+    network, data, T, engine, encoding, batch_size, seed, samples, x_key, y_key, cluster, workers, json_path, preset,
+    costs,
+):  # fmt: skip
     """Estimate the energy per sample of NETWORK on DATA at T steps, beside its ANN under the same cost table.
 
     \b
@@ -665,7 +680,7 @@ def energy(network, data, T, engine, encoding, batch_size, seed, samples, x_key,
     net = eventsim.SpikingNetwork.load(network)
     table = _cost_table(preset, costs)
     x, _ = _load_x(data, x_key, y_key, samples)
-    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=False)
+    rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=False, cluster=(cluster, workers))
     reports = [energy_report(net, rec, t) for t in with_every_preset(table)]
     click.echo(energy_text(reports))
     if json_path:

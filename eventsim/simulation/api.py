@@ -69,6 +69,9 @@ def simulate(
     raster_samples: Sequence[int] = (),
     progress: Callable[[int, int], None] | None = None,
     engine_options: Mapping[str, object] | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
 ) -> Recording:
     """Simulate ``net`` on inputs ``x`` for ``T`` time steps.
 
@@ -97,6 +100,15 @@ def simulate(
     engine_options : mapping, optional
         Keyword options of the engine (``layer``: ``method`` "auto", "events" or "dense", ``memory``
         budget in bytes, ``costs``).
+    cluster : str, optional
+        Run on a Dask cluster (:mod:`eventsim.simulation.distributed`; ``pip install
+        "eventsim[dask]"``): ``"local"`` starts a ``LocalCluster`` of ``workers`` processes for this
+        run, an address (``tcp://host:8786``) connects to a running scheduler. The recording is the
+        same, bit for bit, as in one process.
+    workers : int, optional
+        Worker processes of a local cluster (default: the cores, at most 4).
+    chunk_size : int, optional
+        Samples per task on a cluster (default 256).
 
     Returns
     -------
@@ -110,15 +122,39 @@ def simulate(
         raise DataError("no samples to simulate", "pass at least one sample")
     batch_size = max(1, int(batch_size))
     _check_memory(net, int(T), encoding, len(x), batch_size, len(raster_samples))
+    if cluster is not None:
+        from .distributed import simulate_on_cluster
+
+        return simulate_on_cluster(net, x, int(T), engine, encoding, int(seed), batch_size, raster_samples,
+                                   engine_options, cluster, workers, chunk_size, progress)  # fmt: skip
+    return run_samples(net, x, int(T), engine, encoding, int(seed), batch_size, raster_samples, engine_options,
+                       progress=progress)  # fmt: skip
+
+
+def run_samples(
+    net: SpikingNetwork,
+    x: np.ndarray,
+    T: int,
+    engine: str,
+    encoding: str,
+    seed: int,
+    batch_size: int,
+    raster_samples: Sequence[int],
+    engine_options: Mapping[str, object] | None,
+    first_index: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Recording:
+    """:func:`simulate` in this process on checked arguments, ``x`` being samples ``first_index`` …
+    of the whole data set (what a cluster's worker runs on its chunk)."""
     with single_threaded_blas():  # see eventsim.simulation.threads
-        plan = SimulationPlan.build(net, int(T), encoding, int(seed))
+        plan = SimulationPlan.build(net, T, encoding, seed)
         runner = _engine(engine, plan, engine_options)
-        recording = _run_batches(runner, x, batch_size, raster_samples, progress)
+        recording = _run_batches(runner, x, batch_size, raster_samples, progress, first_index)
     recording.settings = {
         **runner.report(),
         "engine": engine,
         "encoding": encoding,
-        "seed": int(seed),
+        "seed": seed,
         "batch_size": batch_size,
         "bias_steps": net.bias_steps,
     }
@@ -139,15 +175,16 @@ def _engine(engine: str, plan: SimulationPlan, engine_options: Mapping[str, obje
     return engine_class(plan, **options)
 
 
-def _run_batches(runner, x: np.ndarray, batch_size: int, raster_samples, progress) -> Recording:
-    """Run ``x`` through ``runner`` in batches; the merged recording."""
+def _run_batches(runner, x: np.ndarray, batch_size: int, raster_samples, progress, offset: int = 0) -> Recording:
+    """Run ``x`` (samples ``offset`` … of the data set) through ``runner`` in batches; the merged
+    recording."""
     parts = []
     start = time.perf_counter()
     for first in range(0, len(x), batch_size):
         chunk = x[first : first + batch_size]
         wanted = tuple(i - first for i in raster_samples if first <= i < first + len(chunk))
         began = time.perf_counter()
-        part = runner.run(Batch(chunk, first, wanted))
+        part = runner.run(Batch(chunk, offset + first, wanted))
         part.wall_seconds = time.perf_counter() - began
         parts.append(part)
         if progress is not None:

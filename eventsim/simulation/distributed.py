@@ -1,0 +1,164 @@
+"""``simulate`` on a Dask cluster: the samples cut into chunks, each chunk simulated by a worker, the
+recordings merged in order.
+
+Simulation is independent per sample (each sample's rate-coded input has its own random stream,
+keyed by its index in the whole data set), so a chunk simulated on a worker with its first index
+gives what the same samples give in one process, bit for bit; :meth:`Recording.merge` joins the
+chunks as if they had been simulated together. The network is sent to the workers once
+(``scatter(broadcast=True)``); a task whose worker dies is retried on another (``retries``) and the
+retries are reported; a task that fails on every try fails the run, so no chunk is lost or counted
+twice. Each worker runs Numba on ``threads`` threads (default: its share of the machine's cores), so
+that the workers of one machine do not oversubscribe its cores — Dask does not limit Numba's
+threads itself.
+
+``dask.distributed`` is imported here only, when a cluster is asked for: the core install does not
+need it (``pip install "eventsim[dask]"``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError, UnsupportedError
+from ..snn.network import SpikingNetwork
+from .recording import Recording
+
+#: Samples per task when the caller does not say: enough to amortise a task's overhead (about a
+#: millisecond) and small enough to spread a few thousand samples over many workers.
+DEFAULT_CHUNK = 256
+
+#: Tries of a task after its first that raised (a task whose worker dies is rescheduled by the
+#: scheduler on its own, up to its ``allowed-failures``).
+RETRIES = 2
+
+#: The topic of the events with which each chunk reports that it started.
+RETRY_TOPIC = "eventsim-chunk-started"
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """What a worker needs besides the network to simulate one chunk."""
+
+    T: int
+    engine: str
+    encoding: str
+    seed: int
+    batch_size: int
+    first_index: int
+    raster_samples: tuple[int, ...]
+    engine_options: Mapping[str, object] | None
+    threads: int
+    run: str  # this run's id, so that a scheduler serving several runs tells their chunks apart
+
+
+def _client(cluster: str, workers: int | None):
+    """A ``distributed.Client``: a new ``LocalCluster`` of worker processes for ``"local"``, else a
+    connection to the scheduler at the address ``cluster``."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UnsupportedError(
+            "simulating on a cluster needs dask.distributed, which is not installed",
+            'pip install "eventsim[dask]"',
+        ) from None
+    if cluster == "local":
+        n = workers or max(1, min(4, os.cpu_count() or 1))
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+        return Client(local), local
+    if workers is not None:
+        raise DataError("--workers applies to a local cluster only", "start the workers of a remote cluster yourself")
+    try:
+        return Client(cluster, timeout="10s"), None
+    except OSError as error:
+        raise DataError(
+            f"cannot reach a Dask scheduler at {cluster!r}: {error}",
+            "pass the scheduler's address (tcp://host:8786) or --cluster local",
+        ) from None
+
+
+def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:
+    """Run on a worker: ``x`` simulated as samples ``job.first_index`` … of the whole data set."""
+    import numba
+    from distributed import get_worker
+
+    from .api import run_samples
+
+    # a chunk that starts twice was retried (its worker died, or it raised): counted by the client
+    get_worker().log_event(RETRY_TOPIC, {"run": job.run, "first": job.first_index})
+    numba.set_num_threads(max(1, min(job.threads, numba.config.NUMBA_NUM_THREADS)))
+    return run_samples(net, x, job.T, job.engine, job.encoding, job.seed, job.batch_size,
+                       job.raster_samples, job.engine_options, job.first_index)  # fmt: skip
+
+
+def simulate_on_cluster(
+    net: SpikingNetwork,
+    x: np.ndarray,
+    T: int,
+    engine: str,
+    encoding: str,
+    seed: int,
+    batch_size: int,
+    raster_samples: Sequence[int],
+    engine_options: Mapping[str, object] | None,
+    cluster: str,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Recording:
+    """:func:`eventsim.simulate`'s run on a Dask cluster (module docstring); its arguments checked."""
+    client, local = _client(cluster, workers)
+    try:
+        return _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, engine_options,
+                    chunk_size or DEFAULT_CHUNK, progress)  # fmt: skip
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+
+
+def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, engine_options, chunk, progress):
+    """Submit one task per chunk of ``chunk`` samples, gather the recordings in order, merge them."""
+    from distributed import as_completed
+
+    cores = os.cpu_count() or 1
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    threads = max(1, cores // workers)
+    shared = client.scatter(net, broadcast=True)
+    run = uuid.uuid4().hex
+    futures = []
+    for first in range(0, len(x), chunk):
+        rows = x[first : first + chunk]
+        wanted = tuple(i - first for i in raster_samples if first <= i < first + len(rows))
+        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, threads, run)
+        futures.append(client.submit(_simulate_chunk, shared, rows, job, retries=RETRIES, pure=False))
+    done = 0
+    for future in as_completed(futures):
+        done += future.result().samples  # a task that failed on every try raises here, by its error
+        if progress is not None:
+            progress(done, len(x))
+    parts = [f.result() for f in futures]
+    retried = _retried(client, run)
+    recording = Recording.merge(parts)
+    recording.settings = {**parts[0].settings, "cluster": cluster_name(client), "tasks": len(futures),
+                          "tasks_retried": retried}  # fmt: skip
+    return recording
+
+
+def _retried(client, run: str) -> int:
+    """How many chunks of ``run`` started more than once (their worker died, or they raised and were
+    retried), from the events the chunks logged when they started."""
+    starts: dict[int, int] = {}
+    for _, event in client.get_events(RETRY_TOPIC):
+        if event.get("run") == run:
+            starts[event["first"]] = starts.get(event["first"], 0) + 1
+    return sum(1 for count in starts.values() if count > 1)
+
+
+def cluster_name(client) -> str:
+    """The scheduler's address, for the recording's settings."""
+    return str(client.scheduler.address)

@@ -1,0 +1,88 @@
+"""``simulate`` on a Dask cluster against the same run in one process (its oracle): the recordings are
+bit-identical whatever the chunks, rasters land on the right samples, and bad cluster arguments are
+refused with one message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checks import assert_identical
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snn_builders import grid, random_networks, single_layer
+
+import eventsim
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """A two-worker local cluster (worker processes, one thread each) for the module's tests."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    case=random_networks(),
+    extra=st.integers(0, 9),
+    chunk=st.integers(1, 5),
+    encoding=st.sampled_from(["direct", "rate"]),
+    engine=st.sampled_from(["event", "layer"]),
+)
+def test_a_cluster_run_is_the_in_process_run(scheduler, case, extra, chunk, encoding, engine):
+    """Chunks of any size, any number of samples, rate coding included (each sample's input stream is
+    keyed by its index): outputs, spikes, synaptic events and rasters bit for bit."""
+    net, x = case
+    x = np.concatenate([x, grid(np.random.default_rng(extra), (extra,) + x.shape[1:], 0.0, 1.0, 0.125)])
+    rasters = (0, len(x) - 1)
+    kwargs = {"encoding": encoding, "seed": 4, "raster_samples": rasters, "engine": engine, "batch_size": 2}
+    here = eventsim.simulate(net, x, 6, **kwargs)
+    there = eventsim.simulate(net, x, 6, cluster=scheduler, chunk_size=chunk, **kwargs)
+    assert_identical(here, there)
+    assert there.settings["tasks"] == -(-len(x) // chunk) and there.settings["tasks_retried"] == 0
+
+
+def test_a_local_cluster_started_for_the_run_reports_progress(scheduler):
+    """``cluster="local"`` starts its own workers; progress follows the chunks to the last sample."""
+    rng = np.random.default_rng(2)
+    net, x = single_layer(rng, 5, 6, 0.5, 0.25), grid(rng, (7, 5), 0.0, 1.0, 0.125)
+    seen = []
+    rec = eventsim.simulate(
+        net, x, 4, cluster="local", workers=2, chunk_size=2, progress=lambda d, n: seen.append((d, n))
+    )
+    assert_identical(eventsim.simulate(net, x, 4), rec)
+    assert seen[-1] == (len(x), len(x)) and len(seen) == -(-len(x) // 2)
+
+
+def test_bad_cluster_arguments_are_refused_by_name(scheduler):
+    rng = np.random.default_rng(3)
+    net, x = single_layer(rng, 5, 6, 0.5, 0.25), grid(rng, (2, 5), 0.0, 1.0, 0.125)
+    with pytest.raises(eventsim.DataError, match="cannot reach a Dask scheduler"):
+        eventsim.simulate(net, x, 2, cluster="tcp://127.0.0.1:9")
+    with pytest.raises(eventsim.DataError, match="local cluster only"):
+        eventsim.simulate(net, x, 2, cluster=scheduler, workers=3)
+
+
+def test_the_cli_simulates_on_a_cluster(tmp_path, scheduler):
+    """``simulate --cluster ADDRESS`` prints what the in-process run prints, but its timing; a
+    scheduler that is not there is one message and exit 2."""
+    from click.testing import CliRunner
+    from eventsim.cli.main import main
+
+    rng = np.random.default_rng(5)
+    net = single_layer(rng, 5, 6, 0.5, 0.25)
+    net.save(tmp_path / "net.npz")
+    np.savez(tmp_path / "d.npz", x=grid(rng, (9, 5), 0.0, 1.0, 0.125), y=rng.integers(0, 2, 9))
+    args = ["simulate", str(tmp_path / "net.npz"), "--data", str(tmp_path / "d.npz"), "-T", "8", "--json"]
+    here = CliRunner().invoke(main, args + [str(tmp_path / "here.json")])
+    there = CliRunner().invoke(main, args + [str(tmp_path / "there.json"), "--cluster", scheduler])
+    assert here.exit_code == 0 and there.exit_code == 0, there.output
+    import json
+
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("here", "there"))
+    assert a["accuracy"] == b["accuracy"] and a["spikes_per_sample"] == b["spikes_per_sample"]
+    bad = CliRunner().invoke(main, args + [str(tmp_path / "bad.json"), "--cluster", "tcp://127.0.0.1:9"])
+    assert bad.exit_code == 2 and "cannot reach a Dask scheduler" in bad.output and "Traceback" not in bad.output
