@@ -5,9 +5,10 @@ Simulation is independent per sample (each sample's rate-coded input has its own
 keyed by its index in the whole data set), so a chunk simulated on a worker with its first index
 gives what the same samples give in one process, bit for bit; :meth:`Recording.merge` joins the
 chunks as if they had been simulated together. The network is sent to the workers once
-(``scatter(broadcast=True)``); a task whose worker dies is retried on another (``retries``) and the
-retries are reported; a task that fails on every try fails the run, so no chunk is lost or counted
-twice. Each worker runs Numba on ``threads`` threads (default: its share of the machine's cores), so
+(``scatter(broadcast=True)``); a task whose worker dies is run again on another by the scheduler,
+one that raises is retried (``retries``), and the chunks that ran more than once are reported
+(from the scheduler's transition log); a task that fails on every try fails the run, so no chunk is
+lost or counted twice. Each worker runs Numba on ``threads`` threads (default: its share of the machine's cores), so
 that the workers of one machine do not oversubscribe its cores — Dask does not limit Numba's
 threads itself.
 
@@ -18,7 +19,6 @@ need it (``pip install "eventsim[dask]"``).
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,8 +36,6 @@ DEFAULT_CHUNK = 256
 #: scheduler on its own, up to its ``allowed-failures``).
 RETRIES = 2
 
-#: The topic of the events with which each chunk reports that it started.
-RETRY_TOPIC = "eventsim-chunk-started"
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,6 @@ class ChunkJob:
     raster_samples: tuple[int, ...]
     engine_options: Mapping[str, object] | None
     threads: int
-    run: str  # this run's id, so that a scheduler serving several runs tells their chunks apart
 
 
 def _client(cluster: str, workers: int | None):
@@ -84,12 +81,9 @@ def _client(cluster: str, workers: int | None):
 def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:
     """Run on a worker: ``x`` simulated as samples ``job.first_index`` … of the whole data set."""
     import numba
-    from distributed import get_worker
 
     from .api import run_samples
 
-    # a chunk that starts twice was retried (its worker died, or it raised): counted by the client
-    get_worker().log_event(RETRY_TOPIC, {"run": job.run, "first": job.first_index})
     numba.set_num_threads(max(1, min(job.threads, numba.config.NUMBA_NUM_THREADS)))
     return run_samples(net, x, job.T, job.engine, job.encoding, job.seed, job.batch_size,
                        job.raster_samples, job.engine_options, job.first_index)  # fmt: skip
@@ -129,12 +123,11 @@ def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, 
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     threads = max(1, cores // workers)
     shared = client.scatter(net, broadcast=True)
-    run = uuid.uuid4().hex
     futures = []
     for first in range(0, len(x), chunk):
         rows = x[first : first + chunk]
         wanted = tuple(i - first for i in raster_samples if first <= i < first + len(rows))
-        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, threads, run)
+        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, threads)
         futures.append(client.submit(_simulate_chunk, shared, rows, job, retries=RETRIES, pure=False))
     done = 0
     for future in as_completed(futures):
@@ -142,21 +135,21 @@ def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, 
         if progress is not None:
             progress(done, len(x))
     parts = [f.result() for f in futures]
-    retried = _retried(client, run)
+    retried = _retried(client, [f.key for f in futures])
     recording = Recording.merge(parts)
     recording.settings = {**parts[0].settings, "cluster": cluster_name(client), "tasks": len(futures),
                           "tasks_retried": retried}  # fmt: skip
     return recording
 
 
-def _retried(client, run: str) -> int:
-    """How many chunks of ``run`` started more than once (their worker died, or they raised and were
-    retried), from the events the chunks logged when they started."""
-    starts: dict[int, int] = {}
-    for _, event in client.get_events(RETRY_TOPIC):
-        if event.get("run") == run:
-            starts[event["first"]] = starts.get(event["first"], 0) + 1
-    return sum(1 for count in starts.values() if count > 1)
+def _retried(client, keys: list) -> int:
+    """How many of the tasks ``keys`` the scheduler sent to a worker more than once (their worker
+    died, or they raised and were retried), from its transition log."""
+
+    def count(dask_scheduler, keys):
+        return sum(1 for key in keys if sum(1 for entry in dask_scheduler.story(key) if entry[2] == "processing") > 1)
+
+    return int(client.run_on_scheduler(count, keys=keys))
 
 
 def cluster_name(client) -> str:

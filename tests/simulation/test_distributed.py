@@ -86,3 +86,39 @@ def test_the_cli_simulates_on_a_cluster(tmp_path, scheduler):
     assert a["accuracy"] == b["accuracy"] and a["spikes_per_sample"] == b["spikes_per_sample"]
     bad = CliRunner().invoke(main, args + [str(tmp_path / "bad.json"), "--cluster", "tcp://127.0.0.1:9"])
     assert bad.exit_code == 2 and "cannot reach a Dask scheduler" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_worker_killed_mid_run_is_survived_and_reported():
+    """A worker process killed while it simulates a chunk: the scheduler runs the chunk again on
+    another worker, the recording is still the in-process one (nothing lost, nothing counted twice),
+    and the retried chunk is reported."""
+    import os
+    import threading
+    import time
+
+    rng = np.random.default_rng(6)
+    net, x = single_layer(rng, 5, 6, 0.5, 0.25), grid(rng, (12, 5), 0.0, 1.0, 0.125)
+    T = 20_000  # each one-sample chunk runs long enough to be caught at work
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    client = distributed.Client(cluster)
+    result = {}
+    try:
+        run = threading.Thread(
+            target=lambda: result.update(
+                rec=eventsim.simulate(net, x, T, cluster=cluster.scheduler_address, chunk_size=1, engine="event")
+            )  # fmt: skip
+        )
+        run.start()
+        busy = {}
+        while not busy and run.is_alive():  # a worker that is running a chunk now
+            busy = {w: tasks for w, tasks in client.processing().items() if tasks}
+            time.sleep(0.05)
+        victim = next(iter(busy))
+        client.run(os._exit, 1, workers=[victim], on_error="ignore")  # the worker dies mid-chunk
+        run.join(timeout=300)
+    finally:
+        client.close()
+        cluster.close()
+    rec = result["rec"]
+    assert_identical(eventsim.simulate(net, x, T, engine="event"), rec)
+    assert rec.settings["tasks_retried"] >= 1
