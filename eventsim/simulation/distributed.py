@@ -37,7 +37,6 @@ DEFAULT_CHUNK = 256
 RETRIES = 2
 
 
-
 @dataclass(frozen=True)
 class ChunkJob:
     """What a worker needs besides the network to simulate one chunk."""
