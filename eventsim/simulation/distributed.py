@@ -8,9 +8,9 @@ chunks as if they had been simulated together. The network is sent to the worker
 (``scatter(broadcast=True)``); a task whose worker dies is run again on another by the scheduler,
 one that raises is retried (``retries``), and the chunks that ran more than once are reported
 (from the scheduler's transition log); a task that fails on every try fails the run, so no chunk is
-lost or counted twice. Each worker runs Numba on ``threads`` threads (default: its share of the machine's cores), so
-that the workers of one machine do not oversubscribe its cores — Dask does not limit Numba's
-threads itself.
+lost or counted twice. Each worker runs Numba on its share of its machine's cores (the cores over
+the workers on the same host), so that the workers of one machine do not oversubscribe its cores —
+Dask does not limit Numba's threads itself.
 
 ``dask.distributed`` is imported here only, when a cluster is asked for: the core install does not
 need it (``pip install "eventsim[dask]"``).
@@ -49,7 +49,7 @@ class ChunkJob:
     first_index: int
     raster_samples: tuple[int, ...]
     engine_options: Mapping[str, object] | None
-    threads: int
+    workers_per_host: Mapping[str, int]
 
 
 def _client(cluster: str, workers: int | None):
@@ -80,10 +80,13 @@ def _client(cluster: str, workers: int | None):
 def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:
     """Run on a worker: ``x`` simulated as samples ``job.first_index`` … of the whole data set."""
     import numba
+    from distributed import get_worker
 
     from .api import run_samples
 
-    numba.set_num_threads(max(1, min(job.threads, numba.config.NUMBA_NUM_THREADS)))
+    host = get_worker().address.rsplit(":", 1)[0]
+    share = (os.cpu_count() or 1) // max(1, job.workers_per_host.get(host, 1))
+    numba.set_num_threads(max(1, min(share, numba.config.NUMBA_NUM_THREADS)))
     return run_samples(net, x, job.T, job.engine, job.encoding, job.seed, job.batch_size,
                        job.raster_samples, job.engine_options, job.first_index)  # fmt: skip
 
@@ -118,15 +121,16 @@ def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, 
     """Submit one task per chunk of ``chunk`` samples, gather the recordings in order, merge them."""
     from distributed import as_completed
 
-    cores = os.cpu_count() or 1
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
-    threads = max(1, cores // workers)
+    per_host: dict[str, int] = {}
+    for address in client.scheduler_info().get("workers", {}):
+        host = address.rsplit(":", 1)[0]
+        per_host[host] = per_host.get(host, 0) + 1
     shared = client.scatter(net, broadcast=True)
     futures = []
     for first in range(0, len(x), chunk):
         rows = x[first : first + chunk]
         wanted = tuple(i - first for i in raster_samples if first <= i < first + len(rows))
-        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, threads)
+        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, per_host)
         futures.append(client.submit(_simulate_chunk, shared, rows, job, retries=RETRIES, pure=False))
     done = 0
     for future in as_completed(futures):
