@@ -488,10 +488,16 @@ def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
     "--finetune-steps", callback=_optional_steps, metavar="1,2,4", help="Fine-tune at these T (implies --finetune)."
 )
 @click.option("--finetune-epochs", type=click.IntRange(min=1), help="Epochs of fine-tuning [default: finetune's, 10].")
+@click.option(
+    "--cluster",
+    metavar="local|tcp://HOST:PORT",
+    help='Simulate on a Dask cluster ("local": worker processes for this table; pip install "eventsim[dask]").',
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local.")
 @_conversion_options
 def compare(
-    model, data, y_key, presets, steps, engine, encoding, out, finetune, finetune_steps, finetune_epochs, calib, x_key,
-    input_shape, **overrides,
+    model, data, y_key, presets, steps, engine, encoding, out, finetune, finetune_steps, finetune_epochs, cluster,
+    workers, calib, x_key, input_shape, **overrides,
 ) -> None:  # fmt: skip
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
@@ -500,6 +506,7 @@ def compare(
     from eventsim.measure.compare import compare as run_compare
     from eventsim.measure.compare import finetune_steps as default_finetune_steps
     from eventsim.measure.plots import accuracy_vs_steps_png
+    from eventsim.simulation.distributed import cluster_session
 
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     if not calib:
@@ -519,19 +526,23 @@ def compare(
     steps = sorted(set(steps) | set(tuned))
     if tuned:
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
-    with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
-        table = run_compare(
-            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar),
-            calib_y=calib_y if "auto" in names else None, **options,
-        )  # fmt: skip
-    if tuned:
-        labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"
-        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with the ANN {labels}", err=True)
-        add_finetuned(
-            table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
-            options={} if finetune_epochs is None else {"epochs": finetune_epochs},
-            progress=lambda line: click.echo(line, err=True),
-        )  # fmt: skip
+    with cluster_session(cluster, workers) as address:  # one local cluster for the whole table
+        with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
+            table = run_compare(
+                graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar),
+                calib_y=calib_y if "auto" in names else None, cluster=address, **options,
+            )  # fmt: skip
+        if tuned:
+            labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"
+            at = ", ".join(map(str, tuned))
+            click.echo(f"fine-tuning ftbc at T = {at} on {calib}, with the ANN {labels}", err=True)
+            add_finetuned(
+                table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
+                options={} if finetune_epochs is None else {"epochs": finetune_epochs},
+                progress=lambda line: click.echo(line, err=True), cluster=address,
+            )  # fmt: skip
+    if cluster is not None:
+        table["cluster"] = cluster
     click.echo(table_text(table))
     if out:
         atomic_write_text(f"{out}/compare.json", table_json(table))

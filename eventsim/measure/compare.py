@@ -16,6 +16,7 @@ from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
 from ..simulation.api import simulate
+from ..simulation.distributed import cluster_session
 from ..snn.network import SpikingNetwork
 
 #: Presets whose calibration for T differs from their calibration for T' > T truncated to T
@@ -50,6 +51,8 @@ def compare(
     finetune: bool | Sequence[int] | None = None,
     calib_y: np.ndarray | None = None,
     finetune_options: Mapping | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
     **options,
 ) -> dict:
     """Test accuracy of every preset at every step in ``steps``, and optionally of ``ftbc`` fine-tuned.
@@ -89,6 +92,9 @@ def compare(
         ``auto``'s choice (then by held-out accuracy; without labels by agreement with the ANN).
     finetune_options : mapping, optional
         Keyword arguments of :func:`eventsim.finetune` (``epochs``, ``lr``, ``thresholds``, ``seed``, ...).
+    cluster, workers : optional
+        Simulate on a Dask cluster, as :func:`eventsim.simulate` does; ``"local"`` starts one local
+        cluster for the whole table (:func:`~eventsim.simulation.distributed.cluster_session`).
     **options
         Conversion options overriding the presets' (also used for the fine-tuned ``ftbc``).
 
@@ -104,16 +110,19 @@ def compare(
     for preset in [*presets, *(["ftbc"] if tuned else [])]:
         resolve(preset, steps[-1], **options)  # refuse a bad combination before any work
     table = _empty_table(graph, x, y, steps, engine, encoding)
-    for preset in presets:
-        labels = {"calib_y": calib_y} if preset == "auto" else {}
-        table["presets"][preset] = _preset_row(
-            table, graph, calib_x, x, y, preset, batch_size, progress, {**options, **labels}
-        )
-    if tuned:
-        add_finetuned(
-            table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options, batch_size=batch_size,
-            progress=progress, conversion=options,
-        )  # fmt: skip
+    with cluster_session(cluster, workers) as address:
+        for preset in presets:
+            labels = {"calib_y": calib_y} if preset == "auto" else {}
+            table["presets"][preset] = _preset_row(
+                table, graph, calib_x, x, y, preset, batch_size, progress, {**options, **labels}, address
+            )
+        if tuned:
+            add_finetuned(
+                table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options, batch_size=batch_size,
+                progress=progress, conversion=options, cluster=address,
+            )  # fmt: skip
+    if cluster is not None:
+        table["cluster"] = cluster
     return table
 
 
@@ -131,8 +140,9 @@ def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], e
 
 
 def _preset_row(
-    table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress, options: dict
-) -> dict:
+    table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress, options: dict,
+    cluster: str | None = None,
+) -> dict:  # fmt: skip
     """One preset's accuracy at every step of ``table`` and its spikes at the largest (for ``auto``
     also ``auto_choices``: the recipe it chose at each T)."""
     steps = table["steps"]
@@ -143,7 +153,7 @@ def _preset_row(
         if "auto" in net.meta:
             choices[T] = net.meta["auto"]["chosen_name"]
         coding = net.required_encoding or table["encoding"]
-        rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size)
+        rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size, cluster=cluster)
         curve = rec.accuracy(y)
         for t in steps if only is None else [only]:
             accuracy[t] = float(curve[t - 1])
@@ -231,6 +241,7 @@ def add_finetuned(
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
     conversion: Mapping | None = None,
+    cluster: str | None = None,
 ) -> dict[int, SpikingNetwork]:
     """Add the row :data:`FINETUNED` to a :func:`compare` table: for each T of ``steps``, ``ftbc``
     converted at T and fine-tuned at T on the calibration data (:func:`finetuned_network`: distilled
@@ -239,7 +250,8 @@ def add_finetuned(
     The row holds the accuracy at its steps (None at the table's other steps), spikes per sample and
     per neuron at its largest step, and ``finetuned``: the labels' source, the options, the seconds
     of fine-tuning, and per T its accuracy, spikes, epochs, seconds and the network's
-    ``meta["finetune"]`` record.
+    ``meta["finetune"]`` record. ``cluster``: a Dask scheduler's address to simulate on (the
+    fine-tuning itself runs here).
 
     Returns
     -------
@@ -255,7 +267,7 @@ def add_finetuned(
     for T in steps:
         result, seconds = finetuned_network(graph, calib_x, labels, T, options, conversion, progress, table["encoding"])
         nets[T] = result.net
-        runs.append(_finetuned_run(table, result, seconds, x, y, T, batch_size))
+        runs.append(_finetuned_run(table, result, seconds, x, y, T, batch_size, cluster))
         if progress:
             run = runs[-1]
             progress(
@@ -279,11 +291,13 @@ def add_finetuned(
     return nets
 
 
-def _finetuned_run(table: dict, result, seconds: float, x, y, T: int, batch_size: int) -> dict:
+def _finetuned_run(
+    table: dict, result, seconds: float, x, y, T: int, batch_size: int, cluster: str | None = None
+) -> dict:
     """Simulate a fine-tuned network on the test data at ``T``: its record in the table."""
     net = result.net
     coding = net.meta.get("finetune", {}).get("encoding") or net.required_encoding or table["encoding"]
-    rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size)
+    rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size, cluster=cluster)
     spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
     return {
         "T": T,

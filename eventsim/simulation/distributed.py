@@ -19,7 +19,8 @@ need it (``pip install "eventsim[dask]"``).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,12 @@ class ChunkJob:
     workers_per_host: Mapping[str, int]
 
 
+def _no_workers(workers: int | None) -> None:
+    """A number of workers goes with a local cluster only."""
+    if workers is not None:
+        raise DataError("--workers applies to a local cluster only", "start the workers of a remote cluster yourself")
+
+
 def _client(cluster: str, workers: int | None):
     """A ``distributed.Client``: a new ``LocalCluster`` of worker processes for ``"local"``, else a
     connection to the scheduler at the address ``cluster``."""
@@ -66,8 +73,7 @@ def _client(cluster: str, workers: int | None):
         n = workers or max(1, min(4, os.cpu_count() or 1))
         local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
         return Client(local), local
-    if workers is not None:
-        raise DataError("--workers applies to a local cluster only", "start the workers of a remote cluster yourself")
+    _no_workers(workers)
     try:
         return Client(cluster, timeout="10s"), None
     except OSError as error:
@@ -75,6 +81,24 @@ def _client(cluster: str, workers: int | None):
             f"cannot reach a Dask scheduler at {cluster!r}: {error}",
             "pass the scheduler's address (tcp://host:8786) or --cluster local",
         ) from None
+
+
+@contextmanager
+def cluster_session(cluster: str | None, workers: int | None = None) -> Iterator[str | None]:
+    """The scheduler address for several runs on one cluster: ``"local"`` starts a ``LocalCluster``
+    of ``workers`` processes for the session (whose workers keep their compiled kernels between
+    runs) and closes it after; an address is used as it is; None (no cluster) stays None."""
+    if cluster != "local":
+        if cluster is not None:
+            _no_workers(workers)
+        yield cluster
+        return
+    client, local = _client(cluster, workers)
+    client.close()
+    try:
+        yield local.scheduler_address
+    finally:
+        local.close()
 
 
 def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:

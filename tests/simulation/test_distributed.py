@@ -122,3 +122,18 @@ def test_a_worker_killed_mid_run_is_survived_and_reported():
     rec = result["rec"]
     assert_identical(eventsim.simulate(net, x, T, engine="event"), rec)
     assert rec.settings["tasks_retried"] >= 1
+
+
+def test_compare_on_a_cluster_is_compare_in_process(scheduler):
+    """The accuracy table of every preset at every step, simulated on the cluster, is the in-process
+    one; ``cluster="local"`` starts one cluster for the whole table."""
+    from eventsim.measure.compare import compare
+
+    graph = eventsim.load_onnx(eventsim.examples.example_model_path("digits_mlp"))
+    data = eventsim.examples.load_example_data("digits")
+    args = (graph, data["x_calib"][:64], data["x_test"][:40], data["y_test"][:40], ["opi", "ftbc"], [1, 2, 4])
+    here = compare(*args, ftbc_batches=1, ftbc_batch_size=64)
+    there = compare(*args, ftbc_batches=1, ftbc_batch_size=64, cluster=scheduler)
+    assert there.pop("cluster") == scheduler and here == there
+    local = compare(*args, ftbc_batches=1, ftbc_batch_size=64, cluster="local", workers=2)
+    assert local.pop("cluster") == "local" and local == here
