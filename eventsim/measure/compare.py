@@ -80,8 +80,8 @@ def compare(
         Conversion presets (:data:`~eventsim.conversion.presets.PRESETS`).
     steps : sequence of int
         The time steps of the table.
-    engine, encoding, batch_size :
-        As in :func:`eventsim.simulate`.
+    engine, encoding, batch_size, cluster, workers :
+        As in :func:`eventsim.simulate`; ``cluster="local"`` starts one cluster for the whole table.
     progress : callable, optional
         Receives a line per conversion and simulation, and per epoch and per T of fine-tuning.
     finetune : bool or sequence of int, optional
@@ -92,9 +92,6 @@ def compare(
         ``auto``'s choice (then by held-out accuracy; without labels by agreement with the ANN).
     finetune_options : mapping, optional
         Keyword arguments of :func:`eventsim.finetune` (``epochs``, ``lr``, ``thresholds``, ``seed``, ...).
-    cluster, workers : optional
-        Simulate on a Dask cluster, as :func:`eventsim.simulate` does; ``"local"`` starts one local
-        cluster for the whole table (:func:`~eventsim.simulation.distributed.cluster_session`).
     **options
         Conversion options overriding the presets' (also used for the fine-tuned ``ftbc``).
 
@@ -117,13 +114,9 @@ def compare(
                 table, graph, calib_x, x, y, preset, batch_size, progress, {**options, **labels}, address
             )
         if tuned:
-            add_finetuned(
-                table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options, batch_size=batch_size,
-                progress=progress, conversion=options, cluster=address,
-            )  # fmt: skip
-    if cluster is not None:
-        table["cluster"] = cluster
-    return table
+            add_finetuned(table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options,
+                          batch_size=batch_size, progress=progress, conversion=options, cluster=address)  # fmt: skip
+    return table if cluster is None else {**table, "cluster": cluster}
 
 
 def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], engine: str, encoding: str) -> dict:
