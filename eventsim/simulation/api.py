@@ -6,6 +6,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,40 +123,47 @@ def simulate(
         raise DataError("no samples to simulate", "pass at least one sample")
     batch_size = max(1, int(batch_size))
     _check_memory(net, int(T), encoding, len(x), batch_size, len(raster_samples))
+    run = RunSettings(int(T), engine, encoding, int(seed), batch_size, engine_options)
     if cluster is not None:
         from .distributed import simulate_on_cluster
 
-        return simulate_on_cluster(net, x, int(T), engine, encoding, int(seed), batch_size, raster_samples,
-                                   engine_options, cluster, workers, chunk_size, progress)  # fmt: skip
-    return run_samples(net, x, int(T), engine, encoding, int(seed), batch_size, raster_samples, engine_options,
-                       progress=progress)  # fmt: skip
+        return simulate_on_cluster(net, x, run, raster_samples, cluster, workers, chunk_size, progress)
+    return run_samples(net, x, run, raster_samples, progress=progress)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the samples of a :func:`simulate` call are simulated, checked: the same in this process
+    and on every worker of a cluster."""
+
+    T: int
+    engine: str
+    encoding: str
+    seed: int
+    batch_size: int
+    engine_options: Mapping[str, object] | None = None
 
 
 def run_samples(
     net: SpikingNetwork,
     x: np.ndarray,
-    T: int,
-    engine: str,
-    encoding: str,
-    seed: int,
-    batch_size: int,
-    raster_samples: Sequence[int],
-    engine_options: Mapping[str, object] | None,
+    run: RunSettings,
+    raster_samples: Sequence[int] = (),
     first_index: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> Recording:
-    """:func:`simulate` in this process on checked arguments, ``x`` being samples ``first_index`` …
-    of the whole data set (what a cluster's worker runs on its chunk)."""
+    """:func:`simulate` in this process, ``x`` being samples ``first_index`` … of the whole data set
+    (what a cluster's worker runs on its chunk)."""
     with single_threaded_blas():  # see eventsim.simulation.threads
-        plan = SimulationPlan.build(net, T, encoding, seed)
-        runner = _engine(engine, plan, engine_options)
-        recording = _run_batches(runner, x, batch_size, raster_samples, progress, first_index)
+        plan = SimulationPlan.build(net, run.T, run.encoding, run.seed)
+        runner = _engine(run.engine, plan, run.engine_options)
+        recording = _run_batches(runner, x, run.batch_size, raster_samples, progress, first_index)
     recording.settings = {
         **runner.report(),
-        "engine": engine,
-        "encoding": encoding,
-        "seed": seed,
-        "batch_size": batch_size,
+        "engine": run.engine,
+        "encoding": run.encoding,
+        "seed": run.seed,
+        "batch_size": run.batch_size,
         "bias_steps": net.bias_steps,
     }
     return recording

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import DataError, UnsupportedError
 from ..snn.network import SpikingNetwork
+from .api import RunSettings, run_samples
 from .recording import Recording
 
 #: Samples per task when the caller does not say: enough to amortise a task's overhead (about a
@@ -42,14 +43,9 @@ RETRIES = 2
 class ChunkJob:
     """What a worker needs besides the network to simulate one chunk."""
 
-    T: int
-    engine: str
-    encoding: str
-    seed: int
-    batch_size: int
+    run: RunSettings
     first_index: int
     raster_samples: tuple[int, ...]
-    engine_options: Mapping[str, object] | None
     workers_per_host: Mapping[str, int]
 
 
@@ -106,25 +102,17 @@ def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Record
     import numba
     from distributed import get_worker
 
-    from .api import run_samples
-
     host = get_worker().address.rsplit(":", 1)[0]
     share = (os.cpu_count() or 1) // max(1, job.workers_per_host.get(host, 1))
     numba.set_num_threads(max(1, min(share, numba.config.NUMBA_NUM_THREADS)))
-    return run_samples(net, x, job.T, job.engine, job.encoding, job.seed, job.batch_size,
-                       job.raster_samples, job.engine_options, job.first_index)  # fmt: skip
+    return run_samples(net, x, job.run, job.raster_samples, job.first_index)
 
 
 def simulate_on_cluster(
     net: SpikingNetwork,
     x: np.ndarray,
-    T: int,
-    engine: str,
-    encoding: str,
-    seed: int,
-    batch_size: int,
+    run: RunSettings,
     raster_samples: Sequence[int],
-    engine_options: Mapping[str, object] | None,
     cluster: str,
     workers: int | None = None,
     chunk_size: int | None = None,
@@ -133,15 +121,14 @@ def simulate_on_cluster(
     """:func:`eventsim.simulate`'s run on a Dask cluster (module docstring); its arguments checked."""
     client, local = _client(cluster, workers)
     try:
-        return _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, engine_options,
-                    chunk_size or DEFAULT_CHUNK, progress)  # fmt: skip
+        return _run(client, net, x, run, raster_samples, chunk_size or DEFAULT_CHUNK, progress)
     finally:
         client.close()
         if local is not None:
             local.close()
 
 
-def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, engine_options, chunk, progress):
+def _run(client, net, x, run: RunSettings, raster_samples, chunk: int, progress):
     """Submit one task per chunk of ``chunk`` samples, gather the recordings in order, merge them."""
     from distributed import as_completed
 
@@ -154,7 +141,7 @@ def _run(client, net, x, T, engine, encoding, seed, batch_size, raster_samples, 
     for first in range(0, len(x), chunk):
         rows = x[first : first + chunk]
         wanted = tuple(i - first for i in raster_samples if first <= i < first + len(rows))
-        job = ChunkJob(T, engine, encoding, seed, batch_size, first, wanted, engine_options, per_host)
+        job = ChunkJob(run, first, wanted, per_host)
         futures.append(client.submit(_simulate_chunk, shared, rows, job, retries=RETRIES, pure=False))
     done = 0
     for future in as_completed(futures):
