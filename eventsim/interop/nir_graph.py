@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..errors import ModelFileError, UnsupportedError
 from ..io import atomic_target
+from ..ir.ops.base import nir_require
 from ..snn.network import SpikingNetwork
 from ..snn.network_file import network_arrays, network_from_parts
 
@@ -42,31 +44,28 @@ def load_nir() -> Any:
 
 
 def _refuse(net: SpikingNetwork) -> None:
-    """Refuse what NIR cannot carry: temporal decoding and neuron kinds other than ``if``."""
+    """Refuse what NIR cannot carry at the network's level: temporal decoding."""
     if net.decoding != "sum":
         raise UnsupportedError(
             f"the network reads its output with {net.decoding!r} decoding, which NIR cannot express",
             "export a network with sum decoding",
         )
-    for name in net.layer_names:
-        kind = net.layers[name].kind
-        if kind != "if":
-            raise UnsupportedError(
-                f"layer {name!r} cannot be exported to NIR: its neurons are of kind {kind!r}; "
-                "NIR export supports integrate-and-fire ('if') layers only",
-                "convert the network with an 'if' preset",
-            )
 
 
-def _if_node(nir: Any, net: SpikingNetwork, name: str) -> Any:
-    """``nir.IF`` whose threshold is θ (r = 1), with what NIR cannot express in its metadata."""
+def _neuron_node(nir: Any, net: SpikingNetwork, name: str, notes: dict[str, str]) -> Any:
+    """The NIR node of neuron layer ``name`` (its kind's :meth:`NeuronKind.to_nir`), with eventsim's
+    rule in its metadata; what NIR's node does otherwise goes into ``notes``."""
+    layer = net.layers[name]
     theta = net.threshold_array(name).astype(np.float32)
-    ones = np.ones_like(theta)
-    notes = (
-        "eventsim IF: v <- v + I; spike when v >= theta; reset by subtracting theta (not to v_reset); "
-        "a spike carries amplitude theta; v starts at v0; temporal_bias(t) is added in step t"
+    node, note = layer.spec.to_nir(name, layer, theta, nir)
+    if note:
+        notes[name] = note
+    node.metadata = dict(
+        node.metadata,
+        eventsim_neurons=f"eventsim {layer.kind}: {layer.spec.description}; a spike carries amplitude theta; "
+        "v starts at v0; temporal_bias(t) is added in step t" + (f"; {note}" if note else ""),
     )
-    return nir.IF(r=ones, v_threshold=theta, v_reset=np.zeros_like(theta), metadata={"eventsim_neurons": notes})
+    return node
 
 
 def _key(name: str, taken: set[str]) -> str:
@@ -78,63 +77,137 @@ def _key(name: str, taken: set[str]) -> str:
     return key
 
 
+@dataclass
+class _Value:
+    """A graph value in the NIR graph: piece i is the sum of the outputs of the NIR nodes
+    ``pieces[i]``; several pieces are a concatenation along per-sample ``axis`` (sizes ``sizes``),
+    which NIR lacks and only consumers that split their weights can take."""
+
+    pieces: list[tuple[str, ...]]
+    axis: int = 0
+    sizes: tuple[int, ...] = ()
+
+
+class _Export:
+    """The NIR nodes and edges of one network, built node by node in graph order."""
+
+    def __init__(self, nir: Any, net: SpikingNetwork) -> None:
+        self.nir, self.net = nir, net
+        self.description, self.arrays = network_arrays(net)
+        self.description["meta"] = net.meta
+        self.nodes: dict[str, Any] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.values: dict[str, _Value] = {}
+        self.taken: set[str] = set()
+        self.notes: dict[str, str] = {}
+
+    def add(self, index: int, node) -> None:
+        """Export graph node ``node`` (the ``index``-th)."""
+        graph, inputs = self.net.graph, [self.values[i] for i in node.inputs]
+        in_shapes = [graph.node(i).shape for i in node.inputs]
+        axis = node.spec.nir_concat_axis(node)
+        if axis is not None:
+            self.values[node.name] = _concatenation(node, inputs, in_shapes, axis)
+            return
+        if node.spec.role == "activation":
+            chains, joined = [[("", _neuron_node(self.nir, self.net, node.name, self.notes))]], None
+        elif all(len(value.pieces) == 1 for value in inputs):
+            chains, joined = [node.spec.to_nir(node, in_shapes, self.nir)], None
+            inputs = [_Value([sum((value.pieces[0] for value in inputs), ())])]
+        else:
+            if len(inputs) != 1:
+                nir_require(False, node, "NIR cannot add a concatenation to other values")
+            chains, joined = node.spec.to_nir_split(node, in_shapes[0], inputs[0].axis, inputs[0].sizes, self.nir)
+        keys = [self._chain(index, node, chain, sources) for chain, sources in zip(chains, inputs[0].pieces)]
+        tails = [chain_keys[-1] for chain_keys in keys]
+        if joined is None:
+            self.values[node.name] = _Value([tuple(tails)])
+        else:
+            self.values[node.name] = _Value([(tail,) for tail in tails], joined[0], tuple(joined[1]))
+        first = self.nodes[keys[0][0]]
+        in_node = chains[0][0][0] == "" and type(first).__name__ in ("Conv2d", "Affine")
+        _carry_arrays(first, index, node, self.arrays, in_node)
+
+    def _chain(self, index: int, node, chain: list[tuple[str, Any]], sources: tuple[str, ...]) -> list[str]:
+        """Add the NIR nodes of ``chain``, the first fed by ``sources``; returns their keys."""
+        keys = [_key(node.name + suffix, self.taken) for suffix, _ in chain]
+        for key, (suffix, part) in zip(keys, chain):
+            part.metadata = dict(part.metadata, **{RECORD: json.dumps({"node": index, "part": suffix, "op": node.op})})
+            self.nodes[key] = part
+        self.edges += [(source, keys[0]) for source in sources] + list(zip(keys, keys[1:]))
+        return keys
+
+    def graph(self) -> Any:
+        """The ``nir.NIRGraph`` with an ``output`` node after the graph's output (type-checked)."""
+        out = _key("output", self.taken)
+        graph = self.net.graph
+        self.nodes[out] = self.nir.Output(output_type={"output": np.array(graph.output_shape)})
+        value = self.values[graph.output]
+        nir_require(len(value.pieces) == 1, graph.node(graph.output), "NIR has no concatenation to output")
+        self.edges += [(source, out) for source in value.pieces[0]]
+        metadata = {RECORD: json.dumps(self.description)}
+        return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata, type_check=True)
+
+
+def _concatenation(node, inputs: list[_Value], in_shapes: list[tuple[int, ...]], axis: int) -> _Value:
+    """The value of a concatenation along ``axis``: its inputs' pieces, one after the other."""
+    pieces: list[tuple[str, ...]] = []
+    sizes: list[int] = []
+    for value, shape in zip(inputs, in_shapes):
+        if len(value.pieces) == 1:
+            pieces.append(value.pieces[0])
+            sizes.append(shape[axis])
+        else:
+            nir_require(value.axis == axis, node, "NIR cannot concatenate along two axes")
+            pieces += value.pieces
+            sizes += value.sizes
+    return _Value(pieces, axis, tuple(sizes))
+
+
 def to_nir(net: SpikingNetwork, warn: bool = True) -> Any:
     """The network as a ``nir.NIRGraph`` (type-checked by nir).
 
     Parameters
     ----------
     net : SpikingNetwork
-        Built of input, conv, dense, average pooling, flatten, add and ``if`` neuron layers.
+        Built of input, conv, dense, average pooling, flatten, add and concat nodes (a concatenation
+        becomes split weights of its conv, dense or flatten consumers, which NIR sums), and neuron
+        layers of kinds NIR can express (``if``, ``lif``).
     warn : bool
-        Warn (``warnings.warn``) that NIR's IF resets to v_reset where eventsim's subtracts θ.
+        Warn (``warnings.warn``) of what NIR's neurons do otherwise than eventsim's: the reset (NIR's
+        reset to v_reset where eventsim's IF subtracts θ) and the spike amplitude θ.
 
     Returns
     -------
     nir.NIRGraph
-        One NIR node per graph node (plus helpers: an input normalisation, a pool's divisor), keyed
-        by the node's name, and an ``output`` node; refusals are :class:`UnsupportedError`\\ s naming
-        the node and the reason.
+        NIR nodes per graph node (one, or helpers with suffixed keys: an input normalisation, a
+        pool's divisor, the pieces of split weights), keyed by the node's name, and an ``output``
+        node; refusals are :class:`UnsupportedError`\\ s naming the node and the reason.
     """
     nir = load_nir()
     _refuse(net)
-    description, arrays = network_arrays(net)
-    description["meta"] = net.meta
-    graph = net.graph
-    nodes: dict[str, Any] = {}
-    edges: list[tuple[str, str]] = []
-    last: dict[str, str] = {}  # graph node → NIR key of its output
-    taken: set[str] = set()
-    for index, node in enumerate(graph.nodes):
-        in_shapes = [graph.node(i).shape for i in node.inputs]
-        if node.spec.role == "activation":
-            parts = [("", _if_node(nir, net, node.name))]
-        else:
-            parts = node.spec.to_nir(node, in_shapes, nir)
-        keys = [_key(node.name + suffix, taken) for suffix, _ in parts]
-        for key, (suffix, part) in zip(keys, parts):
-            part.metadata = dict(part.metadata, **{RECORD: json.dumps({"node": index, "part": suffix, "op": node.op})})
-            nodes[key] = part
-        _carry_arrays(nodes[keys[0]], index, node, arrays)
-        edges += [(last[i], keys[0]) for i in node.inputs] + list(zip(keys, keys[1:]))
-        last[node.name] = keys[-1]
-    out = _key("output", taken)
-    nodes[out] = nir.Output(output_type={"output": np.array(graph.output_shape)})
-    edges.append((last[graph.output], out))
-    if warn and net.layer_names:
+    export = _Export(nir, net)
+    for index, node in enumerate(net.graph.nodes):
+        export.add(index, node)
+    graph = export.graph()
+    thetas = [net.threshold_array(name) for name in net.layer_names]
+    if warn and (export.notes or any(np.any(theta != 1) for theta in thetas)):
+        differences = [f"layer {name!r} {note}" for name, note in export.notes.items()]
+        differences += ["eventsim's spikes carry the threshold θ where NIR's are 1"]
         warnings.warn(
-            "eventsim's IF neurons reset by subtracting the threshold and their spikes carry it; NIR's IF "
-            "resets to v_reset and spikes are 1: other NIR tools will simulate this graph differently "
-            "(the node metadata records eventsim's rule, v0 and temporal biases)",
+            "other NIR tools will simulate this graph differently: "
+            + "; ".join(differences)
+            + " (the node metadata records eventsim's rule, v0 and temporal biases)",
             stacklevel=2,
         )
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={RECORD: json.dumps(description)}, type_check=True)
+    return graph
 
 
-def _carry_arrays(part: Any, index: int, node, arrays: dict[str, np.ndarray]) -> None:
-    """Put the node's params into ``part``'s metadata unless the NIR node itself holds them (the
-    weight and bias of ``nir.Conv2d`` and ``nir.Affine``), and a neuron layer's θ, v0 and temporal
-    bias, which NIR cannot express."""
-    carried = [] if type(part).__name__ in ("Conv2d", "Affine") else [f"graph/{index}/{key}" for key in node.params]
+def _carry_arrays(part: Any, index: int, node, arrays: dict[str, np.ndarray], in_node: bool) -> None:
+    """Put the node's params into ``part``'s metadata unless the NIR node itself holds them
+    (``in_node``: the weight and bias of an unsplit ``nir.Conv2d`` or ``nir.Affine``), and a neuron
+    layer's θ, v0 and temporal bias, which NIR cannot express."""
+    carried = [] if in_node else [f"graph/{index}/{key}" for key in node.params]
     carried += [f"layer/{node.name}/{key}" for key in ("threshold", "v0", "temporal_bias")]  # a neuron layer's
     for key in carried:
         if key in arrays:

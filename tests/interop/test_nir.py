@@ -43,18 +43,30 @@ def exportable_networks(draw):
             if dilation * (k - 1) + 1 > size + 2 * pad:
                 dilation = 1
             b.relu(b.conv(src, c_out, k, draw(st.integers(1, 2)), pad, dilation, groups))
-        else:
+        elif draw(st.booleans()):
             first = b.relu(b.conv(src, c_in, 3, 1, 1, 1, 1))
             b.relu(b.add("add", [b.conv(first, c_in, 3, 1, 1, 1, 1), src]))
+        else:  # a dense block: the conv reads a concatenation (nested: concat of a concat)
+            joined = b.add("concat", [src, b.relu(b.conv(src, draw(st.integers(1, 2)), 1, 1, 0, 1, 1))], {"axis": 0})
+            if draw(st.booleans()):
+                joined = b.add("concat", [b.relu(b.conv(src, 1, 3, 1, 1, 1, 1)), joined], {"axis": 0})
+            b.relu(b.conv(joined, draw(st.integers(1, 3)), draw(st.integers(1, 3)), 1, 1, 1, 1))
         if draw(st.booleans()) and min(b.shape[1:]) >= 2:
             k, stride = draw(st.integers(1, 2)), draw(st.integers(1, 2))
             pad = draw(st.integers(0, k - 1))
             b.pool(b.current, "avgpool", (k, k), (stride, stride), (pad,) * 4, draw(st.booleans()))
+    if draw(st.booleans()):  # flatten → dense read a concatenation of channels
+        src = b.current
+        b.add("concat", [src, b.relu(b.conv(src, 1, 1, 1, 0, 1, 1))], {"axis": 0})
     b.flatten(b.current)
     if draw(st.booleans()):
         b.relu(b.dense(b.current, draw(st.integers(2, 5))))
     b.dense(b.current, draw(st.integers(2, 4)))
     net = exact_network(b.graph(), rng, draw(st.sampled_from(["half", "zero"])))
+    if draw(st.booleans()):  # leaky neurons, as training makes them
+        for layer in net.layers.values():
+            layer.kind, layer.leak = "lif", draw(st.sampled_from([1.0, 0.5, 0.75]))
+            layer.reset = draw(st.sampled_from(["subtract", "zero"]))
     for name, layer in net.layers.items():
         if draw(st.booleans()):
             channels = () if draw(st.booleans()) else (net.graph.node(name).shape[0],)
@@ -108,14 +120,61 @@ def test_exported_graph_passes_nir_type_check_and_keeps_metadata(tmp_path):
     assert from_nir(again).fingerprint() == net.fingerprint()
 
 
+def test_concatenation_becomes_split_weights(tmp_path):
+    rng = np.random.default_rng(5)
+    net = small_net(rng, "concat")
+    graph = to_nir(net, warn=False)
+    assert "n5" not in graph.nodes  # the concat itself
+    pieces = [graph.nodes[f"n6.piece{i}"] for i in range(2)]  # the flatten, once per piece
+    assert all(isinstance(piece, nir.Flatten) for piece in pieces)
+    affines = [graph.nodes[f"n7.piece{i}"] for i in range(2)]
+    w = net.graph.node("n7").params["W"]
+    assert np.array_equal(np.concatenate([a.weight for a in affines], axis=1), w)
+    assert np.array_equal(affines[0].bias, net.graph.node("n7").params["b"]) and not np.any(affines[1].bias)
+    assert {("n6.piece0", "n7.piece0"), ("n6.piece1", "n7.piece1"), ("n7.piece1", "output")} <= set(graph.edges)
+    nir.write(tmp_path / "g.nir", graph)
+    assert from_nir(nir.read(tmp_path / "g.nir")).fingerprint() == net.fingerprint()
+
+
+def concat_into_pool(rng) -> SpikingNetwork:
+    b = NetBuilder(rng, (2, 6, 6), normalise=False)
+    first = b.relu(b.conv("x", 2, 3, 1, 1, 1, 1))
+    b.add("concat", [first, b.relu(b.conv(first, 1, 1, 1, 0, 1, 1))], {"axis": 0})
+    b.pool(b.current, "avgpool", (2, 2), (2, 2), (0, 0, 0, 0))
+    b.flatten(b.current)
+    b.dense(b.current, 3)
+    return exact_network(b.graph(), rng, "half")
+
+
 @pytest.mark.parametrize(
-    "op, fragments", [("maxpool", ["'n3'", "maxpool", "NIR has no form"]), ("concat", ["'n5'", "concat"])]
+    "make, fragments",
+    [
+        (lambda rng: small_net(rng, "maxpool"), ["'n3'", "maxpool", "NIR has no form"]),
+        (concat_into_pool, ["'n6'", "avgpool", "concatenation"]),
+    ],
 )
-def test_refuses_ops_nir_cannot_express(op, fragments):
+def test_refuses_ops_nir_cannot_express(make, fragments):
     with pytest.raises(UnsupportedError) as info:
-        to_nir(small_net(np.random.default_rng(1), op), warn=False)
+        to_nir(make(np.random.default_rng(1)), warn=False)
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+def test_leaky_layers_are_nir_lif_with_the_euler_step_of_their_leak():
+    rng = np.random.default_rng(6)
+    net = small_net(rng)
+    layer = net.layers["n2"]
+    layer.kind, layer.leak, layer.reset = "lif", 0.75, "zero"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reset to zero with θ = 1 is what NIR's LIF does: no warning
+        layer.threshold = np.ones_like(layer.threshold)
+        lif = to_nir(net).nodes["n2"]
+    assert isinstance(lif, nir.LIF)
+    # forward Euler, dt = 1: v + (v_leak - v + r I)/tau = (1 - 1/tau) v + (r/tau) I
+    assert np.allclose(1 - 1 / lif.tau, 0.75) and np.allclose(lif.r / lif.tau, 1) and not np.any(lif.v_leak)
+    layer.reset = "subtract"
+    with pytest.warns(UserWarning, match="layer 'n2' resets by subtracting"):
+        to_nir(net)
 
 
 def test_refuses_other_neuron_kinds_and_temporal_decoding():

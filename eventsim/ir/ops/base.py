@@ -271,6 +271,25 @@ class OpSpec(ABC):
             "export networks of conv, dense, average pooling, flatten, add and IF layers",
         )
 
+    def nir_concat_axis(self, node: Node) -> int | None:
+        """The per-sample axis along which the node concatenates its inputs when it has no NIR node
+        of its own and its consumers take the pieces (:meth:`to_nir_split`); None (default) for ops
+        that are NIR nodes."""
+        return None
+
+    def to_nir_split(
+        self, node: Node, in_shape: Shape, axis: int, sizes: tuple[int, ...], nir: Any
+    ) -> tuple[list[list[tuple[str, Any]]], tuple[int, tuple[int, ...]] | None]:
+        """The NIR chains that compute the node from an input that NIR holds as pieces of ``sizes``
+        along per-sample ``axis`` (a concatenation NIR lacks), one chain of ``(suffix, nir_node)`` per
+        piece, receiving that piece; and None when the chains' outputs sum to the node's value, or
+        ``(axis, sizes)`` when they are its pieces again. The default refuses."""
+        raise UnsupportedError(
+            f"node {node.name!r} ({self.name}) cannot be exported to NIR: it receives a concatenation, "
+            "which NIR lacks and which eventsim writes only as split weights of a conv, dense or flatten",
+            "export networks whose concatenations feed a conv, a dense layer or a flatten",
+        )
+
     # -- training facet -----------------------------------------------------------------------
     def backward(
         self, node: Node, xs: list[np.ndarray], grad: np.ndarray

@@ -37,6 +37,10 @@ class Concat(OpSpec):
         ends = np.cumsum([x.shape[node.attrs["axis"] + 1] for x in xs])[:-1]
         return list(np.split(np.asarray(grad, np.float32), ends, axis=node.attrs["axis"] + 1)), {}
 
+    def nir_concat_axis(self, node):
+        """NIR has no concatenation: the pieces go to the consumers, which split their weights."""
+        return node.attrs["axis"]
+
     def lower_event(self, node, ctx):
         axis, offset, maps = node.attrs["axis"], 0, []
         for name in node.inputs:

@@ -155,24 +155,48 @@ class Conv(WeightedOp):
     def to_nir(self, node, in_shapes, nir):
         """``nir.Conv2d`` with symmetric padding; groups > 1 as one dense conv whose weight is
         block-diagonal (zeros between the groups), which computes the same sums exactly."""
-        a, w = node.attrs, node.params["W"]
-        top, left, bottom, right = a["pads"]
-        nir_require((top, left) == (bottom, right), node, f"NIR pads both sides alike; pads {a['pads']} differ")
-        groups, (c_out, c_g, kh, kw) = a["groups"], w.shape
+        full = self._nir_weight(node)
+        return [("", self._nir_conv(node, tuple(in_shapes[0][1:]), full, node.params["b"].copy(), nir))]
+
+    def to_nir_split(self, node, in_shape, axis, sizes, nir):
+        """On a concatenation of channels: one ``nir.Conv2d`` per piece with its input channels of
+        the (block-diagonal) weight, the bias on the first; NIR sums their outputs."""
+        nir_require(axis == 0, node, "a conv can take a concatenation in NIR only along its channels")
+        full, b = self._nir_weight(node), node.params["b"]
+        chains, start = [], 0
+        for i, size in enumerate(sizes):
+            weight = np.ascontiguousarray(full[:, start : start + size])
+            bias = b.copy() if i == 0 else np.zeros_like(b)
+            chains.append([(f".piece{i}", self._nir_conv(node, tuple(in_shape[1:]), weight, bias, nir))])
+            start += size
+        return chains, None
+
+    @staticmethod
+    def _nir_weight(node) -> np.ndarray:
+        """The weight as a dense conv's (C_out, C_in, kh, kw): block-diagonal over the groups."""
+        w, groups = node.params["W"], node.attrs["groups"]
+        c_out, c_g, kh, kw = w.shape
         full = np.zeros((c_out, c_g * groups, kh, kw), np.float32)
         o_g = c_out // groups
         for g in range(groups):
             full[g * o_g : (g + 1) * o_g, g * c_g : (g + 1) * c_g] = w[g * o_g : (g + 1) * o_g]
-        conv = nir.Conv2d(
-            input_shape=tuple(in_shapes[0][1:]),
-            weight=full,
+        return full
+
+    @staticmethod
+    def _nir_conv(node, spatial: tuple[int, ...], weight: np.ndarray, bias: np.ndarray, nir):
+        """``nir.Conv2d`` of the node's geometry (symmetric padding) with ``weight`` and ``bias``."""
+        a = node.attrs
+        top, left, bottom, right = a["pads"]
+        nir_require((top, left) == (bottom, right), node, f"NIR pads both sides alike; pads {a['pads']} differ")
+        return nir.Conv2d(
+            input_shape=spatial,
+            weight=weight,
             stride=tuple(a["stride"]),
             padding=(top, left),
             dilation=tuple(a["dilation"]),
             groups=1,
-            bias=node.params["b"].copy(),
+            bias=bias,
         )
-        return [("", conv)]
 
     def lower_event(self, node, ctx):
         groups = node.attrs["groups"]

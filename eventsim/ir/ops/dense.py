@@ -49,6 +49,16 @@ class Dense(WeightedOp):
         """``nir.Affine``: ``W x + b``, the same layout."""
         return [("", nir.Affine(weight=node.params["W"].copy(), bias=node.params["b"].copy()))]
 
+    def to_nir_split(self, node, in_shape, axis, sizes, nir):
+        """One ``nir.Affine`` per piece with its columns of W (the bias on the first), summed."""
+        w, b = node.params["W"], node.params["b"]
+        chains, start = [], 0
+        for i, size in enumerate(sizes):
+            bias = b.copy() if i == 0 else np.zeros_like(b)
+            chains.append([(f".piece{i}", nir.Affine(weight=w[:, start : start + size].copy(), bias=bias))])
+            start += size
+        return chains, None
+
     def lower_event(self, node, ctx):
         w = node.params["W"]
         geometry = (w.shape[1], 0, 0, w.shape[0])

@@ -53,5 +53,17 @@ class Reshape(OpSpec):
         nir_require(len(node.shape) == 1, node, "NIR can express only flattening reshapes")
         return [("", nir.Flatten(input_type={"input": np.array(in_shapes[0])}, start_dim=0, end_dim=-1))]
 
+    def to_nir_split(self, node, in_shape, axis, sizes, nir):
+        """Flattening a concatenation of channels is the concatenation of the flattened pieces."""
+        nir_require(
+            len(node.shape) == 1 and axis == 0, node, "NIR can flatten a concatenation only along the first axis"
+        )
+        rest = int(np.prod(in_shape[1:]))
+        chains = [
+            [(f".piece{i}", nir.Flatten(input_type={"input": np.array((size,) + tuple(in_shape[1:]))}, start_dim=0))]
+            for i, size in enumerate(sizes)
+        ]
+        return chains, (0, tuple(size * rest for size in sizes))
+
     def lower_event(self, node, ctx):
         return map_lowering(node, ctx, [np.arange(int(np.prod(node.shape)), dtype=np.int64)])

@@ -262,6 +262,17 @@ class NeuronKind(ABC):
             )
         return None
 
+    # -- interop -------------------------------------------------------------------------------
+    def to_nir(self, name: str, layer: NeuronLayer, theta: np.ndarray, nir: Any) -> tuple[Any, str]:
+        """The NIR node of layer ``name``'s neurons (``theta``: θ per neuron) and what that node does
+        otherwise than this kind's rule ("" when nothing but the spike amplitude, which every kind
+        shares). The default refuses: NIR has no such neuron."""
+        raise UnsupportedError(
+            f"layer {name!r} cannot be exported to NIR: its neurons are of kind {self.name!r}, which NIR cannot "
+            "express (NIR has integrate-and-fire and leaky integrate-and-fire neurons)",
+            "convert the network with an 'if' preset",
+        )
+
     # -- conversion hooks ----------------------------------------------------------------------
     def check_settings(self, settings: dict) -> str | None:
         """What is wrong with a conversion's settings for this kind, or None."""

@@ -7,7 +7,14 @@ The kind of the rate-coded conversions (max and percentile thresholds, OPI, FTBC
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import KindNetwork, NeuronKind, layers_from_thresholds
+
+
+def nir_if(nir, theta: np.ndarray):
+    """``nir.IF`` with r = 1, threshold θ and v_reset = 0: v ← v + I, spike and reset to 0 at θ."""
+    return nir.IF(r=np.ones_like(theta), v_threshold=theta, v_reset=np.zeros_like(theta))
 
 
 def if_rule(v, current, theta, phase):
@@ -35,6 +42,9 @@ class IntegrateAndFire(NeuronKind):
     def membrane_dynamics(self, layer):
         """The leaky rule without leak: β = 1, reset by subtraction."""
         return 1.0, "subtract"
+
+    def to_nir(self, name, layer, theta, nir):
+        return nir_if(nir, theta), "resets by subtracting θ where NIR's IF resets to v_reset = 0"
 
     def build(self, graph, thresholds, settings):
         """The ANN's graph, a layer per activation; v0 θ/2 or 0 (OPI's optimised v0 and FTBC's biases

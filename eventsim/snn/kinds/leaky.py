@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import UnsupportedError
 from .base import IDLE, RESETS, NeuronKind, NeuronLayer
+from .integrate_and_fire import nir_if
 
 
 def lif_rule(v, current, theta, phase):
@@ -91,6 +92,19 @@ class LeakyIntegrateAndFire(NeuronKind):
         if layer.reset not in RESETS:
             return f"a lif neuron resets by {' or '.join(map(repr, RESETS))}, got reset {layer.reset!r}"
         return None
+
+    def to_nir(self, name, layer, theta, nir):
+        """``nir.LIF`` whose forward-Euler step of dt = 1 is this rule: τ = 1/(1 − β), r = τ, v_leak = 0
+        (then v + (v_leak − v + r·I)/τ = β·v + I), v_reset = 0; β = 1 is ``nir.IF``."""
+        note = "" if layer.reset == "zero" else "resets by subtracting θ where NIR's neurons reset to v_reset = 0"
+        beta = float(np.float32(layer.leak))
+        if beta == 1.0:
+            return nir_if(nir, theta), note
+        tau = np.full_like(theta, 1.0 / (1.0 - beta))
+        zeros = np.zeros_like(theta)
+        lif = nir.LIF(tau=tau, r=tau.copy(), v_leak=zeros, v_threshold=theta, v_reset=zeros.copy())
+        lif.metadata["eventsim_dt"] = 1.0  # the time step that makes NIR's continuous LIF this rule
+        return lif, note
 
     def check_settings(self, settings):
         _refuse()  # before any calibration work
