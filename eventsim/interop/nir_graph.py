@@ -23,6 +23,7 @@ from ..io import atomic_target
 from ..ir.ops.base import nir_require
 from ..snn.network import SpikingNetwork
 from ..snn.network_file import network_arrays, network_from_parts
+from .nir_reader import foreign_network
 
 #: Metadata key of the eventsim record in the graph and its nodes.
 RECORD = "eventsim"
@@ -221,19 +222,18 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def from_nir(graph: Any) -> SpikingNetwork:
-    """The spiking network that :func:`to_nir` exported (the same fingerprint).
+def from_nir(graph: Any, dt: float = 1.0) -> SpikingNetwork:
+    """The spiking network of a NIR graph.
 
-    Conv and dense weights and biases come from the NIR nodes (a grouped conv's from the diagonal
-    blocks of its weight), everything else from the eventsim records in the metadata. A NIR graph
-    without them (written by another tool) is an :class:`UnsupportedError` for now.
+    A graph :func:`to_nir` exported is rebuilt exactly (the same fingerprint): conv and dense
+    weights and biases come from the NIR nodes (a grouped conv's from the diagonal blocks of its
+    weight), everything else from the eventsim records in the metadata. A graph another tool wrote
+    is read by NIR's definitions (:func:`eventsim.interop.nir_reader.foreign_network`), its neurons
+    stepped with time step ``dt``.
     """
     load_nir()
     if RECORD not in (graph.metadata or {}):
-        raise UnsupportedError(
-            "the NIR graph was not written by eventsim (no 'eventsim' record in its metadata); "
-            "reading NIR graphs of other tools is not supported yet"
-        )
+        return foreign_network(graph, dt)
     description = json.loads(_text(graph.metadata[RECORD]))
     arrays: dict[str, np.ndarray] = {}
     for key, part in graph.nodes.items():
@@ -279,8 +279,9 @@ def write_nir(net: SpikingNetwork, path: str | Path, warn: bool = True) -> Any:
     return graph
 
 
-def read_nir(path: str | Path) -> SpikingNetwork:
-    """Read a NIR file that :func:`write_nir` wrote (``nir.read``) and rebuild the network."""
+def read_nir(path: str | Path, dt: float = 1.0) -> SpikingNetwork:
+    """Read a NIR file (``nir.read``) as a spiking network (:func:`from_nir`; ``dt``: the time step of
+    a graph another tool wrote)."""
     nir = load_nir()
     if not Path(path).is_file():
         raise ModelFileError(f"NIR file {str(path)!r} does not exist", "check the path")
@@ -288,4 +289,4 @@ def read_nir(path: str | Path) -> SpikingNetwork:
         graph = nir.read(str(path))
     except (OSError, ValueError, KeyError, AssertionError) as exc:
         raise ModelFileError(f"{str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return from_nir(graph)
+    return from_nir(graph, dt)

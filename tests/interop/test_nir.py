@@ -197,12 +197,6 @@ def test_missing_nir_package_names_the_fix(monkeypatch):
         to_nir(small_net(np.random.default_rng(3)))
 
 
-def test_foreign_graph_is_refused():
-    graph = nir.NIRGraph.from_list(nir.Affine(weight=np.ones((2, 3), np.float32), bias=np.zeros(2, np.float32)))
-    with pytest.raises(UnsupportedError, match="not written by eventsim"):
-        from_nir(graph)
-
-
 def test_cli_export_nir(tmp_path):
     rng = np.random.default_rng(4)
     small_net(rng).save(tmp_path / "net.npz")
