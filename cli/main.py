@@ -14,7 +14,7 @@ import numpy as np
 
 import eventsim
 from eventsim.conversion import PRESETS, THRESHOLD_MODES, V0_MODES
-from eventsim.errors import EventsimError
+from eventsim.errors import EventsimError, OptionError
 from eventsim.io import atomic_write_bytes, atomic_write_text
 from eventsim.measure.energy import energy_report, energy_text
 from eventsim.measure.energy_presets import DEFAULT_PRESET, get_cost_table, load_cost_table, with_every_preset
@@ -199,15 +199,26 @@ def _overrides(**values) -> dict:
 @click.option(
     "--y-key", default="y", show_default=True, help="Calibration labels in --calib; auto ranks by accuracy if present."
 )
+@click.option(
+    "--cluster",
+    metavar="local|tcp://HOST:PORT",
+    help='Score auto\'s candidates on a Dask cluster: "local" starts worker processes, an address joins a '
+    'running scheduler (pip install "eventsim[dask]") [default: this process].',
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local.")
 @_conversion_options
-def convert(model, preset, T, output, y_key, calib, x_key, input_shape, **overrides) -> None:
+def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, input_shape, **overrides) -> None:
     """Convert MODEL (ONNX) into a spiking network file with a preset recipe (default auto: the
     best of a few recipes at -T on a held-out part of the calibration data; needs -T)."""
     graph = eventsim.load_onnx(model, input_shape=input_shape)
     x, y = _load_x(calib, x_key, y_key if preset == "auto" else None, None) if calib else (None, None)
     options = _overrides(**overrides)
+    if cluster is not None and preset != "auto":
+        raise OptionError("--cluster applies to preset auto (it scores its candidates there)", "leave out --cluster")
     with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
-        net = eventsim.convert(graph, x, preset, T=T, progress=_showing(bar), calib_y=y, **options)
+        net = eventsim.convert(
+            graph, x, preset, T=T, progress=_showing(bar), calib_y=y, cluster=cluster, workers=workers, **options
+        )
     net.save(output)
     if "auto" in net.meta:
         from eventsim.conversion.auto import auto_table

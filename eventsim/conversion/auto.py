@@ -39,6 +39,7 @@ from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
 from ..simulation.api import simulate
+from ..simulation.distributed import cluster_session, map_on_cluster
 from ..snn.kinds import get_kind
 from ..snn.network import SpikingNetwork
 from .presets import DEFAULTS, resolve
@@ -239,6 +240,8 @@ def convert_auto(
     T: int | None,
     calib_y: np.ndarray | None = None,
     progress: Progress = None,
+    cluster: str | None = None,
+    workers: int | None = None,
     **options,
 ) -> SpikingNetwork:
     """Choose a recipe by held-out agreement (or accuracy) at ``T`` and convert with it on all data.
@@ -256,6 +259,10 @@ def convert_auto(
         Labels of ``calib_x``: the candidates are then ranked by held-out accuracy first.
     progress : callable, optional
         Receives a line per candidate (and the calibration steps of the final conversion).
+    cluster, workers : optional
+        Score the candidates of each stage on a Dask cluster (``"local"`` or a scheduler's address;
+        ``workers`` for a local one), one task per candidate: calibration and held-out simulation on
+        the workers, the same scores as in this process. The final conversion runs here.
     **options
         Conversion options: the searched ones fix that setting, the others (``seed``, ``alpha``, ...)
         apply to every candidate.
@@ -276,15 +283,16 @@ def convert_auto(
     held_y = None if calib_y is None else calib_y[held]
     args = (graph, calib_x[fit], calib_x[held], held_y, ann_logits, int(T))
     records: list[dict] = []
-    cache: dict = {}
-    _stage(records, 1, threshold_candidates(fixed), args, base, cache, progress)
-    best = records[_best(records)]
-    tried = [r["options"] for r in records]
-    refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
-    _stage(records, 2, refinements, args, base, cache, progress)
-    tried = [r["options"] for r in records]
-    bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
-    _stage(records, 3, bursts, args, base, cache, progress)
+    scorer = _Scorer(args, base, progress)
+    with cluster_session(cluster, workers) as scorer.cluster:
+        scorer.stage(records, 1, threshold_candidates(fixed))
+        best = records[_best(records)]
+        tried = [r["options"] for r in records]
+        refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
+        scorer.stage(records, 2, refinements)
+        tried = [r["options"] for r in records]
+        bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
+        scorer.stage(records, 3, bursts)
     chosen = _choose(records)
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
     net.meta["preset"] = "auto"
@@ -305,15 +313,40 @@ def convert_auto(
         "chosen": chosen,
         "chosen_name": records[chosen]["name"],
     }
+    if cluster is not None:
+        net.meta["auto"]["cluster"] = {"cluster": cluster, "tasks_retried": scorer.retried}
     return net
 
 
-def _stage(records: list, stage: int, candidates: list[dict], args: tuple, base: dict, cache: dict, progress) -> None:
-    """Score ``candidates`` (:func:`score` with ``args``) and append their records to ``records``."""
-    for options in candidates:
-        records.append({**score(*args, options, base, cache), "stage": stage})
-        if progress:
-            progress(_line(records[-1], len(records)))
+class _Scorer:
+    """Scores the candidates of each stage: in this process (networks made twice scored once), or
+    on the cluster at ``cluster`` (an address, set for the search), one task per candidate."""
+
+    def __init__(self, args: tuple, base: dict, progress: Progress) -> None:
+        self.args, self.base, self.progress = args, base, progress
+        self.cluster: str | None = None
+        self.cache: dict = {}
+        self.retried = 0
+
+    def stage(self, records: list, stage: int, candidates: list[dict]) -> None:
+        """Score ``candidates`` (:func:`score`) and append their records to ``records``."""
+        if self.cluster is None:
+            scored = [score(*self.args, options, self.base, self.cache) for options in candidates]
+        elif candidates:
+            scored, retried = map_on_cluster(_score_task, (self.args, self.base), candidates, self.cluster)
+            self.retried += retried
+        else:
+            scored = []
+        for record in scored:
+            records.append({**record, "stage": stage})
+            if self.progress:
+                self.progress(_line(records[-1], len(records)))
+
+
+def _score_task(shared: tuple, options: dict) -> dict:
+    """Run on a worker: :func:`score` of one candidate (``shared``: the search's data and base)."""
+    args, base = shared
+    return score(*args, options, base, {})
 
 
 def _line(record: dict, number: int) -> str:

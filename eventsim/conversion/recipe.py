@@ -25,6 +25,8 @@ def convert(
     T: int | None = None,
     progress: Callable[[str], None] | None = None,
     calib_y: np.ndarray | None = None,
+    cluster: str | None = None,
+    workers: int | None = None,
     **options,
 ) -> SpikingNetwork:
     """Turn ``graph`` into a spiking network with a preset recipe.
@@ -45,6 +47,9 @@ def convert(
         Called with a short text after each calibration step (and each candidate of ``auto``).
     calib_y : numpy.ndarray, optional
         Labels of ``calib_x``; only ``auto`` reads them (it then ranks candidates by accuracy).
+    cluster, workers : optional
+        A Dask cluster (``"local"`` with ``workers`` processes, or a scheduler's address) on which
+        ``auto`` scores its candidates; the other presets calibrate in this process.
     **options
         Override the preset: ``threshold`` (max, percentile, clip, qcfs, auto), ``per_channel``,
         ``percentile``, ``v0`` (zero, half, optimized), ``ftbc``, ``alpha``, ``ftbc_batches``,
@@ -60,7 +65,7 @@ def convert(
     if preset == "auto":
         from .auto import convert_auto
 
-        return convert_auto(graph, calib_x, T, calib_y, progress, **options)
+        return convert_auto(graph, calib_x, T, calib_y, progress, cluster, workers, **options)
     settings = resolve(preset, T, **options)
     if calib_x is not None:
         calib_x = check_batch(calib_x, graph.input_shape, "calibration data")

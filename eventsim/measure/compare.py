@@ -142,7 +142,7 @@ def _preset_row(
     runs = [(t, t) for t in steps] if preset in PER_T_PRESETS else [(steps[-1], None)]
     accuracy, spikes, per_neuron, choices = {}, 0.0, 0.0, {}
     for T, only in runs:
-        net = convert(graph, calib_x, preset, T=T, progress=progress, **options)
+        net = convert(graph, calib_x, preset, T=T, progress=progress, cluster=cluster, **options)
         if "auto" in net.meta:
             choices[T] = net.meta["auto"]["chosen_name"]
         coding = net.required_encoding or table["encoding"]

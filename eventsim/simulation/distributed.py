@@ -97,15 +97,55 @@ def cluster_session(cluster: str | None, workers: int | None = None) -> Iterator
         local.close()
 
 
-def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:
-    """Run on a worker: ``x`` simulated as samples ``job.first_index`` … of the whole data set."""
+def _share_cores(workers_per_host: Mapping[str, int]) -> None:
+    """Run on a worker: set Numba's threads to this worker's share of its host's cores."""
     import numba
     from distributed import get_worker
 
     host = get_worker().address.rsplit(":", 1)[0]
-    share = (os.cpu_count() or 1) // max(1, job.workers_per_host.get(host, 1))
+    share = (os.cpu_count() or 1) // max(1, workers_per_host.get(host, 1))
     numba.set_num_threads(max(1, min(share, numba.config.NUMBA_NUM_THREADS)))
+
+
+def _simulate_chunk(net: SpikingNetwork, x: np.ndarray, job: ChunkJob) -> Recording:
+    """Run on a worker: ``x`` simulated as samples ``job.first_index`` … of the whole data set."""
+    _share_cores(job.workers_per_host)
     return run_samples(net, x, job.run, job.raster_samples, job.first_index)
+
+
+def _workers_per_host(client) -> dict[str, int]:
+    """How many of the cluster's workers run on each host."""
+    per_host: dict[str, int] = {}
+    for address in client.scheduler_info().get("workers", {}):
+        host = address.rsplit(":", 1)[0]
+        per_host[host] = per_host.get(host, 0) + 1
+    return per_host
+
+
+def _call(fn: Callable, shared, item, workers_per_host: Mapping[str, int]):
+    """Run on a worker: ``fn(shared, item)`` on the worker's share of its host's cores."""
+    _share_cores(workers_per_host)
+    return fn(shared, item)
+
+
+def map_on_cluster(fn: Callable, shared, items: Sequence, cluster: str, workers: int | None = None) -> tuple[list, int]:
+    """``[fn(shared, item) for item in items]`` on a Dask cluster: ``shared`` sent to every worker
+    once, one task per item (retried as the chunks of a simulation are), results in order.
+
+    ``fn`` must be a module-level function (it is pickled by reference). Returns the results and how
+    many tasks ran more than once; a task that failed on every try raises its error.
+    """
+    client, local = _client(cluster, workers)
+    try:
+        per_host = _workers_per_host(client)
+        data = client.scatter(shared, broadcast=True)
+        futures = [client.submit(_call, fn, data, item, per_host, retries=RETRIES, pure=False) for item in items]
+        results = client.gather(futures)
+        return results, _retried(client, [f.key for f in futures])
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
 
 
 def simulate_on_cluster(
@@ -132,10 +172,7 @@ def _run(client, net, x, run: RunSettings, raster_samples, chunk: int, progress)
     """Submit one task per chunk of ``chunk`` samples, gather the recordings in order, merge them."""
     from distributed import as_completed
 
-    per_host: dict[str, int] = {}
-    for address in client.scheduler_info().get("workers", {}):
-        host = address.rsplit(":", 1)[0]
-        per_host[host] = per_host.get(host, 0) + 1
+    per_host = _workers_per_host(client)
     shared = client.scatter(net, broadcast=True)
     futures = []
     for first in range(0, len(x), chunk):

@@ -137,3 +137,41 @@ def test_compare_on_a_cluster_is_compare_in_process(scheduler):
     assert there.pop("cluster") == scheduler and here == there
     local = compare(*args, ftbc_batches=1, ftbc_batch_size=64, cluster="local", workers=2)
     assert local.pop("cluster") == "local" and local == here
+
+
+def test_auto_scores_its_candidates_on_a_cluster_as_in_process(scheduler):
+    """``auto``'s search on the cluster (calibration and held-out simulation of each candidate on the
+    workers) scores every candidate as the in-process search does and makes the same network."""
+    graph = eventsim.load_onnx(eventsim.examples.example_model_path("digits_mlp"))
+    data = eventsim.examples.load_example_data("digits")
+    x, y = data["x_calib"][:80], data["y_calib"][:80]
+    options = {"ftbc_batches": 1, "ftbc_batch_size": 32, "opi_samples": 16}
+    here = eventsim.convert(graph, x, "auto", T=4, calib_y=y, **options)
+    lines = []
+    there = eventsim.convert(graph, x, "auto", T=4, calib_y=y, cluster=scheduler, progress=lines.append, **options)
+    assert there.fingerprint() == here.fingerprint()
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in there.meta["auto"]["candidates"]] == [
+        {k: v for k, v in r.items() if k not in drop} for r in here.meta["auto"]["candidates"]
+    ]
+    assert there.meta["auto"]["cluster"] == {"cluster": scheduler, "tasks_retried": 0}
+    assert sum(line.startswith("auto candidate") for line in lines) == len(here.meta["auto"]["candidates"])
+
+
+def test_the_cli_converts_with_auto_on_a_cluster(tmp_path, scheduler):
+    """``convert --preset auto --cluster ADDRESS`` writes the network the in-process search makes;
+    --cluster with another preset is refused with one message."""
+    from click.testing import CliRunner
+    from eventsim.cli.main import main
+
+    model = str(eventsim.examples.example_model_path("digits_mlp"))
+    data = eventsim.examples.load_example_data("digits")
+    np.savez(tmp_path / "calib.npz", x=data["x_calib"][:60], y=data["y_calib"][:60])
+    args = ["convert", model, "-T", "4", "--calib", str(tmp_path / "calib.npz"), "--ftbc-batches", "1"]
+    here = CliRunner().invoke(main, args + ["-o", str(tmp_path / "here.npz")])
+    there = CliRunner().invoke(main, args + ["-o", str(tmp_path / "there.npz"), "--cluster", scheduler])
+    assert here.exit_code == 0 and there.exit_code == 0, there.output
+    nets = [eventsim.SpikingNetwork.load(tmp_path / f"{n}.npz") for n in ("here", "there")]
+    assert nets[0].fingerprint() == nets[1].fingerprint()
+    bad = CliRunner().invoke(main, args + ["--preset", "opi", "-o", str(tmp_path / "b.npz"), "--cluster", scheduler])
+    assert bad.exit_code == 2 and "--cluster applies to preset auto" in bad.output and "Traceback" not in bad.output
