@@ -25,7 +25,13 @@ from eventsim.snn.coding import ENCODINGS
 
 
 class _Group(click.Group):
-    """Turns user errors into one message and a non-zero exit (a traceback only with --debug)."""
+    """Turns user errors into one message and a non-zero exit (a traceback only with --debug, which
+    may come before or after the command)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--debug" in args[1:]:  # the group's option, given after the command: move it in front
+            args = ["--debug"] + [arg for arg in args if arg != "--debug"]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -51,6 +57,27 @@ def _shape(ctx, param, value: str | None) -> tuple[int, ...] | None:
     return shape
 
 
+#: Time steps of simulate and energy when neither -T nor the network's file says.
+DEFAULT_T = 64
+ENGINE_HELP = "Simulation engine: event (step-major), layer (layer-major), reference (dense NumPy) or auto (per batch)."
+
+
+def _network_steps(net, T: int | None) -> int:
+    """``T``, or the network's own (:attr:`SpikingNetwork.intended_steps`, else :data:`DEFAULT_T`);
+    warns on stderr when the network's output cannot show its result within the steps."""
+    T = T or net.intended_steps or DEFAULT_T
+    needed, first = net.result_steps, net.first_output_step(T)
+    if needed and T < needed:
+        click.echo(
+            f"warning: T={T} is shorter than the {needed} steps this network needs for its full result "
+            f"(its output is read after every layer's window); use -T {needed}",
+            err=True,
+        )
+    elif first is None:
+        click.echo(f"warning: the network's output receives nothing within T={T} steps; use a larger -T", err=True)
+    return T
+
+
 input_shape_option = click.option(
     "--input-shape",
     callback=_shape,
@@ -59,13 +86,28 @@ input_shape_option = click.option(
 )
 
 
+def _renamed_energy_preset(ctx: click.Context, param, value: str | None) -> None:
+    """The old name of --energy-preset (which clashed with the recipes' --preset): still read."""
+    if value is not None:
+        click.echo("warning: --preset names a recipe in convert; the energy table is --energy-preset", err=True)
+        ctx.meta["energy_preset"] = value
+
+
 def energy_options(fn):
-    """--preset / --costs: the energy cost table."""
+    """--energy-preset / --costs: the energy cost table."""
     fn = click.option(
         "--costs", type=click.Path(dir_okay=False), help="Your own cost table (JSON or TOML; see 'eventsim energy -h')."
     )(fn)
-    return click.option(
+    fn = click.option(
         "--preset",
+        type=click.Choice(list(ENERGY_PRESETS)),
+        hidden=True,
+        expose_value=False,
+        callback=_renamed_energy_preset,
+    )(fn)
+    return click.option(
+        "--energy-preset",
+        "preset",
         type=click.Choice(list(ENERGY_PRESETS)),
         help=f"Energy cost table [default: {DEFAULT_PRESET}].",
     )(fn)
@@ -194,7 +236,9 @@ def _overrides(**values) -> dict:
     show_default=True,
     help="Conversion recipe (see the README); auto chooses one for the model and -T on held-out calibration data.",
 )
-@click.option("-T", "T", type=int, help="Time steps to calibrate for (auto, opi-opt and ftbc need it).")
+@click.option(
+    "-T", "T", type=click.IntRange(min=1), help="Time steps to calibrate for (auto, opi-opt and ftbc need it)."
+)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @click.option(
     "--y-key", default="y", show_default=True, help="Calibration labels in --calib; auto ranks by accuracy if present."
@@ -239,6 +283,10 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
             f"{bias:8.3g} {a.mean():8.3g} {a.max():8.3g}"
         )
     click.echo(f"preset {preset}" + (f", calibrated for T={T}" if T else "") + f"; wrote {output}")
+    steps = net.intended_steps or DEFAULT_T
+    coding = f" --encoding {net.required_encoding}" if net.required_encoding else ""
+    why = f" (its full result needs {steps} steps)" if net.result_steps else ""
+    click.echo(f"simulate it with: eventsim simulate {output} --data TEST.npz -T {steps}{coding}{why}")
 
 
 @main.command()
@@ -258,14 +306,30 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
     help="dS/du: localzo[:delta=0.05,m=1,dist=normal,seed=0] or a surrogate "
     "(fast_sigmoid, arctan, gaussian, triangle, rectangle)[:width=0.5,cutoff=...].",
 )
-@click.option("--loss", type=click.Choice(["sum", "max"]), default="sum", show_default=True)
-@click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0))
-@click.option("--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True))
-@click.option("--backward", type=click.Choice(["sparse", "dense"]), default="sparse", show_default=True)
+@click.option(
+    "--loss",
+    type=click.Choice(["sum", "max"]),
+    default="sum",
+    show_default=True,
+    help="Cross-entropy on the mean output over T (sum), or on each class's largest single-step output (max).",
+)
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1), help="Passes over DATA.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Samples per update.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True, help="Optimizer.")
+@click.option(
+    "--lr", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Learning rate."
+)
+@click.option("--weight-decay", default=0.0, show_default=True, type=click.FloatRange(min=0), help="L2 weight decay.")
+@click.option(
+    "--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="SGD momentum."
+)
+@click.option(
+    "--backward",
+    type=click.Choice(["sparse", "dense"]),
+    default="sparse",
+    show_default=True,
+    help="The sparse Numba backward pass (visits only active entries) or the dense NumPy reference.",
+)
 @click.option(
     "--kind",
     type=click.Choice(["lif", "if", "single_spike"]),
@@ -276,18 +340,40 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
 @click.option("--decoding", type=click.Choice(["sum", "temporal"]), default="sum", show_default=True, help="Output.")
 @click.option("--learn-decoding", is_flag=True, help="Learn the temporal decoding's weights.")
 @click.option("--leak", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="LIF β.")
-@click.option("--reset", type=click.Choice(["subtract", "zero"]), default="subtract", show_default=True)
-@click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--init", type=click.Choice(["model", "random"]), default="model", show_default=True)
-@click.option("--spike-penalty", default=0.0, show_default=True, type=click.FloatRange(min=0))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--reset",
+    type=click.Choice(["subtract", "zero"]),
+    default="subtract",
+    show_default=True,
+    help="What a spike does to the membrane: θ subtracted, or set to 0.",
+)
+@click.option(
+    "--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Threshold θ."
+)
+@click.option(
+    "--init",
+    type=click.Choice(["model", "random"]),
+    default="model",
+    show_default=True,
+    help="Start from the model's weights or from random ones.",
+)
+@click.option(
+    "--spike-penalty",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Weight of a penalty on the mean spikes per neuron and step of every layer.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of initialisation and shuffling."
+)
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Write a checkpoint here after every epoch.")
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue the run of this checkpoint.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write loss, accuracy and active entries (PNG).")
-@click.option("--x-key", default="x", show_default=True)
-@click.option("--y-key", default="y", show_default=True)
+@click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
+@click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @input_shape_option
 def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, input_shape, **options) -> None:
     """Train MODEL (ONNX: its weights start the run, or a network file) by BPTT on DATA, and write the
@@ -337,12 +423,16 @@ def _write_training(result, output: str, json_path: str | None, plot: str | None
 @click.option("--val", type=click.Path(dir_okay=False), help="Validation inputs and labels (.npz), after every epoch.")
 @click.option("-T", "T", required=True, type=click.IntRange(min=1), help="Time steps: the TTFS window.")
 @click.option("--estimator", default="fast_sigmoid", show_default=True, help="dS/du (see 'train').")
-@click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", default=3e-3, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1), help="Passes over DATA.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="Samples per update.")
+@click.option(
+    "--lr", default=3e-3, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Learning rate."
+)
 @click.option("--fixed-decoding", is_flag=True, help="Decode with w_t = T − t + 1 instead of learned weights.")
 @click.option("--keep-max-pools", is_flag=True, help="Keep the model's max pools (default: average pools).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of initialisation and shuffling."
+)
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Write a checkpoint here after every epoch.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Network file to write (.npz).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the history per epoch as JSON.")
@@ -485,9 +575,17 @@ def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--data", required=True, type=click.Path(dir_okay=False), help="Test inputs and labels (.npz).")
 @click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @click.option("--presets", default="baseline,robust,opi,ftbc", show_default=True, help="Comma-separated presets.")
-@click.option("-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps.")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True)
-@click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="direct", show_default=True)
+@click.option(
+    "-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps of the table."
+)
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True, help=ENGINE_HELP)
+@click.option(
+    "--encoding",
+    type=click.Choice(["direct", "rate"]),
+    default="direct",
+    show_default=True,
+    help="Input coding of the rate-coded presets (TTFS networks always read TTFS coding).",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @click.option(
     "--finetune",
@@ -562,25 +660,36 @@ def compare(
         click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 
-def _run_options(default_T: int):
+def _run_options():
     """What simulate and energy share: the network, the data, and how to simulate it."""
     options = [
         click.argument("network", type=click.Path(dir_okay=False)),
         click.option(
             "--data", required=True, type=click.Path(dir_okay=False), help="Inputs (and labels y): .npz or .npy."
         ),
-        click.option("-T", "T", default=default_T, show_default=True, help="Time steps."),
-        click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True),
+        click.option(
+            "-T",
+            "T",
+            type=click.IntRange(min=1),
+            help=f"Time steps [default: the network's own: the steps a TTFS network needs for its result, else the "
+            f"T it was calibrated or trained for; {DEFAULT_T} if its file does not say].",
+        ),
+        click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True, help=ENGINE_HELP),
         click.option(
             "--encoding",
             type=click.Choice(list(ENCODINGS)),
-            help="Input coding [default: the one the network's neurons need (ttfs, single_spike: ttfs), else direct].",
+            help="Input coding [default: the one the network's neurons need (ttfs, single_spike: ttfs), else the one "
+            "it was trained with, else direct; a converted network reads direct or rate].",
         ),
-        click.option("--batch-size", default=64, show_default=True),
-        click.option("--seed", default=0, show_default=True, help="Seed of the rate coding."),
-        click.option("--samples", type=int, help="Use only the first N samples."),
-        click.option("--x-key", default="x", show_default=True),
-        click.option("--y-key", default="y", show_default=True),
+        click.option(
+            "--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Samples per engine call."
+        ),
+        click.option(
+            "--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of the rate coding."
+        ),
+        click.option("--samples", type=click.IntRange(min=1), help="Use only the first N samples."),
+        click.option("--x-key", default="x", show_default=True, help="Name of the input array in --data (.npz)."),
+        click.option("--y-key", default="y", show_default=True, help="Name of the label array in --data (.npz)."),
         click.option(
             "--cluster",
             metavar="local|tcp://HOST:PORT",
@@ -599,7 +708,7 @@ def _run_options(default_T: int):
 
 
 @main.command()
-@_run_options(default_T=64)
+@_run_options()
 @click.option(
     "--steps",
     default="1,2,4,8,16,32,64,128,256,512,1024",
@@ -638,9 +747,11 @@ def simulate(
     net = eventsim.SpikingNetwork.load(network)
     table = _cost_table(preset, costs)
     x, y = _load_x(data, x_key, y_key, samples)
+    T = _network_steps(net, T)
     rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None, cluster=(cluster, workers))
     tables = with_every_preset(table) if report_dir else ()
     report = build_report(net, rec, x, y, presets=tables, figures=report_dir is not None)
+    steps = sorted({t for t in steps if t <= T} | {T})  # the final step always
     click.echo(report.summary_text(steps))
     if json_path:
         atomic_write_text(json_path, json.dumps(report.summary(steps), indent=2))
@@ -669,8 +780,9 @@ def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool, cluster=(N
 
 
 def _cost_table(preset: str | None, costs: str | None):
+    preset = preset or click.get_current_context().meta.get("energy_preset")
     if preset and costs:
-        raise click.UsageError("use either --preset or --costs, not both")
+        raise click.UsageError("use either --energy-preset or --costs, not both")
     return load_cost_table(costs) if costs else get_cost_table(preset or DEFAULT_PRESET)
 
 
@@ -680,7 +792,7 @@ def _write_report(report, directory: str) -> None:
 
 
 @main.command()
-@_run_options(default_T=32)
+@_run_options()
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the energy report as JSON here.")
 @energy_options
 def energy(
@@ -701,9 +813,12 @@ def energy(
     """
     net = eventsim.SpikingNetwork.load(network)
     table = _cost_table(preset, costs)
-    x, _ = _load_x(data, x_key, y_key, samples)
+    x, y = _load_x(data, x_key, y_key, samples)
+    T = _network_steps(net, T)
     rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=False, cluster=(cluster, workers))
     reports = [energy_report(net, rec, t) for t in with_every_preset(table)]
+    if y is not None:  # what the priced run achieves
+        click.echo(f"accuracy at T={T}: {float(rec.accuracy(y)[-1]):.2%} on {rec.samples} samples")
     click.echo(energy_text(reports))
     if json_path:
         doc = {
@@ -764,7 +879,7 @@ def import_nir(source: str, out: str, dt: float) -> None:
 @click.option(
     "-T",
     "T",
-    type=int,
+    type=click.IntRange(min=1),
     help="Time steps of the detailed runs [default: per preset, the first step of the comparison from which "
     "it stays within 1 % of the ANN].",
 )

@@ -23,6 +23,10 @@ auto       searched: per layer/channel × bound|max,       searched  searched  i
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ..errors import OptionError
 from ..snn.kinds import KINDS, get_kind
 from .thresholds import THRESHOLD_MODES
@@ -82,15 +86,43 @@ def resolve(preset: str, T: int | None = None, **options) -> dict:
         raise OptionError(f"unknown threshold mode {settings['threshold']!r}; valid: {', '.join(THRESHOLD_MODES)}")
     if settings["v0"] not in V0_MODES:
         raise OptionError(f"unknown v0 mode {settings['v0']!r}; valid: {', '.join(V0_MODES)}")
-    problem = get_kind(settings["kind"]).check_settings(settings)
+    problem = get_kind(settings["kind"]).check_settings(settings) or _number_problem(settings)
     if problem:
         raise OptionError(problem)
-    if (preset == "auto" or settings["v0"] == "optimized" or settings["ftbc"]) and (T is None or int(T) < 1):
+    if T is not None and (isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1):
+        raise OptionError(f"T must be a whole number of time steps ≥ 1, got {T!r}", "pass T ≥ 1 (-T 16)")
+    if (preset == "auto" or settings["v0"] == "optimized" or settings["ftbc"]) and T is None:
         raise OptionError(
             f"preset {preset!r} calibrates for a number of time steps",
             "pass T (T=16 in Python, -T 16 on the command line)",
         )
     return settings
+
+
+#: Numeric options: (lowest, highest, whether the lowest itself is allowed, what the option is).
+NUMBERS: dict[str, tuple[float, float, bool, str]] = {
+    "percentile": (0.0, 100.0, False, "a percentile in (0, 100]"),
+    "alpha": (0.0, math.inf, False, "FTBC's step size, > 0"),
+    "ftbc_batches": (1, math.inf, True, "FTBC's number of batches, ≥ 1"),
+    "ftbc_batch_size": (1, math.inf, True, "FTBC's batch size, ≥ 1"),
+    "opi_samples": (1, math.inf, True, "OPI's number of samples, ≥ 1"),
+    "batch_size": (1, math.inf, True, "a batch size, ≥ 1"),
+    "seed": (0, 2**63 - 1, True, "a seed, ≥ 0"),
+}
+#: The numeric options that count something (whole numbers).
+COUNTS = ("ftbc_batches", "ftbc_batch_size", "opi_samples", "batch_size", "seed")
+
+
+def _number_problem(settings: dict) -> str | None:
+    """What is wrong with a numeric option (out of its range, not finite, not whole), or None."""
+    for option, (low, high, closed, meaning) in NUMBERS.items():
+        value = settings[option]
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        number = whole or (isinstance(value, (float, np.floating)) and option not in COUNTS)
+        inside = number and math.isfinite(value) and (low <= value if closed else low < value) and value <= high
+        if not inside:
+            return f"option {option!r} must be {meaning}, got {value!r}"
+    return None
 
 
 def thresholds_from_data(settings: dict, graph) -> bool:

@@ -57,6 +57,13 @@ def _check_run(net: SpikingNetwork, T, encoding: str) -> None:
             f"a network of {kind.name} neurons reads its input with {needed} coding, not with {encoding} coding",
             f"simulate with encoding={needed!r} (--encoding {needed})",
         )
+    usable = net.encodings
+    if usable is not None and encoding not in usable:
+        raise DataError(
+            f"a network converted from an ANN reads its input as values or rates ({' or '.join(usable)} coding); "
+            f"{encoding} coding would give it other inputs than the ANN's",
+            f"simulate with encoding={usable[0]!r} (--encoding {usable[0]}) or {usable[-1]!r}",
+        )
 
 
 def simulate(
@@ -115,7 +122,7 @@ def simulate(
     -------
     Recording
     """
-    encoding = encoding or net.required_encoding or "direct"
+    encoding = encoding or net.default_encoding
     _check_run(net, T, encoding)
     get_engine(engine)  # an unknown name is refused before the data are looked at
     x = check_batch(x, net.graph.input_shape)

@@ -131,6 +131,42 @@ class SpikingNetwork:
         return next((x.spec.coding for x in self.layers.values() if x.spec.coding), None)
 
     @property
+    def encodings(self) -> tuple[str, ...] | None:
+        """The input codings the network can read: the one its neurons need (TTFS), direct or rate
+        for a converted network of rate-coded neurons (it stands for the ANN's values, which TTFS or
+        latency coding would not give it), None (any) for a trained or imported one, which reads best
+        what it was trained with (:attr:`default_encoding`)."""
+        if self.required_encoding:
+            return (self.required_encoding,)
+        converted = "settings" in self.meta and "training" not in self.meta
+        return ("direct", "rate") if converted else None
+
+    @property
+    def default_encoding(self) -> str:
+        """The coding to simulate with when the caller names none: the one the neurons need, else the
+        one the network was trained with, else direct."""
+        trained = self.meta.get("training") or {}
+        return self.required_encoding or trained.get("encoding") or "direct"
+
+    @property
+    def intended_steps(self) -> int | None:
+        """The T the network was made for: the steps its kind needs for its full result (TTFS), else
+        the T it was last trained or calibrated for; None when its file does not say."""
+        if self.result_steps:
+            return self.result_steps
+        for T in ((self.meta.get("training") or {}).get("T"), self.meta.get("T")):
+            if isinstance(T, int) and not isinstance(T, bool) and T >= 1:
+                return T
+        return None
+
+    def first_output_step(self, T: int) -> int | None:
+        """The first step (1-based) in which the output accumulates anything within ``T`` steps (1
+        but for phase-scheduled kinds, whose output waits for the pipeline), or None if none does."""
+        static, dynamic = self.output_weights(int(T))
+        steps = np.flatnonzero((static != 0) | (dynamic != 0))
+        return int(steps[0]) + 1 if steps.size else None
+
+    @property
     def input_window(self) -> int | None:
         """Steps of the input coding's window, when the network's kinds set one (None: the run's T)."""
         windows = {x.spec.coding_window(x) for x in self.layers.values()} - {None}
