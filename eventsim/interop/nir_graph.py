@@ -110,16 +110,17 @@ class _Export:
         if axis is not None:
             self.values[node.name] = _concatenation(node, inputs, in_shapes, axis)
             return
-        if node.spec.role == "activation":
-            chains, joined = [[("", _neuron_node(self.nir, self.net, node.name, self.notes))]], None
-        elif all(len(value.pieces) == 1 for value in inputs):
-            chains, joined = [node.spec.to_nir(node, in_shapes, self.nir)], None
-            inputs = [_Value([sum((value.pieces[0] for value in inputs), ())])]
-        else:
-            if len(inputs) != 1:
-                nir_require(False, node, "NIR cannot add a concatenation to other values")
+        if any(len(value.pieces) > 1 for value in inputs):  # it reads a concatenation
+            nir_require(len(inputs) == 1, node, "NIR cannot add a concatenation to other values")
             chains, joined = node.spec.to_nir_split(node, in_shapes[0], inputs[0].axis, inputs[0].sizes, self.nir)
-        keys = [self._chain(index, node, chain, sources) for chain, sources in zip(chains, inputs[0].pieces)]
+            sources = inputs[0].pieces
+        else:
+            if node.spec.role == "activation":
+                chains = [[("", _neuron_node(self.nir, self.net, node.name, self.notes))]]
+            else:
+                chains = [node.spec.to_nir(node, in_shapes, self.nir)]
+            joined, sources = None, [sum((value.pieces[0] for value in inputs), ())]  # NIR sums the edges
+        keys = [self._chain(index, node, chain, source) for chain, source in zip(chains, sources)]
         tails = [chain_keys[-1] for chain_keys in keys]
         if joined is None:
             self.values[node.name] = _Value([tuple(tails)])
