@@ -187,8 +187,14 @@ def _steps(ctx, param, value: str) -> list[int]:
     return steps
 
 
-def _conversion_options(fn):
-    """Options shared by convert and compare: what overrides a preset."""
+def _conversion_options(fn=None, *, calib_required: bool = False):
+    """Options shared by convert and compare: what overrides a preset (``calib_required``: --calib is
+    marked required, as compare needs it)."""
+    if fn is None:
+        return lambda fn: _conversion_options(fn, calib_required=calib_required)
+    calib_help = "Calibration inputs (.npz with x, or .npy)" + (
+        "." if calib_required else "; needed by data-based thresholds, opi-opt, ftbc and auto."
+    )
     options = [
         click.option("--threshold", type=click.Choice(THRESHOLD_MODES), help="Override the preset's thresholds."),
         click.option("--per-channel/--per-layer", default=None, help="Thresholds (and OPI v0) per channel."),
@@ -214,7 +220,7 @@ def _conversion_options(fn):
             help="Signed neurons in a rate-coded preset: a negative spike takes back an earlier one "
             "[default: IF neurons].",
         ),
-        click.option("--calib", type=click.Path(dir_okay=False), help="Calibration inputs (.npz with x, or .npy)."),
+        click.option("--calib", type=click.Path(dir_okay=False), required=calib_required, help=calib_help),
         click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files."),
         input_shape_option,
     ]
@@ -603,10 +609,12 @@ def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
     help='Simulate on a Dask cluster ("local": worker processes for this table; pip install "eventsim[dask]").',
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local.")
-@_conversion_options
+@click.option("--calib-x-key", help="Name of the input array in --calib [default: --x-key].")
+@click.option("--calib-y-key", help="Name of the label array in --calib [default: --y-key].")
+@_conversion_options(calib_required=True)
 def compare(
     model, data, y_key, presets, steps, engine, encoding, out, finetune, finetune_steps, finetune_epochs, cluster,
-    workers, calib, x_key, input_shape, **overrides,
+    workers, calib_x_key, calib_y_key, calib, x_key, input_shape, **overrides,
 ) -> None:  # fmt: skip
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
@@ -618,13 +626,12 @@ def compare(
     from eventsim.simulation.distributed import cluster_session
 
     graph = eventsim.load_onnx(model, input_shape=input_shape)
-    if not calib:
-        raise click.UsageError("compare needs calibration data: --calib FILE")
     tuned = finetune_steps or default_finetune_steps(finetune, steps)
     if finetune_epochs is not None and not tuned:
         raise click.UsageError("--finetune-epochs needs --finetune or --finetune-steps")
     names = [p.strip() for p in presets.split(",") if p.strip()]
-    calib_x, calib_y = _load_x(calib, x_key, y_key if tuned or "auto" in names else None, None)
+    calib_keys = (calib_x_key or x_key, (calib_y_key or y_key) if tuned or "auto" in names else None)
+    calib_x, calib_y = _load_x(calib, *calib_keys, None)
     x, y = _load_x(data, x_key, y_key, None)
     if y is None:
         raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
@@ -642,7 +649,7 @@ def compare(
                 calib_y=calib_y if "auto" in names else None, cluster=address, **options,
             )  # fmt: skip
         if tuned:
-            labels = f"and the labels {y_key!r} of {calib}" if calib_y is not None else "alone (no labels)"
+            labels = f"and the labels {calib_keys[1]!r} of {calib}" if calib_y is not None else "alone (no labels)"
             at = ", ".join(map(str, tuned))
             click.echo(f"fine-tuning ftbc at T = {at} on {calib}, with the ANN {labels}", err=True)
             add_finetuned(

@@ -134,3 +134,15 @@ def test_convert_says_how_to_simulate_a_ttfs_network(files):
     assert result.exit_code == 0, result.output
     needed = eventsim.SpikingNetwork.load(files / "t2.npz").result_steps
     assert f"-T {needed} --encoding ttfs" in result.output
+
+
+def test_compare_marks_calib_required_and_reads_it_with_its_own_keys(files):
+    data = eventsim.examples.load_example_data()
+    np.savez(files / "own_keys.npz", images=data["x_calib"][:64])
+    base = ("compare", example_model_path(), "--data", files / "test.npz", "--presets", "opi", "-T", "1,2")
+    missing = run(*base)
+    assert missing.exit_code == 2 and "Missing option '--calib'" in missing.output
+    result = run(*base, "--calib", files / "own_keys.npz", "--calib-x-key", "images")
+    assert result.exit_code == 0, result.output
+    wrong = run(*base, "--calib", files / "own_keys.npz")  # test keys on the calibration file
+    assert_user_error(wrong, "'x'")
