@@ -288,7 +288,9 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
             f"{node.name[-40:]:40s} {node.op:5s} {theta.size:7d} {_range(theta):>13s} {_range(v0_frac):>11s} "
             f"{bias:8.3g} {a.mean():8.3g} {a.max():8.3g}"
         )
-    click.echo(f"preset {preset}" + (f", calibrated for T={T}" if T else "") + f"; wrote {output}")
+    settings = net.meta.get("settings", {})
+    calibrated = preset == "auto" or settings.get("v0") == "optimized" or settings.get("ftbc")
+    click.echo(f"preset {preset}" + (f", calibrated for T={T}" if T and calibrated else "") + f"; wrote {output}")
     steps = net.intended_steps or DEFAULT_T
     coding = f" --encoding {net.required_encoding}" if net.required_encoding else ""
     why = f" (its full result needs {steps} steps)" if net.result_steps else ""
@@ -619,10 +621,11 @@ def compare(
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
     from eventsim.conversion import resolve
-    from eventsim.measure.compare import add_finetuned, table_csv, table_json, table_text
+    from eventsim.measure.compare import add_finetuned, table_json, table_text
     from eventsim.measure.compare import compare as run_compare
     from eventsim.measure.compare import finetune_steps as default_finetune_steps
     from eventsim.measure.plots import accuracy_vs_steps_png
+    from eventsim.measure.summary import compare_csv
     from eventsim.simulation.distributed import cluster_session
 
     graph = eventsim.load_onnx(model, input_shape=input_shape)
@@ -662,8 +665,9 @@ def compare(
     click.echo(table_text(table))
     if out:
         atomic_write_text(f"{out}/compare.json", table_json(table))
-        atomic_write_text(f"{out}/compare.csv", table_csv(table))
-        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table, title=str(model)))
+        atomic_write_text(f"{out}/compare.csv", compare_csv(table))  # in percent, like the table printed
+        title = f"{Path(model).stem}: test accuracy per preset"  # the model's name, not its path
+        atomic_write_bytes(f"{out}/compare.png", accuracy_vs_steps_png(table, title=title))
         click.echo(f"wrote {out}/compare.json, compare.csv and compare.png")
 
 
