@@ -78,6 +78,11 @@ def _network_steps(net, T: int | None) -> int:
     return T
 
 
+def _choice(flag: str, choices: list[str], default: str, text: str):
+    """An option with a fixed set of values and a default."""
+    return click.option(flag, type=click.Choice(choices), default=default, show_default=True, help=text)
+
+
 input_shape_option = click.option(
     "--input-shape",
     callback=_shape,
@@ -314,12 +319,11 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
     help="dS/du: localzo[:delta=0.05,m=1,dist=normal,seed=0] or a surrogate "
     "(fast_sigmoid, arctan, gaussian, triangle, rectangle)[:width=0.5,cutoff=...].",
 )
-@click.option(
+@_choice(
     "--loss",
-    type=click.Choice(["sum", "max"]),
-    default="sum",
-    show_default=True,
-    help="Cross-entropy on the mean output over T (sum), or on each class's largest single-step output (max).",
+    ["sum", "max"],
+    "sum",
+    "Cross-entropy on the mean output over T (sum), or on each class's largest single-step output (max).",
 )
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1), help="Passes over DATA.")
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1), help="Samples per update.")
@@ -331,40 +335,21 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
 @click.option(
     "--momentum", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="SGD momentum."
 )
-@click.option(
+@_choice(
     "--backward",
-    type=click.Choice(["sparse", "dense"]),
-    default="sparse",
-    show_default=True,
-    help="The sparse Numba backward pass (visits only active entries) or the dense NumPy reference.",
+    ["sparse", "dense"],
+    "sparse",
+    "The sparse Numba backward pass (visits only active entries) or the dense NumPy reference.",
 )
-@click.option(
-    "--kind",
-    type=click.Choice(["lif", "if", "single_spike"]),
-    default="lif",
-    show_default=True,
-    help="Neurons (ONNX); single_spike: TTFS, see 'train-ttfs'.",
-)
+@_choice("--kind", ["lif", "if", "single_spike"], "lif", "Neurons (ONNX); single_spike: TTFS, see 'train-ttfs'.")
 @click.option("--decoding", type=click.Choice(["sum", "temporal"]), default="sum", show_default=True, help="Output.")
 @click.option("--learn-decoding", is_flag=True, help="Learn the temporal decoding's weights.")
 @click.option("--leak", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="LIF β.")
-@click.option(
-    "--reset",
-    type=click.Choice(["subtract", "zero"]),
-    default="subtract",
-    show_default=True,
-    help="What a spike does to the membrane: θ subtracted, or set to 0.",
-)
+@_choice("--reset", ["subtract", "zero"], "subtract", "What a spike does to the membrane: θ subtracted, or set to 0.")
 @click.option(
     "--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Threshold θ."
 )
-@click.option(
-    "--init",
-    type=click.Choice(["model", "random"]),
-    default="model",
-    show_default=True,
-    help="Start from the model's weights or from random ones.",
-)
+@_choice("--init", ["model", "random"], "model", "Start from the model's weights or from random ones.")
 @click.option(
     "--spike-penalty",
     default=0.0,
@@ -587,12 +572,11 @@ def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
     "-T", "steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Time steps of the table."
 )
 @click.option("--engine", type=click.Choice(list(ENGINES)), default="auto", show_default=True, help=ENGINE_HELP)
-@click.option(
+@_choice(
     "--encoding",
-    type=click.Choice(["direct", "rate"]),
-    default="direct",
-    show_default=True,
-    help="Input coding of the rate-coded presets (TTFS networks always read TTFS coding).",
+    ["direct", "rate"],
+    "direct",
+    "Input coding of the rate-coded presets (TTFS networks always read TTFS coding).",
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Write compare.json, compare.csv and compare.png here.")
 @click.option(
