@@ -852,14 +852,21 @@ def export_nir(network: str, out: str) -> None:
     help="Time step the tool that wrote SOURCE simulates with (sinabs: 1; snnTorch: 1e-4); unused for files "
     "eventsim wrote.",
 )
-def import_nir(source: str, out: str, dt: float) -> None:
+@_choice(
+    "--reset",
+    ["zero", "subtract"],
+    "zero",
+    "What a spike does to a membrane of another tool's graph: NIR's reset to 0, or the threshold subtracted "
+    "(as sinabs runs NIR's IF).",
+)
+def import_nir(source: str, out: str, dt: float, reset: str) -> None:
     """Read the NIR graph SOURCE as a spiking network and save it to OUT (.npz): a file eventsim wrote
     is rebuilt exactly; another tool's is read by NIR's definitions (IF and LIF neurons that reset to 0,
     stepped with --dt; Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Scale and Flatten nodes). Needs:
     pip install "eventsim[nir]"."""
-    net = eventsim.read_nir(source, dt=dt)
+    net = eventsim.read_nir(source, dt=dt, reset=reset)
     net.save(out)
-    origin = "eventsim's own" if net.meta.get("source") != "nir" else f"another tool's, dt = {dt:g}"
+    origin = "eventsim's own" if net.meta.get("source") != "nir" else f"another tool's, dt = {dt:g}, reset {reset}"
     click.echo(f"wrote {out}: {len(net.graph.nodes)} nodes, {len(net.layers)} neuron layers ({origin})")
 
 

@@ -223,18 +223,18 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def from_nir(graph: Any, dt: float = 1.0) -> SpikingNetwork:
+def from_nir(graph: Any, dt: float = 1.0, reset: str = "zero") -> SpikingNetwork:
     """The spiking network of a NIR graph.
 
     A graph :func:`to_nir` exported is rebuilt exactly (the same fingerprint): conv and dense
     weights and biases come from the NIR nodes (a grouped conv's from the diagonal blocks of its
     weight), everything else from the eventsim records in the metadata. A graph another tool wrote
     is read by NIR's definitions (:func:`eventsim.interop.nir_reader.foreign_network`), its neurons
-    stepped with time step ``dt``.
+    stepped with time step ``dt`` and reset to 0 (``reset="zero"``) or by subtraction.
     """
     load_nir()
     if RECORD not in (graph.metadata or {}):
-        return foreign_network(graph, dt)
+        return foreign_network(graph, dt, reset)
     description = json.loads(_text(graph.metadata[RECORD]))
     arrays: dict[str, np.ndarray] = {}
     for key, part in graph.nodes.items():
@@ -280,9 +280,9 @@ def write_nir(net: SpikingNetwork, path: str | Path, warn: bool = True) -> Any:
     return graph
 
 
-def read_nir(path: str | Path, dt: float = 1.0) -> SpikingNetwork:
-    """Read a NIR file (``nir.read``) as a spiking network (:func:`from_nir`; ``dt``: the time step of
-    a graph another tool wrote)."""
+def read_nir(path: str | Path, dt: float = 1.0, reset: str = "zero") -> SpikingNetwork:
+    """Read a NIR file (``nir.read``) as a spiking network (:func:`from_nir`; ``dt`` and ``reset``:
+    how to run a graph another tool wrote)."""
     nir = load_nir()
     if not Path(path).is_file():
         raise ModelFileError(f"NIR file {str(path)!r} does not exist", "check the path")
@@ -290,4 +290,4 @@ def read_nir(path: str | Path, dt: float = 1.0) -> SpikingNetwork:
         graph = nir.read(str(path))
     except (OSError, ValueError, KeyError, AssertionError) as exc:
         raise ModelFileError(f"{str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
-    return from_nir(graph, dt)
+    return from_nir(graph, dt, reset)

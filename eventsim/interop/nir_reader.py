@@ -8,11 +8,14 @@ converters' convention; snnTorch writes its LIF neurons for dt = 1e-4). With for
 * ``LIF`` (τ dv/dt = v_leak − v + r·I):     v ← (1 − dt/τ)·v + (dt·r/τ)·I   (v_leak must be 0)
 
 and both spike when v reaches v_threshold, after which v becomes v_reset (which must be 0); a spike
-is 1. eventsim's leaky neurons (kind ``lif``, reset to zero) compute m = β·v + I and spike at θ
-with amplitude θ, so each NIR layer becomes a ``lif`` layer with β = 1 − dt/τ (1 for IF) and θ = 1
-whose input current is scaled by gain/v_threshold (the membrane measured in thresholds): then its
-spikes are 1, as NIR's. The scaling is an ``affine`` node before the neurons, folded into the conv
-or dense that feeds them when that is their only consumer.
+is 1. Tools disagree on that reset: sinabs simulates NIR's IF by subtracting the threshold (as
+eventsim's own IF does), so the reader takes ``reset="subtract"`` to run a graph as such a tool does.
+
+eventsim's leaky neurons (kind ``lif``) compute m = β·v + I and spike at θ with amplitude θ, so each
+NIR layer becomes a ``lif`` layer with β = 1 − dt/τ (1 for IF) and θ = 1 whose input current is
+scaled by gain/v_threshold (the membrane measured in thresholds): then its spikes are 1, as NIR's.
+The scaling is an ``affine`` node before the neurons, folded into the conv or dense that feeds them
+when that is their only consumer.
 
 NIR nodes: ``Input``, ``Output``, ``Affine``, ``Linear``, ``Conv2d`` (groups, padding as numbers,
 'same' or 'valid'), ``AvgPool2d`` (padded windows divided by their full size, as PyTorch's
@@ -80,8 +83,8 @@ def _order(graph: Any) -> list[str]:
 class _Reader:
     """Builds the eventsim graph node by node from the NIR nodes in order."""
 
-    def __init__(self, graph: Any, dt: float) -> None:
-        self.nir_graph, self.dt = graph, dt
+    def __init__(self, graph: Any, dt: float, reset: str) -> None:
+        self.nir_graph, self.dt, self.reset = graph, dt, reset
         self.nodes: list[Node] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.value: dict[str, str] = {}  # NIR key → eventsim node holding its output
@@ -252,7 +255,7 @@ def _neurons(reader: _Reader, key: str, node: Any) -> str:
     if not np.all(factor == 1):
         current = reader.add(f"{key}#current", "affine", [source], {}, {"scale": factor, "shift": np.zeros(())})
     name = reader.add(key, "relu", [current])
-    reader.layers[name] = NeuronLayer(np.float32(1), np.float32(0), kind="lif", leak=float(beta[0]), reset="zero")
+    reader.layers[name] = NeuronLayer(np.float32(1), np.float32(0), "lif", leak=float(beta[0]), reset=reader.reset)
     return name
 
 
@@ -278,7 +281,7 @@ READERS: dict[str, Callable[[_Reader, str, Any], str]] = {
 }
 
 
-def foreign_network(graph: Any, dt: float = 1.0) -> SpikingNetwork:
+def foreign_network(graph: Any, dt: float = 1.0, reset: str = "zero") -> SpikingNetwork:
     """The spiking network of a NIR graph another tool wrote (module docstring).
 
     Parameters
@@ -287,15 +290,21 @@ def foreign_network(graph: Any, dt: float = 1.0) -> SpikingNetwork:
         One Input, one Output, feed-forward.
     dt : float
         The time step the exporting tool simulates the graph with (sinabs: 1; snnTorch: 1e-4).
+    reset : {"zero", "subtract"}
+        What a spike does to the membrane: NIR's reset to v_reset = 0, or the threshold subtracted,
+        as sinabs simulates NIR's IF.
 
     Returns
     -------
     SpikingNetwork
-        ``lif`` layers (reset to zero, θ = 1), sum decoding; ``meta`` says it came from NIR and the dt.
+        ``lif`` layers (θ = 1, reset ``reset``), sum decoding; ``meta`` says it came from NIR, the dt
+        and the reset.
     """
     if not np.isfinite(dt) or dt <= 0:
         raise UnsupportedError(f"the time step dt must be finite and > 0, got {dt!r}", "pass dt > 0")
-    reader = _Reader(graph, float(dt))
+    if reset not in ("zero", "subtract"):
+        raise UnsupportedError(f"reset must be 'zero' or 'subtract', got {reset!r}")
+    reader = _Reader(graph, float(dt), reset)
     order = _order(graph)
     inputs = [key for key in order if type(graph.nodes[key]).__name__ == "Input"]
     if len(inputs) != 1:
@@ -306,4 +315,5 @@ def foreign_network(graph: Any, dt: float = 1.0) -> SpikingNetwork:
         raise UnsupportedError("the NIR graph has no Output node", "add a nir.Output after the last layer")
     nodes = reader.nodes
     built = absorb_into_previous(remove_noops(Graph(nodes, reader.output)))
-    return SpikingNetwork(built, reader.layers, meta={"source": "nir", "dt": float(dt), "preset": "nir"})
+    meta = {"source": "nir", "dt": float(dt), "reset": reset, "preset": "nir"}
+    return SpikingNetwork(built, reader.layers, meta=meta)

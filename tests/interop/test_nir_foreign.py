@@ -25,9 +25,10 @@ from eventsim.interop import from_nir, read_nir, to_nir
 nir = pytest.importorskip("nir")
 
 
-def interpret(graph, x: np.ndarray, steps: int, dt: float) -> np.ndarray:
+def interpret(graph, x: np.ndarray, steps: int, dt: float, reset: str = "zero") -> np.ndarray:
     """Output of a feed-forward NIR graph of Input, Affine, Linear, Scale, IF, LIF and Output nodes
-    for input ``x`` (N, F) given in every step: (N, steps, outputs), summed over the steps so far."""
+    for input ``x`` (N, F) given in every step: (N, steps, outputs), summed over the steps so far;
+    ``reset="subtract"``: a spike subtracts v_threshold instead of setting v_reset."""
     order, done = [], set()
     while len(order) < len(graph.nodes):
         for key in graph.nodes:
@@ -58,7 +59,7 @@ def interpret(graph, x: np.ndarray, steps: int, dt: float) -> np.ndarray:
                 else:
                     v = v + dt / node.tau * (node.v_leak - v + node.r * current)
                 spike = (v >= node.v_threshold).astype(np.float64)
-                state[key] = np.where(spike > 0, node.v_reset, v)
+                state[key] = np.where(spike > 0, node.v_reset, v) if reset == "zero" else v - spike * node.v_threshold
                 value[key] = spike
         out.append(value["output"])
     return np.cumsum(np.stack(out, axis=1), axis=1)
@@ -110,13 +111,13 @@ def foreign_graphs(draw):
 
 
 @settings(max_examples=examples(60), deadline=None)
-@given(foreign_graphs())
-def test_foreign_graphs_run_as_nir_defines_them(case):
+@given(foreign_graphs(), st.sampled_from(["zero", "subtract"]))
+def test_foreign_graphs_run_as_nir_defines_them(case, reset):
     graph, x, dt = case
-    net = from_nir(graph, dt=dt)
-    assert all(layer.kind == "lif" and layer.reset == "zero" for layer in net.layers.values())
+    net = from_nir(graph, dt=dt, reset=reset)
+    assert all(layer.kind == "lif" and layer.reset == reset for layer in net.layers.values())
     rec = eventsim.simulate(net, x, 6, engine="reference")
-    expected = interpret(graph, x.astype(np.float64), 6, dt)
+    expected = interpret(graph, x.astype(np.float64), 6, dt, reset)
     assert np.array_equal(rec.outputs.reshape(expected.shape), expected.astype(np.float32))
     event = eventsim.simulate(net, x, 6, engine="event")
     assert np.array_equal(event.outputs, rec.outputs)
