@@ -1,0 +1,365 @@
+"""Round trip through another simulator: eventsim → NIR file (``write_nir``, ``nir.read``) → sinabs
+3.1.3 (``sinabs.from_nir``), checked step by step against eventsim's reference engine.
+
+sinabs reads NIR's ``IF`` as ``IAFSqueeze(spike_threshold=v_threshold, min_v_mem=-v_threshold)``
+with its defaults ``spike_fn=MultiSpike`` (⌊v/θ⌋ spikes per step) and ``reset_fn=MembraneSubtract()``;
+``v_reset`` and ``r`` are not read. After loading, each IAF is made an ideal subtractive-reset IF
+through its public attributes (``spike_fn = SingleSpike``: one spike when v ≥ θ; ``MembraneSubtract``;
+``min_v_mem = None``: no floor at −θ), and a forward hook multiplies its spikes by its own
+``spike_threshold`` (NIR's ``v_threshold``), since eventsim's spikes carry θ where NIR's and sinabs'
+are 1. Nothing of eventsim's metadata is used. Networks start from v = 0 (NIR has no v0) and every
+value lies on a binary grid, so float32 sums are exact in any order and spikes and outputs must be
+equal bit for bit, not merely close.
+
+sinabs maps neither ``nir.Scale`` (eventsim's residual add) nor ``nir.AvgPool2d``; what that does is
+tested below, and the conv net is loaded after rewriting those two nodes into forms sinabs reads
+(the add as edges summed into the next node, the pool as a diagonal conv).
+
+The other direction: sinabs models whose IAF layers are what NIR's IF says (one spike of 1 when
+v ≥ θ, reset to 0, no floor), exported with ``sinabs.to_nir`` and read by eventsim's reader of
+foreign graphs (``eventsim.interop.from_nir``, dt = 1), run the same in eventsim's reference engine.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from snn_builders import NetBuilder, exact_network, grid
+
+import eventsim
+from eventsim.snn.network import SpikingNetwork
+
+pytestmark = pytest.mark.interop
+
+sinabs = pytest.importorskip("sinabs")
+nir = pytest.importorskip("nir")
+torch = pytest.importorskip("torch")
+from sinabs.activation import MembraneReset, MembraneSubtract, MultiSpike, SingleSpike  # noqa: E402
+
+from eventsim.interop import from_nir  # noqa: E402
+
+T = 12
+
+
+def export_and_read(net: SpikingNetwork, path) -> nir.NIRGraph:
+    """The network as another tool sees it: written by eventsim, read by ``nir.read``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # eventsim's warning that NIR's IF resets to v_reset
+        eventsim.write_nir(net, path)
+    return nir.read(str(path))
+
+
+def load_in_sinabs(graph, samples: int, ideal: bool = True, amplitude: bool = True) -> torch.nn.Module:
+    """``sinabs.from_nir``; with ``ideal`` each IAF becomes an ideal subtractive-reset IF, with
+    ``amplitude`` its spikes carry its threshold (eventsim's amplitude θ)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # sinabs calls nirtorch.load
+        model = sinabs.from_nir(graph, batch_size=samples, num_timesteps=T)
+    for module in model.modules():
+        if isinstance(module, sinabs.layers.IAF):
+            if ideal:
+                module.spike_fn = SingleSpike
+                module.reset_fn = MembraneSubtract()
+                module.min_v_mem = None
+            if amplitude:
+                module.register_forward_hook(lambda layer, args, spikes: spikes * layer.spike_threshold)
+    return model
+
+
+def run_sinabs(model, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Direct coding, as eventsim's: the same input x in each of the T steps, fed as sinabs'
+    squeezed (samples · T, ...) batch. Returns the output accumulated over the steps so far
+    (samples, T, classes), as eventsim records it, and every node's output per step."""
+    frames = torch.tensor(np.repeat(x[:, None], T, axis=1).reshape((-1,) + x.shape[1:]))
+    with torch.no_grad():
+        out, state = model(frames)
+    per_node = {key: value.reshape((len(x), T) + value.shape[1:]).numpy() for key, value in state.cache.items()}
+    return np.cumsum(out.reshape(len(x), T, -1).numpy(), axis=1), per_node
+
+
+def assert_same_run(net: SpikingNetwork, model, x: np.ndarray, unit_spikes: bool = False) -> None:
+    """sinabs' spikes in every layer and step and its output at every step equal the reference
+    engine's; each step at most one spike, of amplitude θ (or 1 with ``unit_spikes``)."""
+    ours = eventsim.simulate(net, x, T, engine="reference", raster_samples=range(len(x)))
+    outputs, per_node = run_sinabs(model, x)
+    for name in net.layer_names:
+        theirs = per_node[name.replace("/", "|")]
+        for sample in range(len(x)):
+            assert np.array_equal(theirs[sample] != 0, ours.rasters[sample][name]), (name, sample)
+        amplitude = 1 if unit_spikes else np.broadcast_to(net.threshold_array(name), theirs.shape[2:])
+        assert np.all((theirs == 0) | (theirs == amplitude)), name
+    assert ours.spikes_per_sample.sum() > 0
+    np.testing.assert_array_equal(outputs, ours.outputs)
+
+
+def mlp(seed: int) -> tuple[SpikingNetwork, np.ndarray]:
+    """Dense → IF → dense → IF → dense, a normalised flat input (a diagonal Affine in NIR);
+    thresholds per layer or per neuron in [0.25, 2], v0 = 0."""
+    rng = np.random.default_rng(seed)
+    b = NetBuilder(rng, (10,), normalise=False)
+    b.nodes[0].params.update(scale=rng.choice([0.5, 1.0, 2.0], size=10), shift=grid(rng, (10,), -0.5, 0.5, 0.125))
+    b.relu(b.dense("x", 8))
+    b.relu(b.dense(b.current, 6))
+    b.dense(b.current, 4)
+    return exact_network(b.graph(), rng, "zero"), grid(rng, (3, 10), 0.0, 1.0, 0.125)
+
+
+def residual_cnn(seed: int, add: bool = True, pool: bool = True) -> tuple[SpikingNetwork, np.ndarray]:
+    """Conv → IF → [conv → IF → conv, + the first IF's spikes] → IF → 2x2 average pool → flatten →
+    dense → IF → dense, on a normalised (C, H, W) input (a diagonal 1x1 Conv2d in NIR)."""
+    rng = np.random.default_rng(seed)
+    b = NetBuilder(rng, (2, 6, 6), normalise=True)
+    src = b.relu(b.conv("x", 3, 3, 1, 1, 1, 1))
+    if add:
+        first = b.relu(b.conv(src, 3, 3, 1, 1, 1, 1))
+        b.relu(b.add("add", [b.conv(first, 3, 3, 1, 1, 1, 1), src]))
+    if pool:
+        b.pool(b.current, "avgpool", (2, 2), (2, 2), (0, 0, 0, 0))
+    b.flatten(b.current)
+    b.relu(b.dense(b.current, 5))
+    b.dense(b.current, 3)
+    return exact_network(b.graph(), rng, "zero"), grid(rng, (3, 2, 6, 6), 0.0, 1.0, 0.125)
+
+
+def readable_by_sinabs(graph) -> nir.NIRGraph:
+    """The same network in nodes sinabs maps: a ``Scale`` by ones (eventsim's add) removed, its
+    inputs summed straight into its successors (NIR sums the edges into a node, and so does
+    nirtorch); an unpadded ``AvgPool2d`` as a ``Conv2d`` with weight 1/(k_h·k_w) on the channel
+    diagonal."""
+    nodes, edges = dict(graph.nodes), list(graph.edges)
+    for key, node in graph.nodes.items():
+        if isinstance(node, nir.Scale) and np.all(node.scale == 1):
+            sources = [s for s, d in edges if d == key]
+            targets = [d for s, d in edges if s == key]
+            edges = [(s, d) for s, d in edges if key not in (s, d)] + [(s, d) for s in sources for d in targets]
+            del nodes[key]
+        elif isinstance(node, nir.AvgPool2d):
+            assert not np.any(node.padding)
+            (source,) = [s for s, d in edges if d == key]
+            c, h, w = (int(v) for v in graph.nodes[source].output_type["output"])
+            kh, kw = (int(v) for v in node.kernel_size)
+            weight = np.eye(c, dtype=np.float32)[:, :, None, None] * np.full((kh, kw), 1 / (kh * kw), np.float32)
+            stride = tuple(int(v) for v in node.stride)
+            nodes[key] = nir.Conv2d(
+                input_shape=(h, w), weight=weight, stride=stride, padding=0, dilation=1, groups=1, bias=np.zeros(c)
+            )
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mlp_runs_the_same_in_sinabs(tmp_path, seed):
+    net, x = mlp(seed)
+    graph = export_and_read(net, tmp_path / "mlp.nir")
+    assert_same_run(net, load_in_sinabs(graph, len(x)), x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mlp_with_thresholds_folded_into_the_next_weights(tmp_path, seed):
+    """The spike amplitude without a hook: each Affine after an IF with its columns scaled by θ
+    (what an export faithful to NIR's spikes of 1 would write)."""
+    net, x = mlp(seed)
+    graph = export_and_read(net, tmp_path / "mlp.nir")
+    for source, target in graph.edges:
+        if isinstance(graph.nodes[source], nir.IF):
+            affine = graph.nodes[target]
+            affine.weight = (affine.weight * graph.nodes[source].v_threshold[None, :]).astype(np.float32)
+    assert_same_run(net, load_in_sinabs(graph, len(x), amplitude=False), x, unit_spikes=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_residual_conv_net_with_average_pooling_runs_the_same_in_sinabs(tmp_path, seed):
+    net, x = residual_cnn(seed)
+    graph = export_and_read(net, tmp_path / "cnn.nir")
+    kinds = {type(node).__name__ for node in graph.nodes.values()}
+    assert {"Scale", "AvgPool2d"} <= kinds
+    with pytest.raises(KeyError):  # sinabs maps neither: both become None, which nirtorch cannot wire
+        load_in_sinabs(graph, len(x))
+    assert_same_run(net, load_in_sinabs(readable_by_sinabs(graph), len(x)), x)
+
+
+@pytest.mark.parametrize("add, pool", [(True, False), (False, True)])
+def test_one_unmapped_node_cuts_the_graph_without_an_error(tmp_path, add, pool):
+    """With a single Scale or AvgPool2d, nirtorch drops the node and its edges and runs one of the two
+    pieces left (logging 'Multiple input nodes found'): the model loads, and what it computes is not
+    the network's output."""
+    net, x = residual_cnn(7, add=add, pool=pool)
+    model = load_in_sinabs(export_and_read(net, tmp_path / "cut.nir"), len(x))
+    try:
+        outputs, _ = run_sinabs(model, x)
+    except RuntimeError:  # the piece that starts at the cut receives the input and its shape is wrong
+        return
+    assert outputs.shape != (len(x), T, 3)
+
+
+def test_a_concatenation_is_summed_before_its_second_piece_exists(tmp_path):
+    """eventsim writes a concatenation as its consumer split per piece, the pieces' outputs summed into
+    the next node. sinabs' loader (``nirtorch.load``) orders nodes depth-first from the input, so the
+    sum runs after the first branch only: the second piece is left out without an error, and the
+    model returns the last node in that order (a piece's currents), not the output."""
+    rng = np.random.default_rng(5)
+    b = NetBuilder(rng, (2, 6, 6), normalise=False)
+    left = b.relu(b.conv("x", 2, 1, 1, 0, 1, 1))
+    right = b.relu(b.conv("x", 3, 3, 1, 1, 1, 1))
+    split = b.conv(b.add("concat", [left, right], {"axis": 0}), 3, 3, 1, 1, 1, 1)
+    join = b.relu(split)
+    b.flatten(b.current)
+    b.dense(b.current, 3)
+    net = exact_network(b.graph(), rng, "zero")
+    x = grid(rng, (3, 2, 6, 6), 0.0, 1.0, 0.125)
+    model = load_in_sinabs(export_and_read(net, tmp_path / "concat.nir"), len(x))
+    order = [node.name for node in model.execution_order]
+    assert order.index(join) < order.index(f"{split}_piece1")
+    assert order[-1] == f"{split}_piece1"  # what the model returns
+    with pytest.raises(AssertionError):
+        assert_same_run(net, model, x)
+
+
+def test_what_sinabs_makes_of_nir_if(tmp_path):
+    """As loaded, without the settings above: ⌊v/θ⌋ spikes a step, reset by subtraction (v_reset is
+    not read), a floor at −θ; and spikes of 1. Either difference alone changes the run."""
+    net, x = mlp(0)
+    graph = export_and_read(net, tmp_path / "mlp.nir")
+    model = load_in_sinabs(graph, len(x), ideal=False, amplitude=False)
+    layers = [m for m in model.modules() if isinstance(m, sinabs.layers.IAF)]
+    assert len(layers) == len(net.layer_names)
+    for layer, name in zip(layers, net.layer_names):
+        theta = np.broadcast_to(net.threshold_array(name), graph.nodes[name].v_threshold.shape)
+        assert layer.spike_fn is MultiSpike and isinstance(layer.reset_fn, MembraneSubtract)
+        assert np.array_equal(layer.spike_threshold.detach().numpy(), theta)
+        assert np.array_equal(layer.min_v_mem.detach().numpy(), -theta)
+    ours = eventsim.simulate(net, x, T, engine="reference")
+    outputs, per_node = run_sinabs(model, x)
+    assert max(per_node[name].max() for name in net.layer_names) > 1  # several spikes in one step
+    assert not np.array_equal(outputs, ours.outputs)
+    outputs, _ = run_sinabs(load_in_sinabs(graph, len(x), amplitude=False), x)  # ideal IF, spikes of 1
+    assert not np.array_equal(outputs, ours.outputs)
+
+
+def test_v0_is_lost(tmp_path):
+    """NIR has no initial potential: a network that starts at v0 = θ/2 runs from 0 in sinabs."""
+    net, x = mlp(1)
+    for layer in net.layers.values():
+        layer.v0 = layer.threshold / 2
+    ours = eventsim.simulate(net, x, T, engine="reference", raster_samples=range(len(x)))
+    _, per_node = run_sinabs(load_in_sinabs(export_and_read(net, tmp_path / "mlp.nir"), len(x)), x)
+    name = net.layer_names[0]
+    assert any(not np.array_equal(per_node[name][s] != 0, ours.rasters[s][name]) for s in range(len(x)))
+
+
+# --- sinabs → NIR → eventsim -------------------------------------------------------------------
+
+
+def sinabs_iaf(theta: float, nir_rule: bool = True) -> torch.nn.Module:
+    """An IAF layer; with ``nir_rule`` it does what NIR's IF says (one spike of 1, reset to 0, no
+    floor), else it keeps sinabs' defaults (⌊v/θ⌋ spikes, reset by subtraction)."""
+    if not nir_rule:
+        return sinabs.layers.IAFSqueeze(spike_threshold=torch.tensor(theta), num_timesteps=T)
+    return sinabs.layers.IAFSqueeze(
+        spike_threshold=torch.tensor(theta),
+        spike_fn=SingleSpike,
+        reset_fn=MembraneReset(),
+        min_v_mem=None,
+        num_timesteps=T,
+    )
+
+
+def on_grid(module: torch.nn.Module, rng) -> torch.nn.Module:
+    module.weight.data = torch.tensor(grid(rng, tuple(module.weight.shape), -0.5, 0.5, 0.125))
+    module.bias.data = torch.tensor(grid(rng, tuple(module.bias.shape), -0.25, 0.5, 0.125))
+    return module
+
+
+def sinabs_mlp(seed: int, nir_rule: bool = True) -> tuple[torch.nn.Module, np.ndarray]:
+    """Linear → IAF → Linear → IAF → Linear; thresholds powers of two, so that eventsim's reader
+    (which measures the membrane in thresholds: the weights divided by θ) stays exact."""
+    rng = np.random.default_rng(seed)
+    model = torch.nn.Sequential(
+        on_grid(torch.nn.Linear(10, 8), rng),
+        sinabs_iaf(0.5, nir_rule),
+        on_grid(torch.nn.Linear(8, 6), rng),
+        sinabs_iaf(2.0, nir_rule),
+        on_grid(torch.nn.Linear(6, 4), rng),
+    )
+    return model, grid(rng, (3, 10), 0.0, 1.0, 0.125)
+
+
+def sinabs_cnn(seed: int) -> tuple[torch.nn.Module, np.ndarray]:
+    """Conv → IAF → 2x2 sum pool → conv → IAF → flatten → linear."""
+    rng = np.random.default_rng(seed)
+    model = torch.nn.Sequential(
+        on_grid(torch.nn.Conv2d(2, 4, 3, padding=1), rng),
+        sinabs_iaf(0.5),
+        sinabs.layers.SumPool2d(2),
+        on_grid(torch.nn.Conv2d(4, 3, 3, padding=1), rng),
+        sinabs_iaf(2.0),
+        torch.nn.Flatten(),
+        on_grid(torch.nn.Linear(27, 4), rng),
+    )
+    return model, grid(rng, (3, 2, 6, 6), 0.0, 1.0, 0.125)
+
+
+def frames(x: np.ndarray) -> torch.Tensor:
+    return torch.tensor(np.repeat(x[:, None], T, axis=1).reshape((-1,) + x.shape[1:]))
+
+
+def sinabs_to_nir(model: torch.nn.Module, x: np.ndarray):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # sinabs calls nirtorch.extract_nir_graph
+        graph = sinabs.to_nir(model, frames(x))
+    sinabs.reset_states(model)
+    return graph
+
+
+def assert_eventsim_runs_it(graph, model: torch.nn.Module, x: np.ndarray) -> None:
+    """eventsim's network read from ``graph`` spikes in every layer and step as ``model`` does, and
+    its output accumulated over the steps equals sinabs'."""
+    net = from_nir(graph)
+    recorded = {}
+    for name, module in model.named_children():
+        if isinstance(module, sinabs.layers.IAF):
+            module.register_forward_hook(lambda m, args, out, name=name: recorded.__setitem__(name, out))
+    with torch.no_grad():
+        outputs = model(frames(x)).reshape(len(x), T, -1).numpy()
+    ours = eventsim.simulate(net, x, T, engine="reference", raster_samples=range(len(x)))
+    assert sorted(recorded) == sorted(net.layer_names)
+    for name, spikes in recorded.items():
+        spikes = spikes.reshape((len(x), T) + spikes.shape[1:]).numpy()
+        assert set(np.unique(spikes)) <= {0.0, 1.0}
+        for sample in range(len(x)):
+            assert np.array_equal(spikes[sample] == 1, ours.rasters[sample][name]), (name, sample)
+    assert ours.spikes_per_sample.sum() > 0
+    np.testing.assert_array_equal(np.cumsum(outputs, axis=1), ours.outputs)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sinabs_mlp_runs_the_same_in_eventsim(tmp_path, seed):
+    model, x = sinabs_mlp(seed)
+    nir.write(str(tmp_path / "sinabs.nir"), sinabs_to_nir(model, x))
+    assert_eventsim_runs_it(nir.read(str(tmp_path / "sinabs.nir")), model, x)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sinabs_conv_net_runs_the_same_in_eventsim(tmp_path, seed):
+    """In memory: sinabs writes its Conv2d with input_shape None, which ``nir.write`` cannot store."""
+    model, x = sinabs_cnn(seed)
+    graph = sinabs_to_nir(model, x)
+    with pytest.raises(TypeError):
+        nir.write(str(tmp_path / "sinabs.nir"), graph)
+    assert_eventsim_runs_it(graph, model, x)
+
+
+def test_sinabs_export_drops_its_own_reset_rule():
+    """sinabs' default IAF (⌊v/θ⌋ spikes, reset by subtraction) is written as the same NIR IF as one
+    that resets to 0: what the file says, and eventsim runs, is not what sinabs ran."""
+    default, x = sinabs_mlp(0, nir_rule=False)
+    nir_rule, _ = sinabs_mlp(0)
+    written, expected = sinabs_to_nir(default, x), sinabs_to_nir(nir_rule, x)
+    for key, node in written.nodes.items():
+        if isinstance(node, nir.IF):
+            assert np.array_equal(node.v_threshold, expected.nodes[key].v_threshold)
+            assert np.array_equal(node.v_reset, expected.nodes[key].v_reset)
+    with torch.no_grad():
+        theirs = np.cumsum(default(frames(x)).reshape(len(x), T, -1).numpy(), axis=1)
+    assert not np.array_equal(theirs, eventsim.simulate(from_nir(written), x, T, engine="reference").outputs)
