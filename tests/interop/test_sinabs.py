@@ -15,9 +15,10 @@ sinabs maps neither ``nir.Scale`` (eventsim's residual add) nor ``nir.AvgPool2d`
 tested below, and the conv net is loaded after rewriting those two nodes into forms sinabs reads
 (the add as edges summed into the next node, the pool as a diagonal conv).
 
-The other direction: sinabs models whose IAF layers are what NIR's IF says (one spike of 1 when
-v ≥ θ, reset to 0, no floor), exported with ``sinabs.to_nir`` and read by eventsim's reader of
-foreign graphs (``eventsim.interop.from_nir``, dt = 1), run the same in eventsim's reference engine.
+The other direction: sinabs models whose IAF layers emit one spike of 1 when v ≥ θ, with no floor
+and reset to 0 (what NIR's IF says) or by subtraction, exported with ``sinabs.to_nir`` and read by
+eventsim's reader of foreign graphs (``eventsim.interop.from_nir``, dt = 1, ``reset`` the same),
+run the same in eventsim's reference engine.
 """
 
 from __future__ import annotations
@@ -251,15 +252,15 @@ def test_v0_is_lost(tmp_path):
 # --- sinabs → NIR → eventsim -------------------------------------------------------------------
 
 
-def sinabs_iaf(theta: float, nir_rule: bool = True) -> torch.nn.Module:
-    """An IAF layer; with ``nir_rule`` it does what NIR's IF says (one spike of 1, reset to 0, no
-    floor), else it keeps sinabs' defaults (⌊v/θ⌋ spikes, reset by subtraction)."""
-    if not nir_rule:
+def sinabs_iaf(theta: float, reset: str = "zero") -> torch.nn.Module:
+    """An IAF layer with one spike of 1 per step at most and no floor, reset to 0 (what NIR's IF
+    says) or by subtraction; ``reset="default"`` keeps sinabs' defaults (⌊v/θ⌋ spikes, subtraction)."""
+    if reset == "default":
         return sinabs.layers.IAFSqueeze(spike_threshold=torch.tensor(theta), num_timesteps=T)
     return sinabs.layers.IAFSqueeze(
         spike_threshold=torch.tensor(theta),
         spike_fn=SingleSpike,
-        reset_fn=MembraneReset(),
+        reset_fn=MembraneReset() if reset == "zero" else MembraneSubtract(),
         min_v_mem=None,
         num_timesteps=T,
     )
@@ -271,29 +272,29 @@ def on_grid(module: torch.nn.Module, rng) -> torch.nn.Module:
     return module
 
 
-def sinabs_mlp(seed: int, nir_rule: bool = True) -> tuple[torch.nn.Module, np.ndarray]:
+def sinabs_mlp(seed: int, reset: str = "zero") -> tuple[torch.nn.Module, np.ndarray]:
     """Linear → IAF → Linear → IAF → Linear; thresholds powers of two, so that eventsim's reader
     (which measures the membrane in thresholds: the weights divided by θ) stays exact."""
     rng = np.random.default_rng(seed)
     model = torch.nn.Sequential(
         on_grid(torch.nn.Linear(10, 8), rng),
-        sinabs_iaf(0.5, nir_rule),
+        sinabs_iaf(0.5, reset),
         on_grid(torch.nn.Linear(8, 6), rng),
-        sinabs_iaf(2.0, nir_rule),
+        sinabs_iaf(2.0, reset),
         on_grid(torch.nn.Linear(6, 4), rng),
     )
     return model, grid(rng, (3, 10), 0.0, 1.0, 0.125)
 
 
-def sinabs_cnn(seed: int) -> tuple[torch.nn.Module, np.ndarray]:
+def sinabs_cnn(seed: int, reset: str = "zero") -> tuple[torch.nn.Module, np.ndarray]:
     """Conv → IAF → 2x2 sum pool → conv → IAF → flatten → linear."""
     rng = np.random.default_rng(seed)
     model = torch.nn.Sequential(
         on_grid(torch.nn.Conv2d(2, 4, 3, padding=1), rng),
-        sinabs_iaf(0.5),
+        sinabs_iaf(0.5, reset),
         sinabs.layers.SumPool2d(2),
         on_grid(torch.nn.Conv2d(4, 3, 3, padding=1), rng),
-        sinabs_iaf(2.0),
+        sinabs_iaf(2.0, reset),
         torch.nn.Flatten(),
         on_grid(torch.nn.Linear(27, 4), rng),
     )
@@ -312,10 +313,10 @@ def sinabs_to_nir(model: torch.nn.Module, x: np.ndarray):
     return graph
 
 
-def assert_eventsim_runs_it(graph, model: torch.nn.Module, x: np.ndarray) -> None:
-    """eventsim's network read from ``graph`` spikes in every layer and step as ``model`` does, and
-    its output accumulated over the steps equals sinabs'."""
-    net = from_nir(graph)
+def assert_eventsim_runs_it(graph, model: torch.nn.Module, x: np.ndarray, reset: str) -> None:
+    """eventsim's network read from ``graph`` (``reset`` as the model's layers) spikes in every layer
+    and step as ``model`` does, and its output accumulated over the steps equals sinabs'."""
+    net = from_nir(graph, reset=reset)
     recorded = {}
     for name, module in model.named_children():
         if isinstance(module, sinabs.layers.IAF):
@@ -333,27 +334,29 @@ def assert_eventsim_runs_it(graph, model: torch.nn.Module, x: np.ndarray) -> Non
     np.testing.assert_array_equal(np.cumsum(outputs, axis=1), ours.outputs)
 
 
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
 @pytest.mark.parametrize("seed", range(3))
-def test_sinabs_mlp_runs_the_same_in_eventsim(tmp_path, seed):
-    model, x = sinabs_mlp(seed)
+def test_sinabs_mlp_runs_the_same_in_eventsim(tmp_path, seed, reset):
+    model, x = sinabs_mlp(seed, reset)
     nir.write(str(tmp_path / "sinabs.nir"), sinabs_to_nir(model, x))
-    assert_eventsim_runs_it(nir.read(str(tmp_path / "sinabs.nir")), model, x)
+    assert_eventsim_runs_it(nir.read(str(tmp_path / "sinabs.nir")), model, x, reset)
 
 
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
 @pytest.mark.parametrize("seed", range(3))
-def test_sinabs_conv_net_runs_the_same_in_eventsim(tmp_path, seed):
+def test_sinabs_conv_net_runs_the_same_in_eventsim(tmp_path, seed, reset):
     """In memory: sinabs writes its Conv2d with input_shape None, which ``nir.write`` cannot store."""
-    model, x = sinabs_cnn(seed)
+    model, x = sinabs_cnn(seed, reset)
     graph = sinabs_to_nir(model, x)
     with pytest.raises(TypeError):
         nir.write(str(tmp_path / "sinabs.nir"), graph)
-    assert_eventsim_runs_it(graph, model, x)
+    assert_eventsim_runs_it(graph, model, x, reset)
 
 
 def test_sinabs_export_drops_its_own_reset_rule():
     """sinabs' default IAF (⌊v/θ⌋ spikes, reset by subtraction) is written as the same NIR IF as one
     that resets to 0: what the file says, and eventsim runs, is not what sinabs ran."""
-    default, x = sinabs_mlp(0, nir_rule=False)
+    default, x = sinabs_mlp(0, reset="default")
     nir_rule, _ = sinabs_mlp(0)
     written, expected = sinabs_to_nir(default, x), sinabs_to_nir(nir_rule, x)
     for key, node in written.nodes.items():
