@@ -14,6 +14,9 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .plan import SimulationPlan
 
+#: What :meth:`Recording.predictions` gives for a sample that has not decided (no unique largest output).
+UNDECIDED = -1
+
 
 @dataclass
 class Recording:
@@ -51,6 +54,9 @@ class Recording:
         engine, encoding, seed, batch size.
     first_spike : numpy.ndarray or None
         Step (1-based) of each layer's first spike in each sample, (N, L); T + 1 if it never fired.
+    output_sources : tuple of (str or None, int) or None
+        What feeds the output without passing another neuron layer: (neuron layer, steps of delay on
+        the way) pairs, (None, delay) for the input itself (:func:`output_sources`).
     """
 
     T: int
@@ -67,32 +73,69 @@ class Recording:
     wall_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     first_spike: np.ndarray | None = None
+    output_sources: tuple[tuple[str | None, int], ...] | None = None
 
     @classmethod
     def of_batch(cls, plan: SimulationPlan, **fields) -> Recording:
         """What an engine returns for one batch of ``plan``: the counted ``fields``, with the plan's
-        layers, neurons and synaptic nodes."""
+        layers, neurons and synaptic nodes and what feeds its output."""
         return cls(
-            plan.T, layers=list(plan.layers), neurons=plan.neurons(), synaptic_nodes=list(plan.synaptic), **fields
+            plan.T,
+            layers=list(plan.layers),
+            neurons=plan.neurons(),
+            synaptic_nodes=list(plan.synaptic),
+            output_sources=output_sources(plan.net.graph),
+            **fields,
         )
 
     @property
     def samples(self) -> int:
         return len(self.outputs)
 
+    def output_reached(self) -> np.ndarray | None:
+        """Per sample, the first step (1-based) in which the output receives anything from the input,
+        (N,): the first spike of a neuron layer feeding it (:attr:`output_sources`; plus the delays on
+        the way), step 1 where the input feeds it directly; T + 1 if nothing ever reaches it. Before
+        that step the output holds only its bias, the same for every input. None when unknown (a
+        recording without first spikes or sources)."""
+        if self.output_sources is None or self.first_spike is None:
+            return None
+        column = {name: k for k, name in enumerate(self.layers)}
+        reached = np.full(self.samples, self.T + 1, np.int64)
+        for layer, delay in self.output_sources:
+            first = np.ones(self.samples, np.int64) if layer is None else self.first_spike[:, column[layer]]
+            reached = np.minimum(reached, np.where(first <= self.T, first + delay, self.T + 1))
+        return np.minimum(reached, self.T + 1)
+
+    def decided(self) -> np.ndarray:
+        """Whether each sample has decided at every step, (N, T): from the step in which its output
+        first receives anything from the input (:meth:`output_reached`; before it, the output is the
+        network's bias, the same whatever the input), at the steps where ``o(t)`` has a unique largest
+        entry. All entries equal (e.g. all zero) or a tie at the top is no answer: *undecided*."""
+        outputs = self.outputs.reshape(self.samples, self.T, -1)
+        top = outputs.max(axis=2, initial=-np.inf, keepdims=True)
+        unique = np.count_nonzero(outputs == top, axis=2) == 1
+        reached = self.output_reached()
+        if reached is None:
+            return unique
+        return unique & (np.arange(1, self.T + 1)[None, :] >= reached[:, None])
+
     def predictions(self) -> np.ndarray:
-        """Predicted class at every step, (N, T): ``argmax o(t)``."""
-        return np.argmax(self.outputs.reshape(self.samples, self.T, -1), axis=2)
+        """Predicted class at every step, (N, T): ``argmax o(t)`` where the sample has decided
+        (:meth:`decided`), :data:`UNDECIDED` (-1) where it has not — never a class."""
+        pred = np.argmax(self.outputs.reshape(self.samples, self.T, -1), axis=2)
+        return np.where(self.decided(), pred, UNDECIDED)
 
     def accuracy(self, labels: np.ndarray) -> np.ndarray:
-        """Fraction of correct predictions at every step t = 1..T, shape (T,)."""
+        """Fraction of samples whose prediction at step t is decided and correct, t = 1..T, (T,): an
+        undecided sample counts as wrong (it has given no answer), whatever its label."""
         labels = np.asarray(labels)
         if labels.shape != (self.samples,):
             raise ValueError(f"labels of shape {labels.shape} do not match {self.samples} samples")
         return np.mean(self.predictions() == labels[:, None], axis=0)
 
     def agreement(self, ann_predictions: np.ndarray) -> np.ndarray:
-        """Fraction of samples whose SNN prediction equals the ANN's, at every step (T,)."""
+        """Fraction of samples whose SNN prediction is decided and equals the ANN's, at every step (T,)."""
         return self.accuracy(ann_predictions)
 
     def firing_rates(self) -> np.ndarray:
@@ -151,4 +194,27 @@ class Recording:
             sum(p.wall_seconds for p in parts),
             first.settings,
             None if first.first_spike is None else np.concatenate([p.first_spike for p in parts]),
+            first.output_sources,
         )
+
+
+def output_sources(graph) -> tuple[tuple[str | None, int], ...]:
+    """What feeds ``graph``'s output without passing another neuron layer (through pooling, flatten,
+    adds, concatenations, delays, ...): (neuron layer, steps of delay on the way) pairs, the shortest
+    delay per layer, and (None, delay) if the input reaches the output directly."""
+    best: dict[str | None, int] = {}
+    stack, seen = [(graph.output, 0)], set()
+    while stack:
+        name, delay = stack.pop()
+        if (name, delay) in seen:
+            continue
+        seen.add((name, delay))
+        node = graph.node(name)
+        role = node.spec.role
+        if role in ("activation", "input") and name != graph.output:
+            key = None if role == "input" else name
+            best[key] = min(delay, best.get(key, delay))
+            continue
+        delay += int(node.attrs.get("steps", 0)) if node.op == "delay" else 0
+        stack.extend((source, delay) for source in node.inputs)
+    return tuple(best.items())
