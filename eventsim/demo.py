@@ -19,7 +19,7 @@ import numpy as np
 
 from .conversion import convert
 from .examples import example_info, example_model_path, load_example_data
-from .io import atomic_write_text
+from .io import atomic_write_bytes, atomic_write_text
 from .ir import run_ann
 from .measure.compare import (
     FINETUNED,
@@ -28,7 +28,6 @@ from .measure.compare import (
     finetune_steps,
     finetuned_network,
     steps_to_reach,
-    table_csv,
     table_json,
     table_text,
 )
@@ -36,6 +35,7 @@ from .measure.energy import energy_text, summary_text
 from .measure.energy_presets import DEFAULT_PRESET, get_cost_table, with_every_preset
 from .measure.latency import latency
 from .measure.report import RASTER_SAMPLES, Report, build_report
+from .measure.summary import compare_csv
 from .simulation import simulate
 
 #: Presets the demo compares, and those it looks at in detail.
@@ -103,20 +103,23 @@ def _run_and_report(net, x, y, T: int, table: dict) -> tuple:
 
 def _detail_table(rows: list, y, ann_pred) -> str:
     lines = [
-        f"{'preset':13s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'=ANN at':>8s} {'spikes':>8s} "
+        f"{'preset':13s} {'T':>3s} {'accuracy':>8s} {'decision':>8s} {'never':>5s} {'=ANN at':>8s} {'spikes':>8s} "
         f"{'per neuron':>10s} {'SOPs':>9s} {'ms/sample':>9s}"
     ]
     for preset, rec in rows:
         summary = latency(rec, y, ann_pred).summary()
         spikes = rec.spikes_per_sample.sum(axis=1).mean()
+        decision = float("nan") if summary["decision_mean"] is None else summary["decision_mean"]
         lines.append(
-            f"{preset:13s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {summary['decision_mean']:8.2f} "
+            f"{preset:13s} {rec.T:3d} {rec.accuracy(y)[-1]:8.2%} {decision:8.2f} {summary['never_decided']:5d} "
             f"{summary['stable_ann_match_mean'] or float('nan'):8.2f} {spikes:8.0f} "
             f"{spikes / rec.neurons.sum():10.2f} {rec.sops_per_sample.sum(axis=1).mean():9.0f} "
             f"{1e3 * summary['seconds_per_sample']:9.3f}"
         )
     lines.append(
-        "decision: mean step from which the prediction stays fixed; =ANN at: mean step from which it equals the ANN's"
+        "decision: mean step from which the prediction stays fixed, over the samples that decided; never: samples\n"
+        "still undecided at T (nothing from the input at the output, or no unique largest output); =ANN at: mean\n"
+        "step from which it equals the ANN's"
     )
     return "\n".join(lines)
 
@@ -150,12 +153,19 @@ def _energy_side_by_side(reports: dict[str, Report]) -> str:
     return "\n".join(lines)
 
 
-def _write(out: Path, graph, check, ann_accuracy: float, table: dict, reports: dict[str, Report]) -> list[Path]:
-    files = [out / "graph.json", out / "verify.json", out / "compare.json", out / "compare.csv"]
+def _write(
+    out: Path, graph, check, ann_accuracy: float, table: dict, reports: dict[str, Report], model: str
+) -> list[Path]:
+    """The demo's files: the comparison (JSON, CSV in percent, one figure) at the top, a report per
+    detailed network in a folder of its own."""
+    from .measure.plots import accuracy_vs_steps_png
+
+    files = [out / "graph.json", out / "verify.json", out / "compare.json", out / "compare.csv", out / "compare.png"]
     atomic_write_text(files[0], graph.to_json())
     atomic_write_text(files[1], json.dumps(dict(check.to_dict(), ann_accuracy=ann_accuracy), indent=2))
     atomic_write_text(files[2], table_json(table))
-    atomic_write_text(files[3], table_csv(table))
+    atomic_write_text(files[3], compare_csv(table))
+    atomic_write_bytes(files[4], accuracy_vs_steps_png(table, f"{model}: test accuracy per preset"))
     for preset, report in reports.items():
         files += report.write(out / preset)
     return files
@@ -173,8 +183,8 @@ def run_demo(
     Parameters
     ----------
     out : str or Path
-        Directory for ``graph.json``, ``verify.json``, ``compare.json``/``.csv`` and one report folder
-        per detailed network (``ftbc+finetune`` too).
+        Directory for ``graph.json``, ``verify.json``, ``compare.json``/``.csv`` (accuracy in %)/``.png``
+        and one report folder per detailed network (``ftbc+finetune`` too).
     T : int, optional
         Steps of the detailed runs (default: per preset, the first step of the comparison from which
         it stays within 1 % of the ANN; for the fine-tuned ``ftbc`` the first such of its fine-tuned
@@ -223,8 +233,9 @@ def run_demo(
     say(_detail_table([(preset, rec) for preset, (rec, _) in runs.items()], y, ann_pred))
     reports = {preset: report for preset, (_, report) in runs.items()}
     _energy_and_error(reports, say)
-    files = _write(Path(out), graph, check, ann_accuracy, table, reports)
+    files = _write(Path(out), graph, check, ann_accuracy, table, reports, path.stem)
     say("")
+    say(f"wrote {', '.join(f.name for f in files if f.parent == Path(out))} to {Path(out)}")
     for preset in reports:
         written = [f.name for f in files if f.parent == Path(out) / preset]
         say(f"wrote {', '.join(written)} to {Path(out) / preset}")

@@ -162,7 +162,8 @@ def build_report(
     presets : tuple of str or CostTable
         Cost tables to estimate energy with; the first is the one the figures show (none: no energy).
     compare_table : dict, optional
-        A :func:`eventsim.measure.compare.compare` table to include (and plot).
+        A :func:`eventsim.measure.compare.compare` table to include (its figure is drawn where the
+        table is written, see :func:`eventsim.measure.plots.accuracy_vs_steps_png`).
     figures : bool
         Whether to draw the figures (they need at least one cost table).
     """
@@ -192,30 +193,70 @@ def build_report(
     }
     report = Report(data, energies={e.table.name: e for e in energies})
     if figures and energies:
-        report.figures = _figures(data, recording, lat, energies[0], compare_table)
+        report.figures = _figures(net, data, recording, lat, energies[0])
         data["figures"] = list(report.figures)
     return report
 
 
-def _figures(data: dict, recording: Recording, lat, energy, compare_table: dict | None) -> dict[str, bytes]:
+def preset_name(net: SpikingNetwork) -> str | None:
+    """The network's row name in comparisons: its preset, ``+finetune`` if it was fine-tuned (the
+    fine-tuned ``ftbc`` is ``ftbc+finetune``, as in :func:`eventsim.measure.compare.add_finetuned`)."""
+    meta = net.meta or {}
+    if not meta.get("preset"):
+        return None
+    return f"{meta['preset']}+finetune" if meta.get("finetune") else str(meta["preset"])
+
+
+def network_label(net: SpikingNetwork, T: int | None = None) -> str:
+    """How figures name a network: its model's name (the ONNX file's stem, not its path), the preset
+    and T (``mnist_resnet, opi, T = 16``)."""
+    meta = net.meta or {}
+    source = meta.get("source_model") or meta.get("source")
+    parts = [Path(str(source)).stem] if source else []
+    parts += [preset_name(net)] if preset_name(net) else []
+    parts += [f"T = {T}"] if T is not None else []
+    return ", ".join(parts)
+
+
+def _figures(net: SpikingNetwork, data: dict, recording: Recording, lat, energy) -> dict[str, bytes]:
+    """The report's figures; the network's preset has the same colour in each (and in compare plots).
+    A comparison table's figure is drawn where the table is written (``eventsim compare``, the demo),
+    not in every report that includes the table."""
     from . import plots  # matplotlib is loaded only when figures are drawn
 
+    color = plots.preset_color(preset_name(net))
+    label = network_label(net, recording.T)
+    named = (lambda what: f"{what}\n{label}") if label else (lambda what: what)
     accuracy = data["accuracy"]
     curves = {"SNN = ANN (agreement)": accuracy["agreement_with_ann_per_step"]}
     if accuracy["snn_per_step"] is not None:
         curves = {"SNN accuracy": accuracy["snn_per_step"], **curves}
+    curves["undecided (no answer yet)"] = (lat.undecided_per_step / max(recording.samples, 1)).tolist()
+    styles = {
+        "SNN accuracy": {"color": color},
+        "SNN = ANN (agreement)": {"color": color, "linestyle": ":"},
+        "undecided (no answer yet)": {"color": "0.55", "linestyle": "-."},
+    }
     out = {
-        "accuracy.png": plots.accuracy_per_step_png(curves, accuracy["ann"], "accuracy at every step"),
-        "firing_rates.png": plots.firing_rates_png(recording.layers, recording.firing_rates()),
-        "latency.png": plots.latency_histogram_png(lat.decision, lat.T, lat.first_ann_match),
-        "energy.png": plots.energy_breakdown_png(energy.to_dict()),
+        "accuracy.png": plots.accuracy_per_step_png(curves, accuracy["ann"], named("accuracy at every step"), styles),
+        "firing_rates.png": plots.firing_rates_png(
+            recording.layers, recording.firing_rates(), named("firing rates"), color
+        ),
+        "latency.png": plots.latency_histogram_png(
+            lat.decision, lat.T, lat.first_ann_match, named("time to decision per sample"), color
+        ),
+        "energy.png": plots.energy_breakdown_png(
+            energy.to_dict(),
+            named(f"energy by node, cost preset {energy.table.name}"),
+            order=[node.name for node in net.graph],
+        ),
     }
     if data["raster"] is not None:
         out["raster.png"] = plots.raster_png(
-            data["raster"]["layers"], recording.T, f"spike raster, sample {data['raster']['sample']}"
+            data["raster"]["layers"], recording.T, named(f"spike raster, sample {data['raster']['sample']}")
         )
     if data["conversion_error"]:
-        out["conversion_error.png"] = plots.conversion_error_png(data["conversion_error"])
-    if compare_table is not None:
-        out["compare.png"] = plots.accuracy_vs_steps_png(compare_table, "accuracy per preset")
+        out["conversion_error.png"] = plots.conversion_error_png(
+            data["conversion_error"], named("conversion error per layer"), color
+        )
     return out

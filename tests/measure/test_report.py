@@ -3,6 +3,8 @@ against its closed-form bound, and the report and energy commands."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from importlib.resources import files
 
@@ -76,7 +78,16 @@ def test_demo_writes_valid_reports(tmp_path):
     neurons = sum(layer["neurons"] for layer in ttfs["layers"])
     assert sum(layer["spikes_per_sample"] for layer in ttfs["layers"]) <= neurons  # one spike per neuron at most
     assert json.loads((tmp_path / "verify.json").read_text())["max_abs_error"] < 1e-4
-    assert (tmp_path / "compare.csv").read_text().startswith("preset")
+    # the comparison once, at the top: its CSV in percent like the printed table, one figure
+    rows = list(csv.reader(io.StringIO((tmp_path / "compare.csv").read_text())))
+    assert rows[0] == ["preset", "accuracy (%) T=1", "accuracy (%) T=4", "accuracy (%) T=8", "accuracy (%) T=32"]
+    printed = next(line.split() for line in result.output.splitlines() if line.startswith("opi "))  # the table's
+    assert rows[2][0] == "opi" and rows[2][1:] == printed[1:5]
+    assert (tmp_path / "compare.png").read_bytes().startswith(PNG)
+    assert not list(tmp_path.glob("*/compare.png"))
+    # TTFS: no sample decides before its output layer fires, so none at T = 1
+    assert rows[4][0] == "ttfs" and float(rows[4][1]) == 0.0
+    assert ttfs["latency"]["undecided_per_step"][0] == 60 and ttfs["accuracy"]["snn_per_step"][0] == 0.0
 
 
 @pytest.fixture(scope="module")
