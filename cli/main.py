@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 import warnings
 from inspect import signature
@@ -96,6 +97,40 @@ def _renamed_energy_preset(ctx: click.Context, param, value: str | None) -> None
     if value is not None:
         click.echo("warning: --preset names a recipe in convert; the energy table is --energy-preset", err=True)
         ctx.meta["energy_preset"] = value
+
+
+class _ProgressPrinter:
+    """Prints the library's progress lines (:class:`eventsim.progress.ProgressLine`) on stderr: each
+    line that reports a result and the last of each task, the others at most one a second per task."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval, self.printed = interval, {}
+
+    def __call__(self, line: str) -> None:
+        task, now = getattr(line, "task", None), time.monotonic()
+        last = getattr(line, "done", 0) >= getattr(line, "total", 0)
+        if getattr(line, "result", True) or last or now - self.printed.get(task, -self.interval) >= self.interval:
+            self.printed[task] = now
+            click.echo(str(line), err=True)
+
+
+def _progress() -> _ProgressPrinter | None:
+    """The progress callback of this command: None with --quiet."""
+    return None if click.get_current_context().meta.get("quiet") else _ProgressPrinter()
+
+
+def _set_quiet(ctx: click.Context, param, value: bool) -> None:
+    ctx.meta["quiet"] = ctx.meta.get("quiet") or value
+
+
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_quiet,
+    help="Print no progress on stderr (errors and warnings still).",
+)
 
 
 def energy_options(fn):
@@ -261,6 +296,7 @@ def _overrides(**values) -> dict:
     'running scheduler (pip install "eventsim[dask]") [default: this process].',
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local.")
+@quiet_option
 @_conversion_options
 def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, input_shape, **overrides) -> None:
     """Convert MODEL (ONNX) into a spiking network file with a preset recipe (default auto: the
@@ -270,10 +306,9 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
     options = _overrides(**overrides)
     if cluster is not None and preset != "auto":
         raise OptionError("--cluster applies to preset auto (it scores its candidates there)", "leave out --cluster")
-    with click.progressbar(length=0, label="calibrating", file=sys.stderr, show_pos=False) as bar:
-        net = eventsim.convert(
-            graph, x, preset, T=T, progress=_showing(bar), calib_y=y, cluster=cluster, workers=workers, **options
-        )
+    net = eventsim.convert(
+        graph, x, preset, T=T, progress=_progress(), calib_y=y, cluster=cluster, workers=workers, **options
+    )
     net.save(output)
     if "auto" in net.meta:
         from eventsim.conversion.auto import auto_table
@@ -368,6 +403,7 @@ def convert(model, preset, T, output, y_key, cluster, workers, calib, x_key, inp
 @click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
 @click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @input_shape_option
+@quiet_option
 def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, input_shape, **options) -> None:
     """Train MODEL (ONNX: its weights start the run, or a network file) by BPTT on DATA, and write the
     spiking network to OUTPUT."""
@@ -379,7 +415,7 @@ def train(model, data, val, estimator, output, json_path, plot, x_key, y_key, in
         raise click.BadParameter(str(exc), param_hint="--estimator") from None
     source = eventsim.load_onnx(model, input_shape) if model.endswith(".onnx") else eventsim.SpikingNetwork.load(model)
     x, y, validation = _training_data(data, val, x_key, y_key)
-    result = eventsim.train(source, x, y, val=validation, progress=lambda line: click.echo(line, err=True), **options)
+    result = eventsim.train(source, x, y, val=validation, progress=_progress(), **options)
     _write_training(result, output, json_path, plot, f"{Path(model).name}, T = {options['T']}")
 
 
@@ -433,6 +469,7 @@ def _write_training(result, output: str, json_path: str | None, plot: str | None
 @click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
 @click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @input_shape_option
+@quiet_option
 def train_ttfs(
     model, data, val, estimator, fixed_decoding, keep_max_pools, output, json_path, plot, x_key, y_key, input_shape,
     **options,
@@ -449,7 +486,7 @@ def train_ttfs(
     x, y, validation = _training_data(data, val, x_key, y_key)
     result = eventsim.train_ttfs(
         graph, x, y, val=validation, learn_decoding=not fixed_decoding, average_pooling=not keep_max_pools,
-        progress=lambda line: click.echo(line, err=True), **options,
+        progress=_progress(), **options,
     )  # fmt: skip
     _write_training(result, output, json_path, plot, f"{Path(model).name}, TTFS, T = {options['T']}")
 
@@ -522,6 +559,7 @@ def _finetune_option(flag: str, kind, text: str):
 @click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz files.")
 @click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz files.")
 @input_shape_option
+@quiet_option
 def finetune(
     network, data, val, teacher, estimator, output, json_path, plot, x_key, y_key, input_shape, **options
 ) -> None:  # fmt: skip
@@ -536,22 +574,10 @@ def finetune(
     net = eventsim.SpikingNetwork.load(network)
     graph = eventsim.load_onnx(teacher, input_shape) if teacher else None
     x, y, validation = _training_data(data, val, x_key, y_key, labels_needed=graph is None)
-    result = eventsim.finetune(
-        net, x, y, teacher=graph, val=validation, progress=lambda line: click.echo(line, err=True), **options
-    )
+    result = eventsim.finetune(net, x, y, teacher=graph, val=validation, progress=_progress(), **options)
     _write_training(result, output, json_path, plot, f"{Path(network).name}, fine-tuned at T = {options['T']}")
     record = result.net.meta["finetune"]
     click.echo(f"kept epoch {record['best_epoch']} of {record['epochs']}")
-
-
-def _showing(bar):
-    """A progress callback that shows each step's text (which batch, which layer) on the bar."""
-
-    def show(text: str) -> None:
-        bar.label = text if len(text) <= 70 else text[:67] + "..."
-        bar.update(1)
-
-    return show
 
 
 def _range(values: np.ndarray) -> str:
@@ -597,10 +623,12 @@ def _optional_steps(ctx, param, value: str | None) -> list[int] | None:
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local.")
 @click.option("--calib-x-key", help="Name of the input array in --calib [default: --x-key].")
 @click.option("--calib-y-key", help="Name of the label array in --calib [default: --y-key].")
+@click.option("--samples", type=click.IntRange(min=1), help="Use only the first N test samples of --data.")
+@quiet_option
 @_conversion_options(calib_required=True)
 def compare(
     model, data, y_key, presets, steps, engine, encoding, out, finetune, finetune_steps, finetune_epochs, cluster,
-    workers, calib_x_key, calib_y_key, calib, x_key, input_shape, **overrides,
+    workers, calib_x_key, calib_y_key, samples, calib, x_key, input_shape, **overrides,
 ) -> None:  # fmt: skip
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
@@ -619,7 +647,7 @@ def compare(
     names = [p.strip() for p in presets.split(",") if p.strip()]
     calib_keys = (calib_x_key or x_key, (calib_y_key or y_key) if tuned or "auto" in names else None)
     calib_x, calib_y = _load_x(calib, *calib_keys, None)
-    x, y = _load_x(data, x_key, y_key, None)
+    x, y = _load_x(data, x_key, y_key, samples)
     if y is None:
         raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
     unknown = [p for p in names if p not in PRESETS]
@@ -630,19 +658,19 @@ def compare(
     if tuned:
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
     with cluster_session(cluster, workers) as address:  # one local cluster for the whole table
-        with click.progressbar(length=0, label="converting and simulating", file=sys.stderr, show_pos=False) as bar:
-            table = run_compare(
-                graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_showing(bar),
-                calib_y=calib_y if "auto" in names else None, cluster=address, **options,
-            )  # fmt: skip
+        table = run_compare(
+            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_progress(),
+            calib_y=calib_y if "auto" in names else None, cluster=address, **options,
+        )  # fmt: skip
         if tuned:
             labels = f"and the labels {calib_keys[1]!r} of {calib}" if calib_y is not None else "alone (no labels)"
             at = ", ".join(map(str, tuned))
-            click.echo(f"fine-tuning ftbc at T = {at} on {calib}, with the ANN {labels}", err=True)
+            if _progress() is not None:
+                click.echo(f"fine-tuning ftbc at T = {at} on {calib}, with the ANN {labels}", err=True)
             add_finetuned(
                 table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
                 options={} if finetune_epochs is None else {"epochs": finetune_epochs},
-                progress=lambda line: click.echo(line, err=True), cluster=address,
+                progress=_progress(), cluster=address,
             )  # fmt: skip
     if cluster is not None:
         table["cluster"] = cluster
@@ -692,6 +720,7 @@ def _run_options():
             'joins a running scheduler (pip install "eventsim[dask]") [default: this process].',
         ),
         click.option("--workers", type=click.IntRange(min=1), help="Worker processes of --cluster local."),
+        quiet_option,
     ]
 
     def apply(fn):
@@ -756,22 +785,29 @@ def simulate(
 
 
 def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool, cluster=(None, None)):
-    """Simulate with a progress bar; with ``raster``, keep the rasters a report needs; ``cluster``:
-    (--cluster, --workers)."""
-    with click.progressbar(length=len(x), label=f"{engine} engine, T={T}", file=sys.stderr) as bar:
-        return eventsim.simulate(
-            net,
-            x,
-            T,
-            engine=engine,
-            encoding=encoding,
-            seed=seed,
-            batch_size=batch_size,
-            raster_samples=range(min(len(x), RASTER_SAMPLES)) if raster else (),
-            progress=lambda done, total: bar.update(done - bar.pos),
-            cluster=cluster[0],
-            workers=cluster[1],
-        )
+    """Simulate with progress on stderr (samples done, time left); with ``raster``, keep the rasters a
+    report needs; ``cluster``: (--cluster, --workers)."""
+    from eventsim.progress import Tracker
+
+    tracker = Tracker(_progress(), f"simulate ({engine} engine, T={T})", len(x))
+
+    def progress(done: int, total: int) -> None:
+        tracker.reach(done)
+        tracker.note(f"{done}/{total} samples")
+
+    return eventsim.simulate(
+        net,
+        x,
+        T,
+        engine=engine,
+        encoding=encoding,
+        seed=seed,
+        batch_size=batch_size,
+        raster_samples=range(min(len(x), RASTER_SAMPLES)) if raster else (),
+        progress=progress,
+        cluster=cluster[0],
+        workers=cluster[1],
+    )
 
 
 def _cost_table(preset: str | None, costs: str | None):

@@ -30,7 +30,6 @@ receives calibration data alone.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import numpy as np
 
@@ -38,6 +37,7 @@ from ..data import check_batch
 from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
+from ..progress import Progress, Tracker
 from ..simulation.api import simulate
 from ..simulation.distributed import cluster_session, map_on_cluster
 from ..snn.kinds import get_kind
@@ -65,8 +65,6 @@ BURSTS = (2, 4)
 
 #: The fixed preset whose options reproduce a candidate (``convert(graph, x, BASE_PRESET, T, **options)``).
 BASE_PRESET = "opi"
-
-Progress = Callable[[str], None] | None
 
 
 def split_holdout(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -234,6 +232,29 @@ def _check(graph: Graph, calib_x, calib_y, T, options: dict) -> tuple[np.ndarray
     return calib_x, calib_y
 
 
+def _check_memory(graph: Graph, samples: int, held: int, T: int, options: dict, fixed: dict) -> None:
+    """Refuse a search whose largest candidate would not fit in the memory budget, before any
+    candidate runs: the costliest calibration any stage can try (FTBC and optimised v0, unless fixed
+    off) on all the calibration data (the final conversion's), or the held-out simulation at T."""
+    from ..simulation.api import simulation_parts
+    from ..simulation.memory import require_memory
+    from .memory import calibration_parts
+
+    settings = resolve(BASE_PRESET, T, **options)
+    settings["ftbc"] = bool(fixed.get("ftbc", True))
+    settings["v0"] = fixed.get("v0", "optimized")
+    parts = {f"{stage} calibration": count for stage, count in calibration_parts(graph, settings, T, samples).items()}
+    sizes = [int(np.prod(node.shape)) for node in graph.activation_nodes()]
+    simulation = simulation_parts(graph, sizes, T, "direct", held, 256, 0)
+    parts["held-out simulation"] = sum(simulation.values())
+    require_memory(
+        f"preset 'auto' at T={T} on {samples} calibration samples ({held} held out)",
+        parts,
+        "use a smaller T (-T), fewer calibration samples, or smaller FTBC batches (--ftbc-batch-size)",
+        need=max(parts.values()),
+    )
+
+
 def convert_auto(
     graph: Graph,
     calib_x: np.ndarray,
@@ -279,22 +300,31 @@ def convert_auto(
     fixed = {key: options[key] for key in SEARCHED if options.get(key) is not None}
     base = {key: value for key, value in options.items() if key not in SEARCHED and value is not None}
     fit, held = split_holdout(len(calib_x), int(options.get("seed") or 0))
+    _check_memory(graph, len(calib_x), len(held), int(T), options, fixed)
     ann_logits = run_ann(graph, calib_x[held]).reshape(len(held), -1).astype(np.float32)
     held_y = None if calib_y is None else calib_y[held]
     args = (graph, calib_x[fit], calib_x[held], held_y, ann_logits, int(T))
     records: list[dict] = []
-    scorer = _Scorer(args, base, progress)
+    first = threshold_candidates(fixed)
+    # candidates of every stage (stages 2 and 3 at most as many as they can have), and the final conversion
+    tracker = Tracker(progress, "auto", len(first) + len(REFINEMENTS) + len(BURSTS) + 2)
+    scored = None if progress is None else lambda line: tracker.step(line.removeprefix("auto "), result=True)
+    scorer = _Scorer(args, base, scored)
     with cluster_session(cluster, workers) as scorer.cluster:
-        scorer.stage(records, 1, threshold_candidates(fixed))
+        scorer.stage(records, 1, first)
         best = records[_best(records)]
         tried = [r["options"] for r in records]
         refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
+        tracker.resize(len(records) + len(refinements) + len(neuron_candidates(best["options"], fixed)) + 1)
         scorer.stage(records, 2, refinements)
         tried = [r["options"] for r in records]
         bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
+        tracker.resize(len(records) + len(bursts) + 1)
         scorer.stage(records, 3, bursts)
     chosen = _choose(records)
+    tracker.note(f"calibrating the chosen recipe ({records[chosen]['name']}) on all {len(calib_x)} samples")
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
+    tracker.step(f"chose {records[chosen]['name']}", result=True)
     net.meta["preset"] = "auto"
     net.meta["auto"] = {
         "T": int(T),

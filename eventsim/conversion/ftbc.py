@@ -8,16 +8,13 @@ current is β(t) = −b[t].
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..ir.executor import run_ann
+from ..progress import Progress, Tracker
 from ..snn.network import SpikingNetwork
 from .currents import calibrate_layers
-from .opi import channel_mean
-
-Progress = Callable[[str], None] | None
+from .opi import channel_mean, layer_weights
 
 
 def _calibrate_layer(net: SpikingNetwork, name: str, currents, target, bias, alpha: float, T: int) -> None:
@@ -68,15 +65,14 @@ def errors_stepwise(net: SpikingNetwork, name: str, currents, target, T: int) ->
     return errors
 
 
-def _settle_batch(net: SpikingNetwork, acts: dict, bias: dict, alpha: float, T: int, progress: Progress, label: str):
+def _settle_batch(net: SpikingNetwork, acts: dict, bias: dict, alpha: float, T: int, tracker: Tracker, label: str):
     """What one batch does to each layer as it reaches it: correct the layer's biases on its
     currents (:func:`_calibrate_layer`) and set them, so the layer fires with them."""
 
     def settle(name: str, currents: np.ndarray) -> None:
         _calibrate_layer(net, name, currents, acts[name], bias[name], alpha, T)
         net.layers[name].temporal_bias = -bias[name]
-        if progress:
-            progress(f"{label}, layer {name}")
+        tracker.step(f"{label}, layer {name}")
 
     return settle
 
@@ -107,11 +103,12 @@ def calibrate_ftbc(
     chunks = [c for c in chunks if len(c)]
     nodes = net.graph.activation_nodes()
     bias = {n.name: np.zeros((T, n.shape[0]), np.float32) for n in nodes}
+    tracker = Tracker(progress, "FTBC", layer_weights(net) * len(chunks))
     for k, chunk in enumerate(chunks):
         xb = x[np.sort(chunk)]
         _, acts = run_ann(net.graph, xb, record=True)
-        label = f"FTBC: batch {k + 1}/{len(chunks)}"
-        calibrate_layers(net, xb, T, _settle_batch(net, acts, bias, alpha, T, progress, label))
+        label = f"batch {k + 1}/{len(chunks)} of {len(chunk)} samples, T={T}"
+        calibrate_layers(net, xb, T, _settle_batch(net, acts, bias, alpha, T, tracker, label))
     net.meta["ftbc_calibration"] = {
         "T": T,
         "alpha": alpha,

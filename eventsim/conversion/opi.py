@@ -7,17 +7,20 @@ rate error at the target T on calibration data (docs/methods.md, "OPI").
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..ir.executor import run_ann
 from ..ir.graph import Node
+from ..progress import Progress, Tracker
 from ..snn.network import SpikingNetwork, per_neuron
 from .currents import calibrate_layers
 from .thresholds import channel_axes
 
-Progress = Callable[[str], None] | None
+
+def layer_weights(net: SpikingNetwork) -> list[int]:
+    """The expected cost of calibrating each neuron layer in the order a layer-by-layer pass reaches
+    them (for progress): its neurons."""
+    return [max(1, int(np.prod(node.shape))) for node in net.graph.activation_nodes()]
 
 
 def channel_mean(values: np.ndarray, node: Node, per_channel: bool) -> np.ndarray:
@@ -97,6 +100,7 @@ def optimize_v0(
     """
     _, acts = run_ann(net.graph, x, record=True)
     fractions = np.linspace(0.0, 1.0, grid, dtype=np.float32)
+    tracker = Tracker(progress, "OPI v0", layer_weights(net))
 
     def settle(name: str, currents: np.ndarray) -> None:
         node, layer = net.graph.node(name), net.layers[name]
@@ -110,7 +114,6 @@ def optimize_v0(
             layer.v0 = (fraction * channels).astype(np.float32)
         else:
             layer.v0 = (np.float32(fraction) * layer.threshold).astype(np.float32)
-        if progress:
-            progress(f"OPI v0: layer {name}")
+        tracker.step(f"layer {name} ({len(x)} samples, T={T})")
 
     calibrate_layers(net, x, T, settle)

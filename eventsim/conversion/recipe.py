@@ -13,6 +13,7 @@ from ..ir.graph import Graph
 from ..snn.kinds import get_kind
 from ..snn.network import SpikingNetwork
 from .ftbc import calibrate_ftbc
+from .memory import check_calibration_memory
 from .opi import optimize_v0
 from .presets import needs_data, resolve, thresholds_from_data
 from .thresholds import data_thresholds, model_thresholds
@@ -73,6 +74,8 @@ def convert(
         raise DataError(
             f"preset {preset!r} with these options needs calibration data", "pass calibration inputs (--calib FILE)"
         )
+    samples = 0 if calib_x is None else len(calib_x)
+    check_calibration_memory(graph, settings, T, samples, f"converting with preset {preset!r}")
     thresholds = _thresholds(graph, calib_x, settings, progress)
     net = SpikingNetwork.from_kind(get_kind(settings["kind"]).build(graph, thresholds, settings))
     net.meta.update(_recipe(graph, preset, T, calib_x, settings))

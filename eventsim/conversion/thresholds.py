@@ -8,17 +8,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..errors import DataError, UnsupportedError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph, Node
+from ..progress import Progress, Tracker
 
 THRESHOLD_MODES = ("max", "percentile", "clip", "qcfs", "auto")
-
-Progress = Callable[[str], None] | None
 
 
 def channel_axes(node: Node) -> tuple[int, ...]:
@@ -92,7 +89,9 @@ def data_thresholds(
     for n in layers:
         count = n.shape[0] if per_channel else 1
         reservoirs[n.name] = [_Reservoir(max(1, max_values // count), rng) for _ in range(count)]
-    for start in range(0, len(x), batch_size):
+    starts = range(0, len(x), batch_size)
+    tracker = Tracker(progress, "thresholds", [min(batch_size, len(x) - start) for start in starts])
+    for start in starts:
         _, acts = run_ann(graph, x[start : start + batch_size], record=True, batch_size=batch_size)
         for node in layers:
             a = acts[node.name]
@@ -105,8 +104,7 @@ def data_thresholds(
                         res.add(per[c][per[c] > 0])
                 else:
                     reservoirs[node.name][0].add(a[a > 0])
-        if progress:
-            progress(f"thresholds: {min(start + batch_size, len(x))}/{len(x)} samples")
+        tracker.step(f"ANN statistics of {min(start + batch_size, len(x))}/{len(x)} samples")
     out = {}
     for node in layers:
         if statistic == "max":

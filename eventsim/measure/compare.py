@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import time
@@ -15,6 +16,7 @@ from ..conversion import convert, resolve
 from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
+from ..progress import Tracker
 from ..simulation.api import simulate
 from ..simulation.distributed import cluster_session
 from ..snn.network import SpikingNetwork
@@ -83,7 +85,10 @@ def compare(
     engine, encoding, batch_size, cluster, workers :
         As in :func:`eventsim.simulate`; ``cluster="local"`` starts one cluster for the whole table.
     progress : callable, optional
-        Receives a line per conversion and simulation, and per epoch and per T of fine-tuning.
+        Receives :class:`~eventsim.progress.ProgressLine` s (``str``, with counts and the time left): a
+        line as each conversion starts and one after each simulation (task ``compare``: one item per
+        preset and T, weighted by T), the calibrations' lines (per layer), and per epoch and per T of
+        fine-tuning.
     finetune : bool or sequence of int, optional
         The steps to fine-tune at; ``True``: the table's steps ≤ :data:`FINETUNE_MAX_T` (the smallest
         step if none is). Steps not in ``steps`` are added to the table.
@@ -106,17 +111,58 @@ def compare(
     steps = sorted({int(s) for s in steps} | set(tuned))
     for preset in [*presets, *(["ftbc"] if tuned else [])]:
         resolve(preset, steps[-1], **options)  # refuse a bad combination before any work
+    check_memory(graph, presets, steps[-1], len(calib_x), (len(x), encoding, batch_size), options, tuned,
+                 finetune_options)  # fmt: skip
     table = _empty_table(graph, x, y, steps, engine, encoding)
+    runs = [(preset, T) for preset in presets for T in (steps if preset in PER_T_PRESETS else steps[-1:])]
+    tracker = Tracker(progress, "compare", [T for _, T in runs] + finetune_weights(tuned, finetune_options, calib_x, x))
     with cluster_session(cluster, workers) as address:
         for preset in presets:
             labels = {"calib_y": calib_y} if preset == "auto" else {}
             table["presets"][preset] = _preset_row(
-                table, graph, calib_x, x, y, preset, batch_size, progress, {**options, **labels}, address
+                table, graph, calib_x, x, y, preset, batch_size, (progress, tracker), {**options, **labels}, address
             )
         if tuned:
             add_finetuned(table, graph, calib_x, x, y, tuned, calib_y=calib_y, options=finetune_options,
-                          batch_size=batch_size, progress=progress, conversion=options, cluster=address)  # fmt: skip
+                          batch_size=batch_size, progress=progress, conversion=options, cluster=address,
+                          tracker=tracker)  # fmt: skip
     return table if cluster is None else {**table, "cluster": cluster}
+
+
+def check_memory(
+    graph: Graph, presets: Sequence[str], T: int, calibration: int, test: tuple[int, str, int], options: Mapping,
+    tuned: Sequence[int] = (), finetune_options: Mapping | None = None,
+) -> None:  # fmt: skip
+    """Refuse a table whose largest run would not fit in the memory budget, before any of it runs: each
+    preset's calibration on ``calibration`` samples at the largest ``T`` (``auto``: its search), the
+    simulation at ``T`` of the test data (``test``: samples, encoding, batch size), and the fine-tuning
+    at the largest fine-tuned step — the same estimates and refusal as the runs' own."""
+    from ..conversion.auto import _check_memory as check_search
+    from ..conversion.auto import split_holdout
+    from ..conversion.memory import check_calibration_memory
+    from ..simulation.api import simulation_parts
+    from ..simulation.memory import require_memory
+    from ..training.api import check_memory as check_training
+    from ..training.finetune import finetune  # the function's own defaults (callers may wrap it)
+
+    for preset in presets:
+        if preset == "auto":
+            fixed = {key: options[key] for key in ("threshold", "per_channel", "percentile", "v0", "ftbc", "burst",
+                                                   "kind") if options.get(key) is not None}  # fmt: skip
+            held = len(split_holdout(calibration, int(options.get("seed") or 0))[1])
+            check_search(graph, calibration, held, T, dict(options), fixed)
+        else:
+            check_calibration_memory(graph, resolve(preset, T, **options), T, calibration, f"preset {preset!r}")
+    samples, encoding, batch_size = test
+    sizes = [int(np.prod(node.shape)) for node in graph.activation_nodes()]
+    require_memory(
+        f"simulating {samples} test samples for T={T}",
+        simulation_parts(graph, sizes, T, encoding, samples, batch_size, 0),
+        "use a smaller largest T (-T) or fewer test samples (--samples)",
+    )
+    if tuned:
+        default = inspect.signature(finetune).parameters["batch_size"].default
+        check_training(graph, max(tuned), int(dict(finetune_options or {}).get("batch_size", default)))
 
 
 def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], engine: str, encoding: str) -> dict:
@@ -132,16 +178,28 @@ def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], e
     }
 
 
+def finetune_weights(tuned: Sequence[int], options: Mapping | None, calib_x, x) -> list[float]:
+    """The expected cost of each fine-tuned step of a table, in simulations of the test data at that
+    T (for progress): an epoch on the calibration data costs about three (forward and backward)."""
+    from ..training.finetune import finetune  # the function's own defaults (callers may wrap it)
+
+    epochs = dict(options or {}).get("epochs", inspect.signature(finetune).parameters["epochs"].default)
+    return [T * (1 + 3 * int(epochs) * len(calib_x) / max(1, len(x))) for T in sorted(set(tuned))]
+
+
 def _preset_row(
-    table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress, options: dict,
+    table: dict, graph: Graph, calib_x, x, y, preset: str, batch_size: int, progress: tuple, options: dict,
     cluster: str | None = None,
 ) -> dict:  # fmt: skip
     """One preset's accuracy at every step of ``table`` and its spikes at the largest (for ``auto``
-    also ``auto_choices``: the recipe it chose at each T)."""
+    also ``auto_choices``: the recipe it chose at each T). ``progress``: the caller's callback (for
+    the calibration's lines) and the table's tracker (a step per conversion and simulation)."""
+    progress, tracker = progress
     steps = table["steps"]
     runs = [(t, t) for t in steps] if preset in PER_T_PRESETS else [(steps[-1], None)]
     accuracy, spikes, per_neuron, choices = {}, 0.0, 0.0, {}
     for T, only in runs:
+        tracker.note(f"{preset}: converting for T={T}")
         net = convert(graph, calib_x, preset, T=T, progress=progress, cluster=cluster, **options)
         if "auto" in net.meta:
             choices[T] = net.meta["auto"]["chosen_name"]
@@ -152,8 +210,7 @@ def _preset_row(
             accuracy[t] = float(curve[t - 1])
         spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
         per_neuron = spikes / float(rec.neurons.sum())
-        if progress:
-            progress(f"{preset}: simulated T={T}")
+        tracker.step(f"{preset}: simulated {len(x)} samples for T={T}, accuracy {curve[T - 1]:.2%}", result=True)
     row = {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes, "spikes_per_neuron": per_neuron}
     return {**row, "auto_choices": choices} if choices else row
 
@@ -216,7 +273,7 @@ def finetuned_network(
     options.setdefault("encoding", net.required_encoding or encoding)
     options.setdefault("teacher", graph)
     if progress is not None:
-        options.setdefault("progress", lambda line: progress(f"{FINETUNED} T={T}: {line}"))
+        options.setdefault("progress", progress)  # lines of the task "fine-tuning", epoch by epoch
     start = time.perf_counter()
     result = finetune(net, calib_x, labels, T, **options)
     return result, time.perf_counter() - start
@@ -235,6 +292,7 @@ def add_finetuned(
     progress: Callable[[str], None] | None = None,
     conversion: Mapping | None = None,
     cluster: str | None = None,
+    tracker: Tracker | None = None,
 ) -> dict[int, SpikingNetwork]:
     """Add the row :data:`FINETUNED` to a :func:`compare` table: for each T of ``steps``, ``ftbc``
     converted at T and fine-tuned at T on the calibration data (:func:`finetuned_network`: distilled
@@ -244,7 +302,8 @@ def add_finetuned(
     per neuron at its largest step, and ``finetuned``: the labels' source, the options, the seconds
     of fine-tuning, and per T its accuracy, spikes, epochs, seconds and the network's
     ``meta["finetune"]`` record. ``cluster``: a Dask scheduler's address to simulate on (the
-    fine-tuning itself runs here).
+    fine-tuning itself runs here). ``progress`` receives the fine-tuning's lines and a line per T,
+    counted by ``tracker`` (the table's, when :func:`compare` adds the row; else one of its own).
 
     Returns
     -------
@@ -256,17 +315,18 @@ def add_finetuned(
     if missing:
         raise OptionError(f"fine-tuning steps {missing} are not steps of the table {table['steps']}")
     labels, source = finetune_labels(calib_x, calib_y)
+    tracker = tracker or Tracker(progress, FINETUNED, finetune_weights(steps, options, calib_x, x))
     runs, nets = [], {}
     for T in steps:
+        tracker.note(f"{FINETUNED}: converting and fine-tuning at T={T}")
         result, seconds = finetuned_network(graph, calib_x, labels, T, options, conversion, progress, table["encoding"])
         nets[T] = result.net
         runs.append(_finetuned_run(table, result, seconds, x, y, T, batch_size, cluster))
-        if progress:
-            run = runs[-1]
-            progress(
-                f"{FINETUNED} T={T}: {_epochs([run['epochs']])} of fine-tuning in {seconds:.1f} s on {len(calib_x)} "
-                f"calibration samples ({LABEL_SOURCES[source]}); test accuracy {run['accuracy']:.2%}"
-            )
+        tracker.step(
+            f"{FINETUNED} T={T}: {_epochs([runs[-1]['epochs']])} of fine-tuning in {seconds:.1f} s on "
+            f"{len(calib_x)} calibration samples ({LABEL_SOURCES[source]}); test accuracy {runs[-1]['accuracy']:.2%}",
+            result=True,
+        )
     by_T = {run["T"]: run for run in runs}
     table["presets"][FINETUNED] = {
         "accuracy": [by_T[t]["accuracy"] if t in by_T else None for t in table["steps"]],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,35 +14,36 @@ from ..errors import DataError
 from ..snn.coding import check_encoding
 from ..snn.network import SpikingNetwork
 from .engines import get_engine
+from .memory import available_bytes as _available_bytes  # noqa: F401 (the name callers knew)
+from .memory import require_memory
 from .plan import Batch, SimulationPlan
 from .recording import Recording
 from .threads import single_threaded_blas
 
 
-def _available_bytes() -> int:
-    """Physical memory of the machine (a bound on what a run may allocate)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 * 2**30
+def simulation_parts(
+    graph, layer_sizes: Sequence[int], T: int, encoding: str, n: int, batch: int, rasters: int
+) -> dict[str, int]:
+    """What a simulation of ``n`` samples for ``T`` steps holds that grows with T, in bytes by part: the
+    output at every step, a batch's spike-coded input, the rasters (a byte per neuron and step) and
+    the per-step tables (phases per layer, output weights). ``layer_sizes``: neurons per layer."""
+    return {
+        "output per step": n * T * int(np.prod(graph.output_shape)) * 4,
+        "input spikes": batch * T * int(np.prod(graph.input_shape)) if encoding != "direct" else 0,
+        "rasters": rasters * T * int(sum(layer_sizes)),
+        "per-step tables": T * (len(layer_sizes) + 2) * 4,
+    }
 
 
 def _check_memory(net: SpikingNetwork, T: int, encoding: str, n: int, batch: int, rasters: int) -> None:
-    """Refuse runs whose recording (or per-batch buffers, or per-step tables) would not fit in half
-    the memory; checked before anything of size T is made."""
-    neurons = sum(int(np.prod(net.graph.node(name).shape)) for name in net.layer_names)
-    outputs = n * T * int(np.prod(net.graph.output_shape)) * 4
-    spikes_in = batch * T * int(np.prod(net.graph.input_shape)) if encoding != "direct" else 0
-    raster = rasters * T * neurons
-    tables = T * (len(net.layers) + 2) * 4  # phases per layer, output weights
-    need = outputs + spikes_in + raster + tables
-    if need > _available_bytes() // 2:
-        raise DataError(
-            f"simulating {n} samples for T={T} needs about {need / 2**30:.1f} GiB "
-            f"(output per step {outputs / 2**30:.1f}, input spikes {spikes_in / 2**30:.1f}, "
-            f"rasters {raster / 2**30:.1f}), more than half of this machine's memory",
-            "use a smaller T, fewer samples per call, a smaller batch or fewer raster samples",
-        )
+    """Refuse runs whose recording (or per-batch buffers, or per-step tables) would not fit in the
+    memory budget; checked before anything of size T is made."""
+    sizes = [int(np.prod(net.graph.node(name).shape)) for name in net.layer_names]
+    require_memory(
+        f"simulating {n} samples for T={T}",
+        simulation_parts(net.graph, sizes, T, encoding, n, batch, rasters),
+        "use a smaller T (-T), fewer samples per call (--samples), a smaller batch or fewer raster samples",
+    )
 
 
 def _check_run(net: SpikingNetwork, T, encoding: str) -> None:

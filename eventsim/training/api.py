@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .estimators import Estimator, localzo, parse_estimator
 from .optimizers import Optimizer
 from .prepare import scale_to_fire, training_network
-from .trainer import EpochRecord, TrainSettings, TrainState, history_rows, run_epoch
+from .trainer import EpochRecord, TrainSettings, TrainState, epoch_done, epoch_tracker, history_rows, run_epoch
 
 
 class TrainResult:
@@ -49,20 +49,21 @@ def _labels(y, n: int, classes: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def check_memory(net: SpikingNetwork, T: int, batch_size: int) -> None:
-    """Refuse a batch whose training trace would not fit in half the machine's memory: every node's
-    value over the T steps (float32) is kept for the backward, and the backward holds about as much
-    again in gradients and masks."""
-    from ..simulation.api import _available_bytes
+def check_memory(net: SpikingNetwork | Graph, T: int, batch_size: int) -> None:
+    """Refuse a batch whose training trace would not fit in the memory budget
+    (:func:`eventsim.simulation.memory.require_memory`): every node's value over the T steps
+    (float32) is kept for the backward, and the backward holds about as much again in gradients and
+    masks. ``net``: the network, or the graph it is (or will be) made of."""
+    from ..simulation.memory import require_memory
 
-    sizes = sum(int(np.prod(node.shape)) for node in net.graph.nodes) + int(np.prod(net.graph.input_shape))
-    need = 3 * 4 * T * batch_size * sizes
-    if need > _available_bytes() // 2:
-        raise DataError(
-            f"training with T={T} and batches of {batch_size} needs about {need / 2**30:.1f} GiB per batch, "
-            "more than half of this machine's memory",
-            "use smaller batches (--batch-size) or a smaller T",
-        )
+    graph = net.graph if isinstance(net, SpikingNetwork) else net
+    sizes = sum(int(np.prod(node.shape)) for node in graph.nodes) + int(np.prod(graph.input_shape))
+    trace = 4 * T * batch_size * sizes
+    require_memory(
+        f"training with T={T} and batches of {batch_size}",
+        {"forward trace": trace, "gradients and masks": 2 * trace},
+        "use smaller batches (--batch-size) or a smaller T",
+    )
 
 
 def accuracy(net: SpikingNetwork, x: np.ndarray, y: np.ndarray, T: int, encoding: str) -> float:
@@ -155,7 +156,8 @@ def train(
         A checkpoint to continue from: its network, optimiser state and history; ``epochs`` counts
         the epochs of the whole run.
     progress : callable, optional
-        Receives one line per epoch (and a few per epoch while it runs).
+        Receives one line per epoch (and a few per epoch while it runs), each a
+        :class:`~eventsim.progress.ProgressLine` with the batches done and the time left.
     """
     if isinstance(estimator, str):
         estimator = parse_estimator(estimator)
@@ -178,12 +180,12 @@ def train(
     def evaluate(current: SpikingNetwork, vx: np.ndarray, vy: np.ndarray) -> float:
         return accuracy(current, vx, vy, state.settings.T, state.settings.encoding)
 
+    tracker = epoch_tracker(progress, "training", state, len(x))
     while state.epochs_done < state.settings.epochs:
-        record = run_epoch(state, x, y, val, evaluate, progress)
+        record = run_epoch(state, x, y, val, evaluate, tracker)
         if checkpoint is not None:
             save_checkpoint(state, checkpoint)
-        if progress is not None:
-            progress(_line(record, state.settings.epochs))
+        epoch_done(tracker, state, len(x), _line(record, state.settings.epochs))
     state.net.meta = dict(state.net.meta, training=_recipe(state))
     return TrainResult(state)
 

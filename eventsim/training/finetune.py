@@ -27,7 +27,7 @@ from .estimators import Estimator, parse_estimator
 from .losses import decoded_logits, soft_target_loss
 from .optimizers import Optimizer
 from .prepare import training_network
-from .trainer import TrainSettings, TrainState, run_epoch
+from .trainer import TrainSettings, TrainState, epoch_done, epoch_tracker, run_epoch
 
 _SETTINGS = ("loss", "backward", "detach_reset", "spike_penalty", "learn_decoding")
 _OPTIMIZER = ("optimizer", "weight_decay", "momentum")
@@ -131,7 +131,8 @@ def finetune(
     seed : int
         Seeds the sample order, the held-out split, the shifts and the mixes.
     progress : callable, optional
-        Receives one line per epoch.
+        Receives one line per epoch (a :class:`~eventsim.progress.ProgressLine`, with the batches done
+        and the time left).
     **options
         ``loss``, ``backward``, ``detach_reset``, ``spike_penalty``, ``learn_decoding``,
         ``optimizer``, ``weight_decay``, ``momentum``: as in :func:`eventsim.train`.
@@ -300,16 +301,16 @@ def _train_keeping_best(
         return scores[-1]["accuracy"]
 
     best, keys = None, []
+    tracker = epoch_tracker(progress, "fine-tuning", state, len(x))
     if held is not None:
         evaluate(state.net, *held)
         best, keys = copy.deepcopy(state.net), [_selection_key(scores[0], scores[0], recipe["select"])]
-        if progress is not None:
-            progress(f"epoch 0/{s.epochs}: held-out {100 * scores[0]['accuracy']:.2f}% (the network as given)")
+        given = f"epoch 0/{s.epochs}: held-out {100 * scores[0]['accuracy']:.2f}% (the network as given)"
+        tracker.note(given, result=True)
     for epoch in range(s.epochs):
         xe, ye, soft = _epoch_inputs(x, y, teacher, recipe, s.seed, epoch, s.distill)
-        record = run_epoch(state, xe, ye, held, evaluate, progress, soft=soft)
-        if progress is not None:
-            progress(_line(record, s.epochs))
+        record = run_epoch(state, xe, ye, held, evaluate, tracker, soft=soft)
+        epoch_done(tracker, state, len(x), _line(record, s.epochs))
         if held is not None:
             keys.append(_selection_key(scores[-1], scores[0], recipe["select"]))
             if keys[-1] > max(keys[:-1]):

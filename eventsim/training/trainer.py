@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import DataError
+from ..progress import Tracker
 from ..snn.network import SpikingNetwork
 from .backward import Gradients, backward, spike_count_penalty
 from .estimators import Estimator
@@ -239,12 +240,15 @@ def run_epoch(
     y: np.ndarray,
     val: tuple[np.ndarray, np.ndarray] | None,
     evaluate: Callable[[SpikingNetwork, np.ndarray, np.ndarray], float],
-    progress: Callable[[str], None] | None = None,
+    tracker: Tracker | None = None,
     soft: np.ndarray | None = None,
 ) -> EpochRecord:
     """One epoch over ``x`` in the run's order; appends its record to the history.
 
-    ``soft``: a teacher's logits for every sample of ``x`` (N, K), when the settings distill."""
+    ``tracker`` counts the run's batches (:func:`epoch_tracker`) and tells its callback a line at
+    every tenth of an epoch of 20 batches or more. ``soft``: a teacher's logits for every sample of
+    ``x`` (N, K), when the settings distill."""
+    tracker = tracker or Tracker(None, "training", 0)
     s, epoch = state.settings, state.epochs_done
     order = np.random.default_rng([s.seed, epoch]).permutation(len(x))
     start = time.perf_counter()
@@ -267,8 +271,9 @@ def run_epoch(
         for name in stats["active"]:
             active[name] = active.get(name, 0) + stats["active"][name]
             entries[name] = entries.get(name, 0) + stats["entries"][name]
-        if progress is not None and len(batches) >= 20 and (k + 1) % (len(batches) // 10) == 0:
-            progress(f"  epoch {epoch + 1} batch {k + 1}/{len(batches)} loss {stats['loss']:.4f}")
+        tracker.advance()
+        if len(batches) >= 20 and (k + 1) % (len(batches) // 10) == 0:
+            tracker.note(f"epoch {epoch + 1} batch {k + 1}/{len(batches)} loss {stats['loss']:.4f}")
     seconds = time.perf_counter() - start  # training only: the validation below is not part of it
     record = EpochRecord(
         epoch + 1,
@@ -283,6 +288,18 @@ def run_epoch(
     )
     state.history.append(record)
     return record
+
+
+def epoch_tracker(progress: Callable[[str], None] | None, task: str, state: TrainState, samples: int) -> Tracker:
+    """The progress of a run: its batches over all its epochs (a resumed run from the epochs done)."""
+    batches = -(-samples // state.settings.batch_size)
+    return Tracker(progress, task, state.settings.epochs * batches, done=state.epochs_done * batches)
+
+
+def epoch_done(tracker: Tracker, state: TrainState, samples: int, line: str) -> None:
+    """Tell the run's progress that an epoch ended, with its line."""
+    tracker.reach(state.epochs_done * -(-samples // state.settings.batch_size))
+    tracker.note(line, result=True)
 
 
 def history_rows(state: TrainState) -> list[dict]:
