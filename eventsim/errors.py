@@ -42,3 +42,8 @@ class DataError(EventsimError):
 
 class OptionError(EventsimError, ValueError):
     """An option, or a combination of options, that is not valid (also a ValueError for API callers)."""
+
+
+class OutputError(EventsimError):
+    """An output file that cannot be written where the user asked (no such directory, a parent that
+    is a file, a read-only or special file system, a directory in the file's place)."""
