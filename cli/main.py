@@ -15,6 +15,7 @@ import numpy as np
 
 import eventsim
 from eventsim.conversion import PRESETS, THRESHOLD_MODES, V0_MODES
+from eventsim.data import check_batch, check_labels
 from eventsim.errors import EventsimError, OptionError
 from eventsim.io import atomic_write_bytes, atomic_write_text
 from eventsim.measure.energy import energy_report, energy_text
@@ -184,7 +185,13 @@ def inspect(model: str, input_shape, as_json: bool) -> None:
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", type=click.Path(dir_okay=False), help="Inputs: .npz with arrays x (and y), or .npy.")
-@click.option("--samples", default=16, show_default=True, help="Samples to compare (random ones without --data).")
+@click.option(
+    "--samples",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Samples to compare (random ones without --data).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--x-key", default="x", show_default=True, help="Name of the input array in the .npz file.")
 @click.option("--y-key", default="y", show_default=True, help="Name of the label array in the .npz file.")
@@ -194,20 +201,30 @@ def inspect(model: str, input_shape, as_json: bool) -> None:
 def verify(model, data, samples, seed, x_key, y_key, rtol, json_path, input_shape) -> None:
     """Run MODEL in onnxruntime and in eventsim's executor and compare the outputs (exit 1 if they differ)."""
     x = y = None
+    graph = eventsim.load_onnx(model, input_shape)
     if data:
         x, y = eventsim.load_data_file(data, x_key=x_key, y_key=y_key)
+        x = check_batch(x, graph.input_shape, x_key)  # the file's shape, before cutting to --samples
+        y = check_labels(y, _classes(graph), y_key)
         x, y = x[:samples], (y[:samples] if y is not None else None)
-    report = eventsim.verify_onnx(model, x=x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol)
+    report = eventsim.verify_onnx(
+        model, x=x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol, graph=graph
+    )
     click.echo(report.text())
     doc = report.to_dict()
     if y is not None:
-        pred = np.argmax(eventsim.run_ann(eventsim.load_onnx(model, input_shape), x), axis=1)
+        pred = np.argmax(eventsim.run_ann(graph, x), axis=1)
         doc["ann_accuracy"] = float(np.mean(pred == y))
         click.echo(f"ANN accuracy on these samples: {doc['ann_accuracy']:.2%}")
     if json_path:
         atomic_write_text(json_path, json.dumps(doc, indent=2))
     if not report.passed:
         sys.exit(1)
+
+
+def _classes(graph) -> int:
+    """The number of outputs of ``graph`` (labels must name one of them)."""
+    return int(np.prod(graph.output_shape))
 
 
 def _load_x(path: str, x_key: str, y_key: str, samples: int | None):
@@ -650,6 +667,7 @@ def compare(
     x, y = _load_x(data, x_key, y_key, samples)
     if y is None:
         raise eventsim.DataError(f"{data!r} has no labels {y_key!r}", "store the labels as y in the .npz file")
+    check_labels(y, _classes(graph), y_key)
     unknown = [p for p in names if p not in PRESETS]
     if unknown:
         raise click.BadParameter(f"unknown presets {unknown}; valid: {', '.join(PRESETS)}", param_hint="--presets")
@@ -771,6 +789,7 @@ def simulate(
     net = eventsim.SpikingNetwork.load(network)
     table = _cost_table(preset, costs)
     x, y = _load_x(data, x_key, y_key, samples)
+    check_labels(y, _classes(net.graph), y_key)
     T = _network_steps(net, T)
     rec = _run(net, x, T, engine, encoding, seed, batch_size, raster=report_dir is not None, cluster=(cluster, workers))
     tables = with_every_preset(table) if report_dir else ()
@@ -924,7 +943,7 @@ def import_nir(source: str, out: str, dt: float, reset: str) -> None:
 @click.option(
     "--steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Steps of the comparison."
 )
-@click.option("--samples", type=int, help="Use only the first N test samples (default: all 300).")
+@click.option("--samples", type=click.IntRange(min=1), help="Use only the first N test samples (default: all 300).")
 def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
     check it against onnxruntime, convert it with the opi, ftbc and ttfs presets and fine-tune ftbc at the

@@ -50,12 +50,12 @@ def load_onnx(path, input_shape=None) -> Graph:
     return _load(path, input_shape)
 
 
-def verify_onnx(path, x=None, samples: int = 16, seed: int = 0, input_shape=None, rtol: float = 1e-4):
+def verify_onnx(path, x=None, samples: int = 16, seed: int = 0, input_shape=None, rtol: float = 1e-4, graph=None):
     """Compare eventsim's import of an ONNX model with onnxruntime
     (see :func:`eventsim.importers.onnx.verify_onnx`)."""
     from .importers.onnx import verify_onnx as _verify
 
-    return _verify(path, x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol)
+    return _verify(path, x, samples=samples, seed=seed, input_shape=input_shape, rtol=rtol, graph=graph)
 
 
 __all__ = [

@@ -19,7 +19,11 @@ from .context import ImportContext, describe
 from .fold import fold_node
 from .registry import HANDLERS, supported_ops
 
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+#: The oldest default-domain opset eventsim reads: ONNX's own operator cases from opset 6 on pass
+#: (tests/importers/test_onnx_cases.py); before it, ops carried attributes whose meaning eventsim does
+#: not implement (consumed_inputs, broadcast flags), and onnxruntime runs none of them.
+MIN_OPSET = 6
 
 
 def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
@@ -50,17 +54,56 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         raise ModelFileError(
             "the ONNX model has no nodes or no outputs (is the file empty or truncated?)", "re-export the model"
         )
+    _check_opset(model)
+    _check_value_info(model)
     try:
-        onnx.checker.check_model(model)
-    except Exception as exc:  # onnx.checker.ValidationError and friends
+        # full_check: also ONNX's strict type and shape inference, so that weights of the wrong
+        # element type (bool, int), inputs an op cannot take, and value_info or output shapes that
+        # contradict what the graph computes are refused here rather than imported as garbage
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # onnx.checker.ValidationError, InferenceError and friends
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         where = next((line.split("node.", 1)[-1].strip() for line in lines if "Bad node spec" in line), None)
         problem = lines[0] if lines else type(exc).__name__
-        raise ModelFileError(
+        # ONNX's inference finding shapes that do not fit is a ShapeError, anything else (types,
+        # attributes, structure) a malformed file
+        typing = any(k in problem for k in ("TypeInferenceError", "typestr", "elem type", "inconsistent type"))
+        shapes = "ShapeInferenceError" in problem and not typing
+        raise (ShapeError if shapes else ModelFileError)(
             f"the ONNX model is malformed: {problem}" + (f" (node {where})" if where else ""),
             "re-export the model, or repair it with onnx tools",
         ) from None
     return model
+
+
+def _check_value_info(model: onnx.ModelProto) -> None:
+    """Refuse a value_info entry that contradicts the declared type of a graph input or output of the
+    same name (ONNX's checker lets the declaration win silently)."""
+    declared = {v.name: v for v in list(model.graph.input) + list(model.graph.output)}
+    for info in model.graph.value_info:
+        if info.name in declared and info.type != declared[info.name].type:
+            raise ModelFileError(
+                f"the ONNX model is malformed: value_info of {info.name!r} gives it another type or shape than the "
+                "graph's own input/output declaration",
+                "re-export the model, or remove the stale value_info entries (onnx.shape_inference re-creates them)",
+            )
+
+
+def _check_opset(model: onnx.ModelProto) -> None:
+    """Refuse a default-domain opset older than :data:`MIN_OPSET` or newer than the installed onnx knows."""
+    newest = onnx.defs.onnx_opset_version()
+    opset = default_opset(model)
+    if opset < MIN_OPSET:
+        raise UnsupportedError(
+            f"the ONNX model uses opset {opset}; eventsim reads opsets {MIN_OPSET} to {newest}",
+            "convert it: onnx.version_converter.convert_version(onnx.load(path), 13), or export again with "
+            "a recent opset",
+        )
+    if opset > newest:
+        raise UnsupportedError(
+            f"the ONNX model uses opset {opset}, newer than the {newest} the installed onnx package knows",
+            "export with a released opset (e.g. 17), or update onnx and onnxruntime",
+        )
 
 
 def default_opset(model: onnx.ModelProto) -> int:
@@ -74,11 +117,19 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
     """Per-sample input shape and the static batch size (None if dynamic)."""
     tensor = info.type.tensor_type
     if not info.type.HasField("tensor_type") or tensor.elem_type not in _FLOAT_TYPES:
+        kind = onnx.TensorProto.DataType.Name(tensor.elem_type) if info.type.HasField("tensor_type") else "no tensor"
         raise UnsupportedError(
-            f"model input {info.name!r} is not a float tensor",
-            "eventsim takes models with one float input (images or feature vectors)",
+            f"model input {info.name!r} is of type {kind}, not a float32, float64 or float16 tensor",
+            "export the model with a float32 input (images or feature vectors)",
         )
-    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim]
+    sized = [d.dim_value for d in tensor.shape.dim if d.HasField("dim_value")]
+    if any(d <= 0 for d in sized):
+        raise ShapeError(
+            f"model input {info.name!r} has shape [{', '.join(_dim_text(d) for d in tensor.shape.dim)}], "
+            "with a dimension of size 0 or less",
+            "export the model with the real input shape (a dynamic batch axis is fine)",
+        )
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
     if not tensor.HasField("shape") and input_shape is None:
         raise ShapeError(
             f"model input {info.name!r} has no shape", "give the per-sample shape with --input-shape C,H,W"
@@ -106,6 +157,24 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
             "give the per-sample shape, e.g. --input-shape 3,32,32 (input_shape=(3, 32, 32) in Python)",
         )
     return tuple(sample), static_batch
+
+
+def _dim_text(dim) -> str:
+    return str(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?")
+
+
+def _check_finite(graph: Graph) -> None:
+    """Refuse weights with NaN or infinite values (a damaged file or a diverged training run)."""
+    for node in graph.nodes:
+        for key, param in node.params.items():
+            param = np.asarray(param)
+            if param.dtype.kind == "f" and not np.all(np.isfinite(param)):
+                bad = int(param.size - np.count_nonzero(np.isfinite(param)))
+                raise ModelFileError(
+                    f"the weights of layer {node.source or node.name!r} ({node.op} {key}) hold {bad} NaN or "
+                    "infinite values",
+                    "the model's weights are damaged (or its training diverged): re-export a trained model",
+                )
 
 
 def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...] | None = None) -> Graph:
@@ -224,4 +293,6 @@ def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, 
         "static_batch": ctx.static_batch,
         "dropped_output_op": ctx.dropped_output_op,
     }
-    return canonicalize(Graph(ctx.nodes, out.node, ctx.notes, meta))
+    graph = canonicalize(Graph(ctx.nodes, out.node, ctx.notes, meta))
+    _check_finite(graph)
+    return graph

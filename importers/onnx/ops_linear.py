@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventsim.errors import UnsupportedError
+from eventsim.errors import ShapeError, UnsupportedError
 
 from .context import ImportContext, Value, describe
 from .registry import handler
@@ -52,7 +52,10 @@ def _dense(ctx: ImportContext, node, x: Value, w_onnx: np.ndarray, bias: np.ndar
             "flatten the input before the matrix product",
         )
     if w_onnx.shape[1] != shape[0]:
-        raise UnsupportedError(f"{describe(node)}: weight {w_onnx.shape} does not match input size {shape[0]}")
+        raise ShapeError(
+            f"{describe(node)}: weight {w_onnx.shape} does not match input size {shape[0]}",
+            "re-export the model: the weight must take as many inputs as the layer before gives",
+        )
     if x.flat_order is not None:  # columns follow the graph's (channels-first) flattening order
         w = np.empty_like(w_onnx)
         w[:, x.flat_order] = w_onnx
@@ -74,13 +77,30 @@ def gemm(ctx: ImportContext, node) -> None:
     if b_mat.ndim != 2:
         raise UnsupportedError(f"{describe(node)}: weight B must be 2-D, got {b_mat.shape}")
     w = (b_mat if a["transB"] else b_mat.T) * np.float32(a["alpha"])
+    features = ctx.shape(x)
+    if len(features) == 1 and w.shape[1] != features[0]:
+        trans = int(bool(a["transB"]))
+        hint = (
+            f"; with transB={1 - trans} it would fit (did the model lose transB?)" if w.shape[0] == features[0] else ""
+        )
+        raise ShapeError(
+            f"{describe(node)}: weight B of shape {b_mat.shape} with transB={trans} takes {w.shape[1]} input features, "
+            f"but its input has {features[0]}{hint}",
+            "re-export the model; Gemm computes x @ B (transB=0, B of shape (in, out)) or x @ B.T (transB=1)",
+        )
     c = ctx.const(node, 2, "the bias C")
     bias = np.zeros(w.shape[0], np.float32)
     if c is not None:
         c = np.asarray(c, np.float32) * np.float32(a["beta"])
         if c.ndim == 2 and c.shape[0] != 1:
             raise UnsupportedError(f"{describe(node)}: bias C of shape {c.shape} varies along the batch axis")
-        bias = bias + np.broadcast_to(c.reshape(-1) if c.ndim == 2 else c, bias.shape)
+        c = c.reshape(-1) if c.ndim == 2 else c
+        if c.ndim > 1 or c.size not in (1, w.shape[0]):
+            raise ShapeError(
+                f"{describe(node)}: bias C of shape {c.shape} does not fit the layer's {w.shape[0]} outputs",
+                "re-export the model; C must hold one value per output (or one for all)",
+            )
+        bias = bias + np.broadcast_to(c, bias.shape)
     _dense(ctx, node, x, w, bias)
 
 

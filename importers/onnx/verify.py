@@ -11,6 +11,7 @@ import onnxruntime as ort
 from onnx import helper
 
 from eventsim.data import check_batch
+from eventsim.errors import DataError, ModelFileError, OptionError, ShapeError
 from eventsim.ir import Graph, run_ann
 
 from .loader import load_onnx, read_model
@@ -60,6 +61,18 @@ def onnxruntime_outputs(model: onnx.ModelProto, x: np.ndarray, tensor: str, stat
     if tensor not in [o.name for o in model.graph.output]:
         del model.graph.output[:]
         model.graph.output.append(helper.make_empty_tensor_value_info(tensor))
+    try:
+        return _run_onnxruntime(model, x, tensor, static_batch)
+    except Exception as exc:  # onnxruntime's Fail, InvalidGraph, InvalidArgument, NotImplemented, ...
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ModelFileError(
+            f"onnxruntime cannot run the model that eventsim imported, so nothing can be compared: {first[:400]}",
+            "re-export the model with a released opset, float32 weights and inputs, and its real input shape; "
+            "'eventsim inspect' shows what eventsim made of it",
+        ) from None
+
+
+def _run_onnxruntime(model: onnx.ModelProto, x: np.ndarray, tensor: str, static_batch: int | None) -> np.ndarray:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -104,8 +117,14 @@ def verify_onnx(
     graph : Graph, optional
         An already imported graph of ``source``.
     """
+    if x is None and (isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1):
+        raise OptionError(f"samples must be a positive number of random inputs, got {samples!r}", "pass samples >= 1")
+    if not rtol >= 0:
+        raise OptionError(f"rtol must be 0 or more, got {rtol!r}", "pass a tolerance such as 1e-4")
     model = read_model(source)
     graph = graph if graph is not None else load_onnx(model, input_shape)
+    if x is not None and len(x) == 0:
+        raise DataError("the data to verify on holds no samples", "pass at least one sample")
     if x is None:
         x = np.random.default_rng(seed).random((samples,) + graph.input_shape, dtype=np.float32)
         described = f"{samples} uniform random samples in [0, 1) (seed {seed})"
@@ -117,7 +136,10 @@ def verify_onnx(
     ours = run_ann(graph, x)
     ref = ref.reshape(ours.shape) if ref.size == ours.size else ref
     if ref.shape != ours.shape:
-        raise AssertionError(f"onnxruntime gives {ref.shape}, eventsim {ours.shape} for {tensor!r}")
+        raise ShapeError(
+            f"onnxruntime gives output {tensor!r} the shape {ref.shape}, eventsim's import {ours.shape}",
+            "the model's graph is inconsistent; re-export it",
+        )
     err = float(np.max(np.abs(ours - ref))) if ref.size else 0.0
     scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
     agree = None
