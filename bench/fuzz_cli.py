@@ -63,7 +63,8 @@ def fuzz(rounds: int, seed: int, timeout: float, full_every: int, show: int) -> 
                 check = None
                 if valid and name in ("inspect", "convert", "verify") and mutant.kind.startswith("onnx/"):
                     check = lambda text, p=path: fuzzlib.imports_correctly(p)  # noqa: E731
-                record(fuzzlib.run_command(args, outputs, valid, check, timeout, name, mutant.kind))
+                ok = fuzzlib.valid_for(mutant, name, valid)
+                record(fuzzlib.run_command(args, outputs, ok, check, timeout, name, mutant.kind))
 
         start = time.time()
         for r in range(rounds):
