@@ -53,11 +53,14 @@ def _refuse(net: SpikingNetwork) -> None:
         )
 
 
-def _neuron_node(nir: Any, net: SpikingNetwork, name: str, notes: dict[str, str]) -> Any:
-    """The NIR node of neuron layer ``name`` (its kind's :meth:`NeuronKind.to_nir`), with eventsim's
-    rule in its metadata; what NIR's node does otherwise goes into ``notes``."""
+def _neuron_node(nir: Any, net: SpikingNetwork, name: str, notes: dict[str, str], in_scale) -> Any:
+    """The NIR node of neuron layer ``name`` (its kind's :meth:`NeuronKind.to_nir`) for an input that
+    NIR holds over ``in_scale`` per channel (None: 1) — its threshold θ/in_scale fires in the same
+    steps —, with eventsim's rule in its metadata; what NIR's node does otherwise goes into ``notes``."""
     layer = net.layers[name]
     theta = net.threshold_array(name).astype(np.float32)
+    if in_scale is not None:
+        theta = (theta / in_scale.reshape((-1,) + (1,) * (theta.ndim - 1))).astype(np.float32)
     node, note = layer.spec.to_nir(name, layer, theta, nir)
     if note:
         notes[name] = note
@@ -81,12 +84,22 @@ def _key(name: str, taken: set[str]) -> str:
 @dataclass
 class _Value:
     """A graph value in the NIR graph: piece i is the sum of the outputs of the NIR nodes
-    ``pieces[i]``; several pieces are a concatenation along per-sample ``axis`` (sizes ``sizes``),
-    which NIR lacks and only consumers that split their weights can take."""
+    ``pieces[i]`` times ``scales[i]`` (per channel or feature; None: 1) — the θ that NIR's spikes of
+    1 lack, a pool's divisor —, which the next conv or dense takes into its weights; several pieces
+    are a concatenation along per-sample ``axis`` (sizes ``sizes``), which NIR lacks and only
+    consumers that split their weights can take."""
 
     pieces: list[tuple[str, ...]]
+    scales: list[np.ndarray | None]
     axis: int = 0
     sizes: tuple[int, ...] = ()
+
+
+def _same(scales: list[np.ndarray | None]) -> bool:
+    """Whether all ``scales`` are equal (None only to None)."""
+    first = scales[0]
+    return all(s is None and first is None or s is not None and first is not None and np.array_equal(s, first)
+               for s in scales)  # fmt: skip
 
 
 class _Export:
@@ -101,52 +114,114 @@ class _Export:
         self.values: dict[str, _Value] = {}
         self.taken: set[str] = set()
         self.notes: dict[str, str] = {}
+        self.index: dict[str, int] = {}  # graph node → its index
+        self.last_key: dict[str, str] = {}  # graph node → the NIR node of its output, when it has one
 
     def add(self, index: int, node) -> None:
         """Export graph node ``node`` (the ``index``-th)."""
-        graph, inputs = self.net.graph, [self.values[i] for i in node.inputs]
-        in_shapes = [graph.node(i).shape for i in node.inputs]
-        axis = node.spec.nir_concat_axis(node)
+        graph, spec = self.net.graph, node.spec
+        inputs, in_shapes = [self.values[i] for i in node.inputs], [graph.node(i).shape for i in node.inputs]
+        axis = spec.nir_concat_axis(node)
         if axis is not None:
             self.values[node.name] = _concatenation(node, inputs, in_shapes, axis)
             return
+        joined, scale = None, None
         if any(len(value.pieces) > 1 for value in inputs):  # it reads a concatenation
             nir_require(len(inputs) == 1, node, "NIR cannot add a concatenation to other values")
-            chains, joined = node.spec.to_nir_split(node, in_shapes[0], inputs[0].axis, inputs[0].sizes, self.nir)
-            sources = inputs[0].pieces
+            value = inputs[0]
+            chains, joined = spec.to_nir_split(node, in_shapes[0], value.axis, value.sizes, self.nir, value.scales)
+            sources, scaled = value.pieces, any(s is not None for s in value.scales)
         else:
-            if node.spec.role == "activation":
-                chains = [[("", _neuron_node(self.nir, self.net, node.name, self.notes))]]
-            else:
-                chains = [node.spec.to_nir(node, in_shapes, self.nir)]
-            joined, sources = None, [sum((value.pieces[0] for value in inputs), ())]  # NIR sums the edges
+            chain, source, scaled, scale = self._single(node, inputs, in_shapes)
+            chains, sources = [chain], [source]
         keys = [self._chain(index, node, chain, source) for chain, source in zip(chains, sources)]
-        tails = [chain_keys[-1] for chain_keys in keys]
-        if joined is None:
-            self.values[node.name] = _Value([tuple(tails)])
+        self.index[node.name] = index
+        if len(keys) == 1 and keys[0]:
+            self.last_key[node.name] = keys[0][-1]
+        if joined is not None:  # the pieces of a concatenation again (a flatten of one)
+            self.values[node.name] = _Value([(k[-1],) for k in keys], list(joined[2]), joined[0], tuple(joined[1]))
+        else:  # one value: the sum of the chains' outputs (of the sources themselves for an empty chain)
+            tails = sum(((k[-1],) if k else source for k, source in zip(keys, sources)), ())
+            self.values[node.name] = _Value([tails], [scale])
+        if keys[0]:
+            first = self.nodes[keys[0][0]]
+            in_node = chains[0][0][0] == "" and type(first).__name__ in ("Conv2d", "Affine") and not scaled
+            _carry_arrays(first, index, node, self.arrays, in_node)
+
+    def _single(self, node, inputs: list[_Value], in_shapes: list) -> tuple[list, tuple, bool, np.ndarray | None]:
+        """A node whose inputs are single pieces: its NIR chain, the keys that feed it, whether its
+        weights took a scale, and the scale of its output."""
+        spec, scales = node.spec, [value.scales[0] for value in inputs]
+        if spec.role == "activation":  # its threshold takes the input's scale
+            source, in_scale = inputs[0].pieces[0], scales[0]
+            theta = np.asarray(self.net.layers[node.name].threshold, np.float32)  # scalar or per channel
+            chain = [("", _neuron_node(self.nir, self.net, node.name, self.notes, in_scale))]
+            scale = None if np.all(theta == 1) else np.broadcast_to(theta, (node.shape[0],)).astype(np.float32)
+            return chain, source, False, scale
+        if spec.nir_absorbs_scale:
+            chain = spec.to_nir(node, in_shapes, self.nir, in_scale=scales[0])
+            return chain, inputs[0].pieces[0], scales[0] is not None, None
+        if inputs and spec.nir_passes_scale and not _same(scales):  # an add of a spike train and a conv's
+            scales = self._common_scale(node, scales)
+        if inputs and spec.nir_passes_scale and _same(scales):
+            source = sum((value.pieces[0] for value in inputs), ())  # NIR sums the edges into a node
+            scale = spec.nir_scale_after(node, scales[0], in_shapes[0])
         else:
-            self.values[node.name] = _Value([(tail,) for tail in tails], joined[0], tuple(joined[1]))
-        first = self.nodes[keys[0][0]]
-        in_node = chains[0][0][0] == "" and type(first).__name__ in ("Conv2d", "Affine")
-        _carry_arrays(first, index, node, self.arrays, in_node)
+            source = sum((self._unscaled(node, v, shape) for v, shape in zip(inputs, in_shapes)), ())
+            scale = spec.nir_scale_after(node, None, in_shapes[0]) if inputs else None
+        return spec.to_nir(node, in_shapes, self.nir), source, False, scale
+
+    def _common_scale(self, node, scales: list[np.ndarray | None]) -> list[np.ndarray | None]:
+        """The inputs' scales after giving every unscaled input the first scale that some input has,
+        by dividing the rows of the weight and bias of the conv or dense that makes it (when nothing
+        else reads that conv or dense), so that an add of a spike train and a current needs no
+        ``nir.Scale``; an input whose scale cannot change keeps it."""
+        target = next(s for s in scales if s is not None)
+        out = list(scales)
+        for i, (name, scale) in enumerate(zip(node.inputs, scales)):
+            producer = self.nodes.get(self.last_key.get(name, ""))
+            alone = len(self.net.graph.consumers(name)) == 1
+            if scale is None and alone and type(producer).__name__ in ("Conv2d", "Affine"):
+                rows = target.reshape((-1,) + (1,) * (producer.weight.ndim - 1))
+                producer.weight = (producer.weight / rows).astype(np.float32)
+                producer.bias = (producer.bias / target).astype(np.float32)
+                index = self.index[name]
+                _carry_arrays(producer, index, self.net.graph.node(name), self.arrays, in_node=False)
+                out[i] = target
+        return out
+
+    def _unscaled(self, node, value: _Value, shape: tuple[int, ...]) -> tuple[str, ...]:
+        """The keys of ``value`` (one piece) in NIR at its eventsim scale: a ``nir.Scale`` node by
+        its scale when it has one (an input a conv or dense cannot take it into its weights)."""
+        nir_require(len(value.pieces) == 1, node, "NIR has no concatenation to read here")
+        if value.scales[0] is None:
+            return value.pieces[0]
+        factor = value.scales[0].reshape((-1,) + (1,) * (len(shape) - 1))
+        key = _key(f"{node.name}.scale", self.taken)
+        self.nodes[key] = self.nir.Scale(scale=np.broadcast_to(factor, shape).astype(np.float32))
+        self.nodes[key].metadata = {RECORD: json.dumps({"node": -1, "part": ".scale", "op": "scale"})}
+        self.edges += [(source, key) for source in value.pieces[0]]
+        return (key,)
 
     def _chain(self, index: int, node, chain: list[tuple[str, Any]], sources: tuple[str, ...]) -> list[str]:
-        """Add the NIR nodes of ``chain``, the first fed by ``sources``; returns their keys."""
+        """Add the NIR nodes of ``chain``, the first fed by ``sources``; returns their keys (none for
+        an empty chain: the node is the sum of its sources, which its consumers receive)."""
         keys = [_key(node.name + suffix, self.taken) for suffix, _ in chain]
         for key, (suffix, part) in zip(keys, chain):
             part.metadata = dict(part.metadata, **{RECORD: json.dumps({"node": index, "part": suffix, "op": node.op})})
             self.nodes[key] = part
-        self.edges += [(source, keys[0]) for source in sources] + list(zip(keys, keys[1:]))
+        if keys:
+            self.edges += [(source, keys[0]) for source in sources] + list(zip(keys, keys[1:]))
         return keys
 
     def graph(self) -> Any:
         """The ``nir.NIRGraph`` with an ``output`` node after the graph's output (type-checked)."""
-        out = _key("output", self.taken)
         graph = self.net.graph
-        self.nodes[out] = self.nir.Output(output_type={"output": np.array(graph.output_shape)})
         value = self.values[graph.output]
-        nir_require(len(value.pieces) == 1, graph.node(graph.output), "NIR has no concatenation to output")
-        self.edges += [(source, out) for source in value.pieces[0]]
+        sources = self._unscaled(graph.node(graph.output), value, graph.output_shape)
+        out = _key("output", self.taken)
+        self.nodes[out] = self.nir.Output(output_type={"output": np.array(graph.output_shape)})
+        self.edges += [(source, out) for source in sources]
         metadata = {RECORD: json.dumps(self.description)}
         return self.nir.NIRGraph(nodes=self.nodes, edges=self.edges, metadata=metadata, type_check=True)
 
@@ -154,16 +229,19 @@ class _Export:
 def _concatenation(node, inputs: list[_Value], in_shapes: list[tuple[int, ...]], axis: int) -> _Value:
     """The value of a concatenation along ``axis``: its inputs' pieces, one after the other."""
     pieces: list[tuple[str, ...]] = []
+    scales: list[np.ndarray | None] = []
     sizes: list[int] = []
     for value, shape in zip(inputs, in_shapes):
         if len(value.pieces) == 1:
             pieces.append(value.pieces[0])
+            scales.append(value.scales[0])
             sizes.append(shape[axis])
         else:
             nir_require(value.axis == axis, node, "NIR cannot concatenate along two axes")
             pieces += value.pieces
+            scales += value.scales
             sizes += value.sizes
-    return _Value(pieces, axis, tuple(sizes))
+    return _Value(pieces, scales, axis, tuple(sizes))
 
 
 def to_nir(net: SpikingNetwork, warn: bool = True) -> Any:
@@ -192,10 +270,8 @@ def to_nir(net: SpikingNetwork, warn: bool = True) -> Any:
     for index, node in enumerate(net.graph.nodes):
         export.add(index, node)
     graph = export.graph()
-    thetas = [net.threshold_array(name) for name in net.layer_names]
-    if warn and (export.notes or any(np.any(theta != 1) for theta in thetas)):
+    if warn and export.notes:
         differences = [f"layer {name!r} {note}" for name, note in export.notes.items()]
-        differences += ["eventsim's spikes carry the threshold θ where NIR's are 1"]
         warnings.warn(
             "other NIR tools will simulate this graph differently: "
             + "; ".join(differences)
@@ -250,6 +326,8 @@ def from_nir(graph: Any, dt: float = 1.0, reset: str = "zero") -> SpikingNetwork
             continue
         index = json.loads(_text(record))["node"]
         entry = description["graph"]["nodes"][index]
+        if f"graph/{index}/W" in arrays:  # carried in the metadata: the node's weights took a scale
+            continue
         if type(part).__name__ == "Conv2d":
             groups = int(entry["attrs"]["groups"])
             arrays[f"graph/{index}/W"] = _diagonal_blocks(np.asarray(part.weight, np.float32), groups)

@@ -112,7 +112,7 @@ def test_exported_graph_passes_nir_type_check_and_keeps_metadata(tmp_path):
         graph = to_nir(net)
     assert graph.check_types()
     assert isinstance(graph.nodes["n1"], nir.Conv2d) and graph.nodes["n1"].groups == 1  # grouped → block diagonal
-    assert isinstance(graph.nodes["n2"], nir.IF) and isinstance(graph.nodes["n3"], nir.AvgPool2d)
+    assert isinstance(graph.nodes["n2"], nir.IF) and isinstance(graph.nodes["n3"], nir.SumPool2d)
     assert np.array_equal(graph.nodes["n2"].v_threshold, net.threshold_array("n2"))
     nir.write(tmp_path / "g.nir", graph)
     again = nir.read(tmp_path / "g.nir")  # type-checked on reading
@@ -129,7 +129,10 @@ def test_concatenation_becomes_split_weights(tmp_path):
     assert all(isinstance(piece, nir.Flatten) for piece in pieces)
     affines = [graph.nodes[f"n7.piece{i}"] for i in range(2)]
     w = net.graph.node("n7").params["W"]
-    assert np.array_equal(np.concatenate([a.weight for a in affines], axis=1), w)
+    # NIR's spikes are 1: each piece's columns carry its layer's θ (per channel, over its 6x6 pixels)
+    theta = [np.broadcast_to(net.layers[n].threshold, (net.graph.node(n).shape[0],)) for n in ("n2", "n4")]
+    scale = np.repeat(np.concatenate(theta), 36)
+    assert np.array_equal(np.concatenate([a.weight for a in affines], axis=1), w * scale)
     assert np.array_equal(affines[0].bias, net.graph.node("n7").params["b"]) and not np.any(affines[1].bias)
     assert {("n6.piece0", "n7.piece0"), ("n6.piece1", "n7.piece1"), ("n7.piece1", "output")} <= set(graph.edges)
     nir.write(tmp_path / "g.nir", graph)
@@ -213,3 +216,30 @@ def test_cli_export_nir(tmp_path):
 def test_importing_eventsim_does_not_import_nir():
     code = "import eventsim, sys; assert 'nir' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_residual_export_holds_theta_in_weights_and_needs_no_scale_nodes():
+    """An add of a conv's current and a spike train is edges into the next IF, the conv divided by the
+    shortcut's θ; an unpadded average pool is a SumPool2d whose 1/(k·k) the dense after it holds."""
+    rng = np.random.default_rng(8)
+    b = NetBuilder(rng, (2, 6, 6), normalise=False)
+    src = b.relu(b.conv("x", 2, 3, 1, 1, 1, 1))
+    branch = b.conv(b.relu(b.conv(src, 2, 3, 1, 1, 1, 1)), 2, 3, 1, 1, 1, 1)
+    b.relu(b.add("add", [branch, src]))
+    b.pool(b.current, "avgpool", (2, 2), (2, 2), (0, 0, 0, 0))
+    b.flatten(b.current)
+    b.dense(b.current, 3)
+    net = exact_network(b.graph(), rng, "zero")
+    graph = to_nir(net, warn=False)
+    assert {type(node).__name__ for node in graph.nodes.values()} == {
+        "Input", "Conv2d", "IF", "SumPool2d", "Flatten", "Affine", "Output"
+    }  # fmt: skip
+    theta = np.broadcast_to(net.layers[src].threshold, (2,))
+    w, inner = net.graph.node(branch).params["W"], net.graph.node(branch).inputs[0]
+    theta_in = np.broadcast_to(net.layers[inner].threshold, (2,))  # the spikes it reads carry it
+    expected = w * theta_in[None, :, None, None] / theta[:, None, None, None]
+    assert np.allclose(graph.nodes[branch].weight, expected)
+    assert {(branch, "n7"), (src, "n7")} <= set(graph.edges)  # n7: the IF after the add
+    # the IF's threshold takes the shortcut's θ, as its input in NIR is the add over it
+    assert np.allclose(graph.nodes["n7"].v_threshold, net.threshold_array("n7") / theta[:, None, None])
+    assert from_nir(graph).fingerprint() == net.fingerprint()

@@ -124,22 +124,25 @@ def test_foreign_graphs_run_as_nir_defines_them(case, reset):
 
 
 @settings(max_examples=examples(25), deadline=None)
-@given(exportable_networks(), st.sampled_from([1.0, 0.5]))
-def test_exported_convnets_read_without_eventsim_records_run_the_same(tmp_path_factory, case, beta):
+@given(exportable_networks(), st.sampled_from([1.0, 0.5]), st.sampled_from(["zero", "subtract"]))
+def test_exported_convnets_read_without_eventsim_records_run_the_same(tmp_path_factory, case, beta, reset):
     """Convs (grouped, padded, dilated), average pools, residual adds, concatenations (split weights)
-    and flatten, written by eventsim and read back as a foreign graph: with NIR's neuron (θ = 1, reset
-    to zero, v0 = 0, no temporal bias) it is the same network."""
+    and flatten with per-layer or per-channel thresholds, written by eventsim and read back as a foreign graph by NIR's
+    definitions: the thresholds that eventsim's spikes carry are in the weights, so with neurons NIR
+    can state (v0 = 0, no temporal bias) and the reset read as written, it is the same network."""
     net, x = case
     for layer in net.layers.values():
-        layer.kind, layer.leak, layer.reset = "lif", beta, "zero"
-        layer.threshold, layer.v0, layer.temporal_bias = np.float32(1), np.float32(0), None
+        layer.kind, layer.leak, layer.reset = "lif", beta, reset
+        layer.v0, layer.temporal_bias = np.float32(0), None
+        # the reader measures membranes in thresholds (current / θ): exact for powers of two
+        layer.threshold = np.exp2(np.round(np.log2(layer.threshold))).astype(np.float32)
     graph = to_nir(net, warn=False)
     graph.metadata = {}
     for node in graph.nodes.values():
         node.metadata = {}
     path = tmp_path_factory.mktemp("nir") / "foreign.nir"
     nir.write(str(path), graph)
-    foreign = read_nir(path)
+    foreign = read_nir(path, reset=reset)
     assert foreign.meta["source"] == "nir" and len(foreign.layers) == len(net.layers)
     ours = eventsim.simulate(net, x, 5, engine="reference")
     theirs = eventsim.simulate(foreign, x, 5, engine="reference")

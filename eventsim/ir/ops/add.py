@@ -39,12 +39,17 @@ class Add(OpSpec):
             Count("activation_write", out, memory_bytes=nbytes(node.shape)),
         ]
 
+    nir_passes_scale = True  # the exporter gives every input the same scale first
+
     def to_nir(self, node, in_shapes, nir):
-        """NIR sums the edges that enter one node: a ``nir.Scale`` by ones receives every input."""
+        """No node: NIR sums the edges that enter a node, so the inputs' edges go to every consumer."""
         nir_require(
             len(set(node.inputs)) == len(node.inputs), node, "NIR cannot add a value to itself (a duplicate edge)"
         )
-        return [("", nir.Scale(scale=np.ones(node.shape, np.float32)))]
+        return []
+
+    def nir_scale_after(self, node, scale, in_shape):
+        return scale
 
     def lower_event(self, node, ctx):
         size = int(np.prod(node.shape))

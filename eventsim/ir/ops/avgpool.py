@@ -85,21 +85,33 @@ class AvgPool(PoolOp):
             rows += per_event(ctx.events_per_step, None, node.shape, ctx.graded)
         return rows
 
+    nir_passes_scale = True
+
     def to_nir(self, node, in_shapes, nir):
-        """``nir.AvgPool2d`` (the mean of the kernel's k_h·k_w elements) without padding; with padding,
-        whose divisor NIR leaves open, ``nir.SumPool2d`` then ``nir.Scale`` by 1/divisor of each
-        window (exact when the divisors are powers of two)."""
+        """``nir.SumPool2d`` (which more NIR readers take than ``AvgPool2d``): a divisor that is the
+        same for every window becomes a scale of the output that the next conv or dense takes into
+        its weights (:meth:`nir_scale_after`); a divisor that varies (padding not counted) is a
+        ``nir.Scale`` by 1/divisor of each window after it."""
         a = node.attrs
         top, left, bottom, right = a["pads"]
         nir_require(tuple(a["dilation"]) == (1, 1), node, "NIR pools have no dilation")
         nir_require(not a["ceil_mode"], node, "NIR pools have no ceil mode")
         nir_require((top, left) == (bottom, right), node, f"NIR pads both sides alike; pads {a['pads']} differ")
         window = dict(kernel_size=np.array(a["kernel"]), stride=np.array(a["stride"]), padding=np.array((top, left)))
-        if not any(a["pads"]):
-            return [("", nir.AvgPool2d(**window))]
-        divisor = np.broadcast_to(avgpool_divisor(node, tuple(in_shapes[0][1:])), node.shape)
-        scale = (np.float32(1) / divisor).astype(np.float32)
+        divisor = avgpool_divisor(node, tuple(in_shapes[0][1:]))
+        if np.all(divisor == divisor.flat[0]):
+            return [("", nir.SumPool2d(**window))]
+        scale = (np.float32(1) / np.broadcast_to(divisor, node.shape)).astype(np.float32)
         return [("", nir.SumPool2d(**window)), (".divide", nir.Scale(scale=scale))]
+
+    def nir_scale_after(self, node, scale, in_shape):
+        """Sums of spikes (or values) over the input's scale, times the window's count when every
+        window has the same."""
+        divisor = avgpool_divisor(node, tuple(in_shape[1:]))
+        base = np.ones(in_shape[0], np.float32) if scale is None else scale
+        if not np.all(divisor == divisor.flat[0]):
+            return scale
+        return (base / np.float32(divisor.flat[0])).astype(np.float32)
 
     def lower_event(self, node, ctx):
         # window sums are divided by the count at the end, as the executor does (multiplying by

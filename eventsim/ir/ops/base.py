@@ -271,6 +271,20 @@ class OpSpec(ABC):
             "export networks of conv, dense, average pooling, flatten, add and IF layers",
         )
 
+    #: Whether the op's NIR form takes a per-channel (per-feature) scale of its input into its
+    #: weights (:meth:`to_nir` receives it as ``in_scale``): the θ that NIR's spikes of 1 lack, or a
+    #: pool's divisor, then needs no node of its own.
+    nir_absorbs_scale: ClassVar[bool] = False
+    #: Whether the op's NIR form lets such a scale through (linear per channel): the exporter then
+    #: asks :meth:`nir_scale_after`; otherwise it writes a ``nir.Scale`` before the node.
+    nir_passes_scale: ClassVar[bool] = False
+
+    def nir_scale_after(self, node: Node, scale: np.ndarray | None, in_shape: Shape) -> np.ndarray | None:
+        """The scale (C,) or (F,) by which the node's eventsim value exceeds the output of its NIR
+        form when its input in NIR is its eventsim input over ``scale`` (None: 1); the default: no
+        scale of its own."""
+        return None
+
     def nir_concat_axis(self, node: Node) -> int | None:
         """The per-sample axis along which the node concatenates its inputs when it has no NIR node
         of its own and its consumers take the pieces (:meth:`to_nir_split`); None (default) for ops
@@ -278,12 +292,13 @@ class OpSpec(ABC):
         return None
 
     def to_nir_split(
-        self, node: Node, in_shape: Shape, axis: int, sizes: tuple[int, ...], nir: Any
-    ) -> tuple[list[list[tuple[str, Any]]], tuple[int, tuple[int, ...]] | None]:
+        self, node: Node, in_shape: Shape, axis: int, sizes: tuple[int, ...], nir: Any, scales: list
+    ) -> tuple[list[list[tuple[str, Any]]], tuple[int, tuple[int, ...], list] | None]:
         """The NIR chains that compute the node from an input that NIR holds as pieces of ``sizes``
-        along per-sample ``axis`` (a concatenation NIR lacks), one chain of ``(suffix, nir_node)`` per
-        piece, receiving that piece; and None when the chains' outputs sum to the node's value, or
-        ``(axis, sizes)`` when they are its pieces again. The default refuses."""
+        along per-sample ``axis`` (a concatenation NIR lacks), each piece over its scale in
+        ``scales`` (see :attr:`nir_absorbs_scale`): one chain of ``(suffix, nir_node)`` per piece,
+        receiving that piece; and None when the chains' outputs sum to the node's value, or
+        ``(axis, sizes, scales)`` when they are its pieces again. The default refuses."""
         raise UnsupportedError(
             f"node {node.name!r} ({self.name}) cannot be exported to NIR: it receives a concatenation, "
             "which NIR lacks and which eventsim writes only as split weights of a conv, dense or flatten",

@@ -152,17 +152,22 @@ class Conv(WeightedOp):
         per_position = window_fanout(in_shape[1:], node.shape[1:], w.shape[2:], a["stride"], a["pads"], a["dilation"])
         return np.broadcast_to(per_position * (w.shape[0] // a["groups"]), in_shape).copy()
 
-    def to_nir(self, node, in_shapes, nir):
+    nir_absorbs_scale = True
+
+    def to_nir(self, node, in_shapes, nir, in_scale=None):
         """``nir.Conv2d`` with symmetric padding; groups > 1 as one dense conv whose weight is
-        block-diagonal (zeros between the groups), which computes the same sums exactly."""
-        full = self._nir_weight(node)
+        block-diagonal (zeros between the groups), which computes the same sums exactly; the input
+        channels' weights times ``in_scale``."""
+        full = self._nir_weight(node, in_scale)
         return [("", self._nir_conv(node, tuple(in_shapes[0][1:]), full, node.params["b"].copy(), nir))]
 
-    def to_nir_split(self, node, in_shape, axis, sizes, nir):
+    def to_nir_split(self, node, in_shape, axis, sizes, nir, scales):
         """On a concatenation of channels: one ``nir.Conv2d`` per piece with its input channels of
-        the (block-diagonal) weight, the bias on the first; NIR sums their outputs."""
+        the (block-diagonal) weight, times the piece's scale, the bias on the first; NIR sums their
+        outputs."""
         nir_require(axis == 0, node, "a conv can take a concatenation in NIR only along its channels")
-        full, b = self._nir_weight(node), node.params["b"]
+        pieces = [np.ones(size, np.float32) if s is None else s for size, s in zip(sizes, scales)]
+        full, b = self._nir_weight(node, np.concatenate(pieces)), node.params["b"]
         chains, start = [], 0
         for i, size in enumerate(sizes):
             weight = np.ascontiguousarray(full[:, start : start + size])
@@ -172,15 +177,16 @@ class Conv(WeightedOp):
         return chains, None
 
     @staticmethod
-    def _nir_weight(node) -> np.ndarray:
-        """The weight as a dense conv's (C_out, C_in, kh, kw): block-diagonal over the groups."""
+    def _nir_weight(node, in_scale: np.ndarray | None = None) -> np.ndarray:
+        """The weight as a dense conv's (C_out, C_in, kh, kw): block-diagonal over the groups, input
+        channel c times ``in_scale[c]``."""
         w, groups = node.params["W"], node.attrs["groups"]
         c_out, c_g, kh, kw = w.shape
         full = np.zeros((c_out, c_g * groups, kh, kw), np.float32)
         o_g = c_out // groups
         for g in range(groups):
             full[g * o_g : (g + 1) * o_g, g * c_g : (g + 1) * c_g] = w[g * o_g : (g + 1) * o_g]
-        return full
+        return full if in_scale is None else (full * in_scale[None, :, None, None]).astype(np.float32)
 
     @staticmethod
     def _nir_conv(node, spatial: tuple[int, ...], weight: np.ndarray, bias: np.ndarray, nir):

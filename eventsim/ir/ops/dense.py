@@ -45,17 +45,22 @@ class Dense(WeightedOp):
     def fanout(self, node, in_shape):
         return np.full(in_shape, node.params["W"].shape[0], np.int64)
 
-    def to_nir(self, node, in_shapes, nir):
-        """``nir.Affine``: ``W x + b``, the same layout."""
-        return [("", nir.Affine(weight=node.params["W"].copy(), bias=node.params["b"].copy()))]
+    def to_nir(self, node, in_shapes, nir, in_scale=None):
+        """``nir.Affine``: ``W x + b``, the same layout; W's columns times ``in_scale``."""
+        weight = _scaled_columns(node.params["W"], in_scale)
+        return [("", nir.Affine(weight=weight, bias=node.params["b"].copy()))]
 
-    def to_nir_split(self, node, in_shape, axis, sizes, nir):
-        """One ``nir.Affine`` per piece with its columns of W (the bias on the first), summed."""
+    nir_absorbs_scale = True
+
+    def to_nir_split(self, node, in_shape, axis, sizes, nir, scales):
+        """One ``nir.Affine`` per piece with its columns of W (times the piece's scale; the bias on
+        the first), summed."""
         w, b = node.params["W"], node.params["b"]
         chains, start = [], 0
-        for i, size in enumerate(sizes):
+        for i, (size, scale) in enumerate(zip(sizes, scales)):
             bias = b.copy() if i == 0 else np.zeros_like(b)
-            chains.append([(f".piece{i}", nir.Affine(weight=w[:, start : start + size].copy(), bias=bias))])
+            weight = _scaled_columns(w[:, start : start + size], scale)
+            chains.append([(f".piece{i}", nir.Affine(weight=weight, bias=bias))])
             start += size
         return chains, None
 
@@ -63,3 +68,8 @@ class Dense(WeightedOp):
         w = node.params["W"]
         geometry = (w.shape[1], 0, 0, w.shape[0])
         return EventLowering("dense", geometry, w.T, float_work=w.shape[0], dense_output=True)
+
+
+def _scaled_columns(w: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+    """A copy of ``w`` whose column j is multiplied by ``scale[j]`` (None: 1)."""
+    return w.copy() if scale is None else (w * scale[None, :]).astype(np.float32)

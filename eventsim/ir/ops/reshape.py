@@ -53,7 +53,15 @@ class Reshape(OpSpec):
         nir_require(len(node.shape) == 1, node, "NIR can express only flattening reshapes")
         return [("", nir.Flatten(input_type={"input": np.array(in_shapes[0])}, start_dim=0, end_dim=-1))]
 
-    def to_nir_split(self, node, in_shape, axis, sizes, nir):
+    nir_passes_scale = True
+
+    def nir_scale_after(self, node, scale, in_shape):
+        """A scale per channel becomes one per element of the channel's block of the flat value."""
+        if scale is None or len(in_shape) == 1:
+            return scale
+        return np.repeat(scale, int(np.prod(in_shape[1:]))).astype(np.float32)
+
+    def to_nir_split(self, node, in_shape, axis, sizes, nir, scales):
         """Flattening a concatenation of channels is the concatenation of the flattened pieces."""
         nir_require(
             len(node.shape) == 1 and axis == 0, node, "NIR can flatten a concatenation only along the first axis"
@@ -63,7 +71,8 @@ class Reshape(OpSpec):
             [(f".piece{i}", nir.Flatten(input_type={"input": np.array((size,) + tuple(in_shape[1:]))}, start_dim=0))]
             for i, size in enumerate(sizes)
         ]
-        return chains, (0, tuple(size * rest for size in sizes))
+        piece_scales = [None if s is None else np.repeat(s, rest).astype(np.float32) for s in scales]
+        return chains, (0, tuple(size * rest for size in sizes), piece_scales)
 
     def lower_event(self, node, ctx):
         return map_lowering(node, ctx, [np.arange(int(np.prod(node.shape)), dtype=np.int64)])
