@@ -56,6 +56,10 @@ def read_model(source: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         )
     _check_opset(model)
     _check_value_info(model)
+    initializers = {t.name for t in model.graph.initializer}
+    for info in model.graph.input:
+        if info.name not in initializers:
+            _check_input_type(info)
     try:
         # full_check: also ONNX's strict type and shape inference, so that weights of the wrong
         # element type (bool, int), inputs an op cannot take, and value_info or output shapes that
@@ -115,13 +119,8 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None) -> tuple[tuple[int, ...], int | None]:
     """Per-sample input shape and the static batch size (None if dynamic)."""
+    _check_input_type(info)
     tensor = info.type.tensor_type
-    if not info.type.HasField("tensor_type") or tensor.elem_type not in _FLOAT_TYPES:
-        kind = onnx.TensorProto.DataType.Name(tensor.elem_type) if info.type.HasField("tensor_type") else "no tensor"
-        raise UnsupportedError(
-            f"model input {info.name!r} is of type {kind}, not a float32, float64 or float16 tensor",
-            "export the model with a float32 input (images or feature vectors)",
-        )
     sized = [d.dim_value for d in tensor.shape.dim if d.HasField("dim_value")]
     if any(d <= 0 for d in sized):
         raise ShapeError(
@@ -157,6 +156,16 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
             "give the per-sample shape, e.g. --input-shape 3,32,32 (input_shape=(3, 32, 32) in Python)",
         )
     return tuple(sample), static_batch
+
+
+def _check_input_type(info: onnx.ValueInfoProto) -> None:
+    tensor = info.type.tensor_type
+    if not info.type.HasField("tensor_type") or tensor.elem_type not in _FLOAT_TYPES:
+        kind = onnx.TensorProto.DataType.Name(tensor.elem_type) if info.type.HasField("tensor_type") else "no tensor"
+        raise UnsupportedError(
+            f"model input {info.name!r} is of type {kind}, not a float32, float64 or float16 tensor",
+            "export the model with a float32 input (images or feature vectors)",
+        )
 
 
 def _dim_text(dim) -> str:
@@ -263,7 +272,13 @@ def _convert_node(ctx: ImportContext, node: onnx.NodeProto, opsets, ir_version: 
             f"eventsim converts CNNs and MLPs built from: {', '.join(supported_ops())}; "
             "replace the op in the model (e.g. Sigmoid/Tanh/GELU by ReLU) and retrain or fine-tune",
         )
-    HANDLERS[node.op_type](ctx, node)
+    try:
+        HANDLERS[node.op_type](ctx, node)
+    except (ValueError, IndexError) as exc:  # NumPy's word on constants that do not fit together
+        raise ShapeError(
+            f"{describe(node)}: its inputs and attributes do not fit together ({type(exc).__name__}: {exc})",
+            "re-export the model; the node's weights or attributes are inconsistent with its input",
+        ) from None
     for i, name in enumerate(node.output):
         if name and name in ctx.used and name not in ctx.values and name not in ctx.consts:
             raise UnsupportedError(f"{describe(node)}: output {i} ({name!r}) is used but not supported")

@@ -132,6 +132,13 @@ def batchnorm(ctx: ImportContext, node) -> None:
     gamma, beta, mean, var = (
         ctx.const(node, i, n).astype(np.float64) for i, n in ((1, "scale"), (2, "bias"), (3, "mean"), (4, "var"))
     )
+    channels = ctx.shape(x)[0] if ctx.shape(x) else 1
+    for what, param in (("scale", gamma), ("bias", beta), ("mean", mean), ("var", var)):
+        if param.shape != (channels,):
+            raise ShapeError(
+                f"{describe(node)}: its {what} has shape {param.shape}, but the input has {channels} channels",
+                "re-export the model; BatchNormalization holds one scale, bias, mean and variance per channel",
+            )
     scale = gamma / np.sqrt(var + a["epsilon"])
     shift = beta - mean * scale
     rank = len(ctx.shape(x))
