@@ -31,6 +31,9 @@ FLOAT = 4
 #: Candidate v0 of OPI's grid (:func:`~.opi.optimize_v0`).
 OPI_GRID = 65
 
+#: Values a percentile reservoir keeps per layer (:func:`~.thresholds.data_thresholds`' ``max_values``).
+RESERVOIR = 2**22
+
 
 def _size(graph: Graph, name: str) -> int:
     return int(np.prod(graph.node(name).shape))
@@ -66,9 +69,24 @@ def layer_pass_units(graph: Graph, method: str) -> int:
     return peak
 
 
-def _ann_units(graph: Graph) -> int:
-    """Float32 values per sample of the ANN's recorded activations and the executor's node values."""
-    return sum(_size(graph, n.name) for n in graph.activation_nodes()) + sum(_size(graph, n.name) for n in graph.nodes)
+def _ann_bytes(graph: Graph, batch: int) -> int:
+    """Bytes of one ANN batch that records its activations (:func:`~eventsim.ir.executor.run_ann`):
+    every node's value, the activations recorded, and the largest op's transient work (im2col: its
+    ``work_bytes`` counts two copies of the columns where the forward holds one at a time)."""
+    values = sum(_size(graph, n.name) for n in graph.activation_nodes())
+    values += sum(_size(graph, n.name) for n in graph.nodes)
+    shapes = {node.name: node.shape for node in graph.nodes}
+    work = max(
+        (n.spec.work_bytes(n, [shapes[i] for i in n.inputs]) for n in graph.nodes if n.spec.role != "input"), default=0
+    )
+    return min(batch, 256) * (FLOAT * values + int(work) // 2)
+
+
+def _reservoir_bytes(graph: Graph, samples: int) -> int:
+    """Bytes of the percentile reservoirs (at most :data:`RESERVOIR` values per layer, no more than the
+    layer's values over the samples), and the copy growing the largest one makes."""
+    held = [FLOAT * min(RESERVOIR, samples * _size(graph, n.name)) for n in graph.activation_nodes()]
+    return sum(held) + max(held, default=0)
 
 
 def calibration_parts(graph: Graph, settings: dict, T: int | None, samples: int) -> dict[str, int]:
@@ -76,21 +94,20 @@ def calibration_parts(graph: Graph, settings: dict, T: int | None, samples: int)
     calibration samples for ``T`` steps, by stage; the need is the largest (the stages run one after
     the other)."""
     parts: dict[str, int] = {}
-    ann = _ann_units(graph)
     if thresholds_from_data(settings, graph):
         batch = min(int(settings["batch_size"]), samples)
-        reservoirs = 2**22 * FLOAT * len(graph.activation_nodes()) if settings["threshold"] == "percentile" else 0
-        parts["thresholds"] = FLOAT * batch * ann + reservoirs
-    statics = sum(_size(graph, n.name) for n in graph.nodes)
+        reservoirs = _reservoir_bytes(graph, samples) if settings["threshold"] == "percentile" else 0
+        parts["thresholds"] = _ann_bytes(graph, batch) + reservoirs
+    statics = FLOAT * sum(_size(graph, n.name) for n in graph.nodes)
     if settings["v0"] == "optimized":
         n = min(int(settings["opi_samples"]), samples)
         largest = max((_size(graph, a.name) for a in graph.activation_nodes()), default=0)
         per_fraction = FLOAT * n * largest
         grid = min(OPI_GRID, max(1, GRID_PART_BYTES // max(1, per_fraction))) * per_fraction
-        parts["OPI"] = FLOAT * int(T) * n * layer_pass_units(graph, "opi") + FLOAT * n * (ann + statics) + grid
+        parts["OPI"] = FLOAT * int(T) * n * layer_pass_units(graph, "opi") + _ann_bytes(graph, n) + n * statics + grid
     if settings["ftbc"]:
         n = min(int(settings["ftbc_batch_size"]), samples)
-        parts["FTBC"] = FLOAT * int(T) * n * layer_pass_units(graph, "ftbc") + FLOAT * n * (ann + statics)
+        parts["FTBC"] = FLOAT * int(T) * n * layer_pass_units(graph, "ftbc") + _ann_bytes(graph, n) + n * statics
     return parts
 
 

@@ -42,6 +42,7 @@ def _rate_errors(net: SpikingNetwork, node: Node, currents, target, fractions, T
     for lo in range(0, len(fractions), step):
         counts = layer_counts(net, node.name, currents, fractions[lo : lo + step], T)
         errors += [channel_mean((theta * count / T - target) ** 2, node, per_channel) for count in counts]
+        del counts  # one part at a time: freed before the next is made
     return np.stack(errors)
 
 

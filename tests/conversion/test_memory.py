@@ -19,18 +19,21 @@ from eventsim.measure.compare import compare
 
 
 @pytest.mark.parametrize(
-    "model, data, preset, T, n",
+    "model, data, preset, T, n, factor",
     [
-        ("digits_cnn", "digits", "ftbc", 48, 80),
-        ("digits_cnn", "digits", "opi-opt", 48, 80),
-        ("digits_mlp", "digits", "ftbc", 64, 120),
-        ("mnist_resnet", "mnist", "ftbc", 6, 24),  # a residual join keeps a branch's values alive
-        ("mnist_resnet", "mnist", "opi-opt", 6, 24),
+        ("digits_cnn", "digits", "ftbc", 48, 80, 1.5),
+        ("digits_cnn", "digits", "opi-opt", 48, 80, 1.5),
+        ("digits_mlp", "digits", "ftbc", 64, 120, 1.5),
+        ("mnist_lenet", "mnist", "opi-opt", 2, 256, 1.5),  # OPI's candidate counts in two parts
+        ("mnist_resnet", "mnist", "ftbc", 6, 24, 1.5),  # a residual join keeps a branch's values alive
+        ("mnist_resnet", "mnist", "opi-opt", 6, 24, 1.5),
+        ("mnist_lenet", "mnist", "baseline", None, 300, 2.2),  # the ANN statistics alone
+        ("digits_cnn", "digits", "robust", None, 300, 2.2),  # and the percentiles' reservoirs
     ],
 )
-def test_the_estimate_bounds_the_measured_peak_within_a_factor(model, data, preset, T, n):
+def test_the_estimate_bounds_the_measured_peak_within_a_factor(model, data, preset, T, n, factor):
     """The largest stage's estimate is at least the peak that tracemalloc measures (NumPy reports its
-    allocations to it) and at most 1.5 times it."""
+    allocations to it) and at most ``factor`` times it."""
     graph = eventsim.load_onnx(example_model_path(model))
     x = load_example_data(data)["x_calib"][:n]
     options = {"ftbc_batch_size": n, "ftbc_batches": 1} if preset == "ftbc" else {"opi_samples": n}
@@ -42,7 +45,7 @@ def test_the_estimate_bounds_the_measured_peak_within_a_factor(model, data, pres
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak <= estimate <= 1.5 * peak, (peak, estimate)
+    assert peak <= estimate <= factor * peak, (peak, estimate)
 
 
 def test_the_estimate_grows_linearly_with_T(digits):
