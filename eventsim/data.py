@@ -96,10 +96,15 @@ def _read_npy(handle: BinaryIO, size: int, where: str) -> np.ndarray:
             "of data: the file is truncated or damaged",
             "write the file again with np.savez or np.save",
         )
-    data = handle.read(need)
-    if len(data) != need:
-        raise DataError(f"{where} ends before its array does: the file is truncated", "write the file again")
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C").copy()
+    array = np.empty(count, dtype)  # the header fits the file: allocate once and read into it
+    view = memoryview(array.view(np.uint8) if need else bytearray())
+    done = 0
+    while done < need:
+        got = handle.readinto(view[done:])
+        if not got:
+            raise DataError(f"{where} ends before its array does: the file is truncated", "write the file again")
+        done += got
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def read_npz(path: str | Path, keys: list[str | None] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -271,3 +271,22 @@ def test_damaged_checkpoints(tmp_path):
             path = mutant.write(tmp_path, mutant.kind.replace("/", "_"))
             with pytest.raises(eventsim.ModelFileError):
                 load_checkpoint(path)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_safe_reader_reads_what_numpy_writes(tmp_path, compressed):
+    """The reader that checks headers before allocating returns what np.load would: byte orders,
+    Fortran order, bools and small ints, compressed or not."""
+    save = np.savez_compressed if compressed else np.savez
+    rng = np.random.default_rng(0)
+    for x in (
+        np.arange(24, dtype=">f4").reshape(2, 3, 4),
+        np.asfortranarray(rng.random((3, 4, 5))),
+        rng.random((4, 1, 8, 8)) > 0.5,
+        np.arange(6, dtype=np.uint8).reshape(3, 2),
+    ):
+        save(tmp_path / "d.npz", x=x, y=np.arange(len(x)))
+        loaded, labels = eventsim.load_data_file(tmp_path / "d.npz")
+        assert loaded.dtype == x.dtype and np.array_equal(loaded, x) and np.array_equal(labels, np.arange(len(x)))
+        np.save(tmp_path / "d.npy", x)
+        assert np.array_equal(eventsim.load_data_file(tmp_path / "d.npy")[0], x)
