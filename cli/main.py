@@ -650,9 +650,9 @@ def compare(
     """Accuracy of several presets at several time steps (one simulation per preset), and with
     --finetune of ftbc fine-tuned at the small T's (one conversion and fine-tuning per T)."""
     from eventsim.conversion import resolve
-    from eventsim.measure.compare import add_finetuned, table_json, table_text
     from eventsim.measure.compare import compare as run_compare
     from eventsim.measure.compare import finetune_steps as default_finetune_steps
+    from eventsim.measure.compare import table_json, table_text
     from eventsim.measure.plots import accuracy_vs_steps_png
     from eventsim.measure.summary import compare_csv
     from eventsim.simulation.distributed import cluster_session
@@ -675,21 +675,16 @@ def compare(
     steps = sorted(set(steps) | set(tuned))
     if tuned:
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
+    progress = _progress()
+    if tuned and progress is not None:
+        labels = f"and the labels {calib_keys[1]!r} of {calib}" if calib_y is not None else "alone (no labels)"
+        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with the ANN {labels}", err=True)
     with cluster_session(cluster, workers) as address:  # one local cluster for the whole table
-        table = run_compare(
-            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=_progress(),
-            calib_y=calib_y if "auto" in names else None, cluster=address, **options,
+        table = run_compare(  # the fine-tuned row too: one memory check and one time left for the whole table
+            graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=progress, calib_y=calib_y,
+            finetune=tuned or None, finetune_options={} if finetune_epochs is None else {"epochs": finetune_epochs},
+            cluster=address, **options,
         )  # fmt: skip
-        if tuned:
-            labels = f"and the labels {calib_keys[1]!r} of {calib}" if calib_y is not None else "alone (no labels)"
-            at = ", ".join(map(str, tuned))
-            if _progress() is not None:
-                click.echo(f"fine-tuning ftbc at T = {at} on {calib}, with the ANN {labels}", err=True)
-            add_finetuned(
-                table, graph, calib_x, x, y, tuned, calib_y=calib_y, conversion=options,
-                options={} if finetune_epochs is None else {"epochs": finetune_epochs},
-                progress=_progress(), cluster=address,
-            )  # fmt: skip
     if cluster is not None:
         table["cluster"] = cluster
     click.echo(table_text(table))
