@@ -149,3 +149,24 @@ def test_compare_uses_the_first_N_test_samples(files, tmp_path):
     refused = _run("compare", example_model_path(), "--calib", files / "calib.npz", "--data", files / "test.npz",
                    "--samples", 0)  # fmt: skip
     assert refused.exit_code == 2 and "--samples" in refused.output
+
+
+def test_the_printer_keeps_results_and_ends_and_thins_out_the_rest(capsys, monkeypatch):
+    from eventsim.cli import main as cli
+
+    clock = Clock()
+    monkeypatch.setattr(cli.time, "monotonic", clock)
+    printer, lines = cli._ProgressPrinter(interval=1.0), []
+    tracker = Tracker(lines.append, "FTBC", 5, clock=clock)
+    for k in range(4):
+        clock.now = 0.3 * k
+        tracker.step(f"layer {k}")
+    tracker.step("result", result=True)
+    tracker.resize(6)
+    clock.now = 1.5
+    tracker.step("layer 5")
+    for line in lines:
+        printer(line)
+    printed = capsys.readouterr().err.splitlines()
+    # the first line, then nothing for a second but the result, the last line of the task
+    assert [line.split(": ")[1].split(" [")[0] for line in printed] == ["layer 0", "result", "layer 5"]
