@@ -801,14 +801,9 @@ def simulate(
 def _run(net, x, T, engine, encoding, seed, batch_size, raster: bool, cluster=(None, None)):
     """Simulate with progress on stderr (samples done, time left); with ``raster``, keep the rasters a
     report needs; ``cluster``: (--cluster, --workers)."""
-    from eventsim.progress import Tracker
+    from eventsim.progress import sample_progress
 
-    tracker = Tracker(_progress(), f"simulate ({engine} engine, T={T})", len(x))
-
-    def progress(done: int, total: int) -> None:
-        tracker.reach(done)
-        tracker.note(f"{done}/{total} samples")
-
+    progress = sample_progress(_progress(), f"simulate ({engine} engine, T={T})", len(x))
     return eventsim.simulate(
         net,
         x,

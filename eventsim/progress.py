@@ -150,3 +150,17 @@ class Tracker:
         line = ProgressLine(self.task, text, self.done, self.total, fraction, elapsed, left, result)
         self.callback(line)
         return line
+
+
+def sample_progress(progress: Progress, task: str, samples: int) -> Callable[[int, int], None] | None:
+    """A :func:`eventsim.simulate` ``progress(done, total)`` callback that tells ``progress`` the
+    samples done and the time left, as a task of ``samples`` items; None without ``progress``."""
+    if progress is None:
+        return None
+    tracker = Tracker(progress, task, samples)
+
+    def done(count: int, total: int) -> None:
+        tracker.reach(count)
+        tracker.note(f"{count}/{total} samples")
+
+    return done

@@ -88,6 +88,8 @@ def test_compare_reports_each_preset_and_T(digits):
     assert [line.done for line in runs] == [1, 2, 3, 4]
     assert [line.fraction for line in runs] == pytest.approx([4 / 11, 5 / 11, 7 / 11, 1.0])  # weighted by T
     assert table["samples"] == 60
+    assert [line.done for line in _check(lines, "simulate baseline (T=4)")] == [60]  # per batch of 64 samples
+    assert all(_check(lines, f"simulate opi-opt (T={T})") for T in (1, 2, 4))
 
 
 def test_training_and_fine_tuning_report_each_epoch(digits, digits_opi):

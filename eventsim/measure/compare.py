@@ -16,7 +16,7 @@ from ..conversion import convert, resolve
 from ..errors import DataError, OptionError
 from ..ir.executor import run_ann
 from ..ir.graph import Graph
-from ..progress import Tracker
+from ..progress import Tracker, sample_progress
 from ..simulation.api import simulate
 from ..simulation.distributed import cluster_session
 from ..snn.network import SpikingNetwork
@@ -204,7 +204,8 @@ def _preset_row(
         if "auto" in net.meta:
             choices[T] = net.meta["auto"]["chosen_name"]
         coding = net.required_encoding or table["encoding"]
-        rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size, cluster=cluster)
+        rec = simulate(net, x, T, engine=table["engine"], encoding=coding, batch_size=batch_size, cluster=cluster,
+                       progress=sample_progress(progress, f"simulate {preset} (T={T})", len(x)))  # fmt: skip
         curve = rec.accuracy(y)
         for t in steps if only is None else [only]:
             accuracy[t] = float(curve[t - 1])
