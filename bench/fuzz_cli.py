@@ -34,6 +34,7 @@ def fuzz(rounds: int, seed: int, timeout: float, full_every: int, show: int) -> 
     counts: collections.Counter = collections.Counter()
     by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     examples: dict[tuple[str, str, str], list] = collections.defaultdict(list)
+    no_fix: collections.Counter = collections.Counter()  # eventsim errors that name no fix
     tried = 0
     with tempfile.TemporaryDirectory(prefix="eventsim-fuzz-") as tmp:
         tmp = Path(tmp)
@@ -44,6 +45,8 @@ def fuzz(rounds: int, seed: int, timeout: float, full_every: int, show: int) -> 
 
         def record(outcome):
             counts[outcome.verdict] += 1
+            if outcome.verdict == "clean_error" and "fix:" not in outcome.detail and "Usage:" not in outcome.detail:
+                no_fix[outcome.detail.splitlines()[0][:90]] += 1
             by_kind[outcome.kind][outcome.verdict] += 1
             key = (outcome.verdict, outcome.command, outcome.kind)
             if outcome.verdict not in fuzzlib.GOOD and len(examples[key]) < show:
@@ -97,7 +100,7 @@ def fuzz(rounds: int, seed: int, timeout: float, full_every: int, show: int) -> 
             bad = done - counts["clean_error"] - counts["correct"]
             print(f"round {r + 1}/{rounds}: {tried} inputs, {done} runs, {bad} failures, {time.time() - start:.0f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
-    return {"tried": tried, "counts": counts, "by_kind": by_kind, "examples": examples}
+    return {"tried": tried, "counts": counts, "by_kind": by_kind, "examples": examples, "no_fix": no_fix}
 
 
 def data_oracle(path: Path) -> tuple[bool, str]:
@@ -127,6 +130,10 @@ def main() -> None:
     print(f"inputs tried: {result['tried']}, command runs: {runs}")
     for verdict in fuzzlib.GOOD + fuzzlib.FAILURES:
         print(f"  {verdict:18s} {counts.get(verdict, 0):6d}")
+    no_fix = result["no_fix"]
+    print(f"  (clean errors of eventsim without a 'fix:' line: {sum(no_fix.values())}; click's usage errors aside)")
+    for line, n in no_fix.most_common(args.show * 4):
+        print(f"      {n:5d}  {line}")
     failing = {kind: c for kind, c in result["by_kind"].items() if any(v not in fuzzlib.GOOD for v in c)}
     if failing:
         print("\nfailures by mutation:")

@@ -172,6 +172,35 @@ def _dim_text(dim) -> str:
     return str(dim.dim_value) if dim.HasField("dim_value") else (dim.dim_param or "?")
 
 
+def _check_initializer(name: str, array: np.ndarray) -> None:
+    """Refuse NaN in a weight, and infinities in any weight but a single bound (a Clip's may be ±inf)."""
+    if array.dtype.kind != "f" or (array.size == 1 and not np.isnan(array).any()):
+        return
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ModelFileError(
+            f"the weights {name!r} (shape {array.shape}) hold {int(array.size - np.count_nonzero(finite))} NaN or "
+            "infinite values",
+            "the model file is damaged (or its training diverged): re-export a trained model",
+        )
+
+
+def _check_output_finite(graph: Graph) -> None:
+    """Refuse a network whose output overflows on an input of ones: its weights are out of float32's
+    range for any data (a damaged file), though each of them is finite."""
+    from eventsim.ir import run_ann
+
+    with np.errstate(all="ignore"):
+        out = run_ann(graph, np.ones((1,) + tuple(graph.input_shape), np.float32))
+    if not np.all(np.isfinite(out)):
+        largest = max((float(np.abs(p).max()) for n in graph.nodes for p in n.params.values() if np.size(p)), default=0)
+        raise ModelFileError(
+            "the model's output is not finite on an input of ones: its weights overflow float32 "
+            f"(largest |weight| {largest:.3g})",
+            "the model file is damaged: re-export a trained model",
+        )
+
+
 def _check_finite(graph: Graph) -> None:
     """Refuse weights with NaN or infinite values (a damaged file or a diverged training run)."""
     for node in graph.nodes:
@@ -227,11 +256,13 @@ def load_onnx(source: str | Path | onnx.ModelProto, input_shape: tuple[int, ...]
     ctx = ImportContext(opset, used, {graph.output[0].name}, static_batch, list(model.opset_import), model.ir_version)
     for name, tensor in initializers.items():
         try:
-            ctx.set_const(name, numpy_helper.to_array(tensor))
+            array = numpy_helper.to_array(tensor)
         except Exception as exc:
             raise ModelFileError(
                 f"cannot read the weights {name!r}: {exc}", "keep the external data file next to the .onnx file"
             ) from None
+        _check_initializer(name, array)
+        ctx.set_const(name, array)
     rank = len(sample_shape)
     ctx.set(
         inputs[0].name,
@@ -310,4 +341,5 @@ def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, 
     }
     graph = canonicalize(Graph(ctx.nodes, out.node, ctx.notes, meta))
     _check_finite(graph)
+    _check_output_finite(graph)
     return graph

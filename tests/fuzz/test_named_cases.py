@@ -290,3 +290,21 @@ def test_the_safe_reader_reads_what_numpy_writes(tmp_path, compressed):
         assert loaded.dtype == x.dtype and np.array_equal(loaded, x) and np.array_equal(labels, np.arange(len(x)))
         np.save(tmp_path / "d.npy", x)
         assert np.array_equal(eventsim.load_data_file(tmp_path / "d.npy")[0], x)
+
+
+def test_infinite_and_overflowing_weights_are_refused(tmp_path):
+    """An infinite input std (that pixel silently ignored) and weights whose products overflow
+    float32 (a flipped exponent bit) are damage, not a model."""
+    model = onnx.load(str(example_model_path("digits_mlp")))
+    std = next(t for t in model.graph.initializer if tuple(t.dims) == (1, 8, 8) and "std" in t.name)
+    values = onnx.numpy_helper.to_array(std).copy()
+    values[0, 3, 3] = np.inf
+    std.CopyFrom(onnx.numpy_helper.from_array(values, std.name))
+    onnx.save(model, str(tmp_path / "inf.onnx"))
+    clean_error(run("inspect", tmp_path / "inf.onnx"), "NaN or infinite", std.name)
+    model = onnx.load(str(example_model_path("digits_mlp")))
+    for init in model.graph.initializer:
+        if len(init.dims) == 2:
+            init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) * np.float32(1e30), init.name))
+    onnx.save(model, str(tmp_path / "huge.onnx"))
+    clean_error(run("inspect", tmp_path / "huge.onnx"), "not finite on an input of ones")
