@@ -106,7 +106,7 @@ def read_archive(path: Path, what: str, fix: str) -> tuple[dict, dict[str, np.nd
 
 def _read_meta(path: Path, meta: dict) -> dict:
     if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{str(path)!r} is not an eventsim network (format {meta.get('format')!r})")
+        raise ModelFileError(f"{str(path)!r} is not an eventsim network (format {meta.get('format')!r})", _WHAT_FIX)
     if meta.get("version") != VERSION:
         raise ModelFileError(
             f"{str(path)!r} has network format version {meta.get('version')}; this eventsim reads version {VERSION}",

@@ -192,7 +192,10 @@ class ImportContext:
         c = np.asarray(const, dtype=np.float32)
         rank = len(shape) + 1
         if c.ndim > rank:
-            raise UnsupportedError(f"{describe(node)}: constant of shape {c.shape} has more axes than the data {shape}")
+            raise UnsupportedError(
+                f"{describe(node)}: constant of shape {c.shape} has more axes than the data {shape}",
+                "re-export the model; the constant must broadcast to the data",
+            )
         c = c.reshape((1,) * (rank - c.ndim) + c.shape)
         if c.shape[0] != 1:
             raise UnsupportedError(
@@ -205,7 +208,10 @@ class ImportContext:
         except ValueError:
             grown = True
         if grown:
-            raise ShapeError(f"{describe(node)}: constant of shape {c.shape} does not broadcast to the data {shape}")
+            raise ShapeError(
+                f"{describe(node)}: constant of shape {c.shape} does not broadcast to the data {shape}",
+                "re-export the model; the constant must broadcast to the data",
+            )
         if value.flat_order is not None:
             if c.size == 1:
                 return c.reshape(())
@@ -218,7 +224,10 @@ class ImportContext:
         """``value`` reshaped (row-major, ONNX view) to the per-sample shape ``target``."""
         size = int(np.prod(self.shape(value)))
         if int(np.prod(target)) != size:
-            raise ShapeError(f"{describe(node)}: cannot reshape {self.shape(value)} to {target}")
+            raise ShapeError(
+                f"{describe(node)}: cannot reshape {self.shape(value)} to {target}",
+                "re-export the model; the target shape must hold as many values as the data",
+            )
         if value.standard:
             return self.emit("reshape", [value], {"shape": tuple(int(d) for d in target)}, source=source)
         if len(target) != 1:

@@ -114,7 +114,9 @@ def default_opset(model: onnx.ModelProto) -> int:
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             return int(entry.version)
-    raise ModelFileError("the ONNX model imports no version of the default operator set")
+    raise ModelFileError(
+        "the ONNX model imports no version of the default operator set", "re-export the model (opset_import is empty)"
+    )
 
 
 def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None) -> tuple[tuple[int, ...], int | None]:
@@ -134,7 +136,10 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
             f"model input {info.name!r} has no shape", "give the per-sample shape with --input-shape C,H,W"
         )
     if tensor.HasField("shape") and len(dims) < 2:
-        raise ShapeError(f"model input {info.name!r} has shape {dims}: eventsim needs a batch axis and the sample axes")
+        raise ShapeError(
+            f"model input {info.name!r} has shape {dims}: eventsim needs a batch axis and the sample axes",
+            "export the model with an input of shape (N, features) or (N, C, H, W)",
+        )
     static_batch = dims[0] if dims else None
     sample = dims[1:]
     if input_shape is not None:
@@ -147,7 +152,9 @@ def _input_shape(info: onnx.ValueInfoProto, input_shape: tuple[int, ...] | None)
                 f"[N, {', '.join('?' if d is None else str(d) for d in sample)}]"
             )
         if min(input_shape) < 1:
-            raise ShapeError(f"--input-shape {list(input_shape)} must be positive")
+            raise ShapeError(
+                f"--input-shape {list(input_shape)} must be positive", "give the sample's axis sizes, e.g. 3,32,32"
+            )
         return input_shape, static_batch
     if any(d is None for d in sample):
         names = [d.dim_param or "?" for d in tensor.shape.dim[1:]]
@@ -312,13 +319,19 @@ def _convert_node(ctx: ImportContext, node: onnx.NodeProto, opsets, ir_version: 
         ) from None
     for i, name in enumerate(node.output):
         if name and name in ctx.used and name not in ctx.values and name not in ctx.consts:
-            raise UnsupportedError(f"{describe(node)}: output {i} ({name!r}) is used but not supported")
+            raise UnsupportedError(
+                f"{describe(node)}: output {i} ({name!r}) is used but not supported",
+                "export the model so that only the op's first output is used",
+            )
 
 
 def _finish(ctx: ImportContext, graph: onnx.GraphProto, model: onnx.ModelProto, source) -> Graph:
     out_name = graph.output[0].name
     if out_name not in ctx.values:
-        raise UnsupportedError(f"the model output {out_name!r} does not depend on the input")
+        raise UnsupportedError(
+            f"the model output {out_name!r} does not depend on the input",
+            "export the model with its output computed from its input (a constant output is no network)",
+        )
     out = ctx.values[out_name]
     if not out.standard:
         raise UnsupportedError(

@@ -21,18 +21,25 @@ def conv(ctx: ImportContext, node) -> None:
     if w.ndim != (3 if one_d else 4):
         raise UnsupportedError(
             f"{describe(node)}: weight of shape {w.shape} does not fit the input "
-            f"(N, {', '.join(map(str, ctx.shape(x)))})"
+            f"(N, {', '.join(map(str, ctx.shape(x)))})",
+            "re-export the model; a Conv's weight is (C_out, C_in / group, kH, kW) for a (N, C, H, W) input",
         )
     if one_d:
         w = w[:, :, None, :]
     kernel = tuple(int(k) for k in w.shape[2:])
     if a["kernel_shape"] is not None and tuple(a["kernel_shape"]) != kernel[-len(a["kernel_shape"]) :]:
-        raise UnsupportedError(
-            f"{describe(node)}: kernel_shape={list(a['kernel_shape'])} disagrees with the weight {w.shape}"
+        raise ShapeError(
+            f"{describe(node)}: kernel_shape={list(a['kernel_shape'])} disagrees with the weight {w.shape}",
+            "re-export the model; kernel_shape must be the weight's spatial shape (or left out)",
         )
     window = resolve_window(node, a, ctx.shape(x)[1:], kernel[1:] if one_d else kernel, one_d)
     b = ctx.const(node, 2, "the bias")
     b = np.zeros(w.shape[0], np.float32) if b is None else b
+    if np.shape(b) != (w.shape[0],):
+        raise ShapeError(
+            f"{describe(node)}: bias of shape {np.shape(b)} does not fit the weight's {w.shape[0]} output channels",
+            "re-export the model; a Conv's bias holds one value per output channel",
+        )
     out = ctx.emit(
         "conv",
         [x],
@@ -75,7 +82,9 @@ def gemm(ctx: ImportContext, node) -> None:
     x = ctx.value(node, 0)
     b_mat = ctx.const(node, 1, "the weight B").astype(np.float32)
     if b_mat.ndim != 2:
-        raise UnsupportedError(f"{describe(node)}: weight B must be 2-D, got {b_mat.shape}")
+        raise ShapeError(
+            f"{describe(node)}: weight B must be 2-D, got {b_mat.shape}", "re-export the model; Gemm's B is a matrix"
+        )
     w = (b_mat if a["transB"] else b_mat.T) * np.float32(a["alpha"])
     features = ctx.shape(x)
     if len(features) == 1 and w.shape[1] != features[0]:
@@ -93,7 +102,10 @@ def gemm(ctx: ImportContext, node) -> None:
     if c is not None:
         c = np.asarray(c, np.float32) * np.float32(a["beta"])
         if c.ndim == 2 and c.shape[0] != 1:
-            raise UnsupportedError(f"{describe(node)}: bias C of shape {c.shape} varies along the batch axis")
+            raise UnsupportedError(
+                f"{describe(node)}: bias C of shape {c.shape} varies along the batch axis",
+                "export the bias as one row (1, out) or a vector (out,), the same for every sample",
+            )
         c = c.reshape(-1) if c.ndim == 2 else c
         if c.ndim > 1 or c.size not in (1, w.shape[0]):
             raise ShapeError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventsim.errors import UnsupportedError
+from eventsim.errors import ModelFileError, UnsupportedError
 
 from .context import ImportContext, describe
 from .registry import handler
@@ -23,7 +23,9 @@ def _pool(ctx: ImportContext, node, op: str, allowed: dict) -> None:
         },
     )
     if a["kernel_shape"] is None:
-        raise UnsupportedError(f"{describe(node)}: kernel_shape is required")
+        raise ModelFileError(
+            f"{describe(node)}: kernel_shape is required", "re-export the model; a pooling node needs its window"
+        )
     x, one_d = window_input(ctx, node, ctx.value(node, 0))
     window = resolve_window(node, a, ctx.shape(x)[1:], a["kernel_shape"], one_d)
     attrs = dict(window.attrs(), ceil_mode=bool(a["ceil_mode"]))
