@@ -675,10 +675,7 @@ def compare(
     steps = sorted(set(steps) | set(tuned))
     if tuned:
         resolve("ftbc", steps[-1], **options)  # refuse a bad combination before any work
-    progress = _progress()
-    if tuned and progress is not None:
-        labels = f"and the labels {calib_keys[1]!r} of {calib}" if calib_y is not None else "alone (no labels)"
-        click.echo(f"fine-tuning ftbc at T = {', '.join(map(str, tuned))} on {calib}, with the ANN {labels}", err=True)
+    progress = _progress()  # the fine-tuned row's lines name its labels: the calibration labels or the ANN's alone
     with cluster_session(cluster, workers) as address:  # one local cluster for the whole table
         table = run_compare(  # the fine-tuned row too: one memory check and one time left for the whole table
             graph, calib_x, x, y, names, steps, engine=engine, encoding=encoding, progress=progress, calib_y=calib_y,
@@ -874,9 +871,10 @@ def energy(
 @click.argument("network", type=click.Path(dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
 def export_nir(network: str, out: str) -> None:
-    """Write NETWORK (.npz) as a NIR graph (HDF5) to OUT: conv, dense, average pooling, flatten, add and
-    integrate-and-fire layers; what NIR cannot express (reset by subtraction, v0, temporal biases, the
-    spike amplitude) goes into the nodes' metadata. Needs: pip install "eventsim[nir]"."""
+    """Write NETWORK (.npz) as a NIR graph (HDF5) to OUT: conv, dense, average pooling, flatten, add,
+    concat (as split weights) and IF or LIF layers; the spike amplitude θ goes into the weights that read
+    the spikes, and what NIR cannot express (reset by subtraction, v0, temporal biases) into the nodes'
+    metadata. Needs: pip install "eventsim[nir]"."""
     net = eventsim.SpikingNetwork.load(network)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
