@@ -162,7 +162,9 @@ def check_memory(
     )
     if tuned:
         default = inspect.signature(finetune).parameters["batch_size"].default
-        check_training(graph, max(tuned), int(dict(finetune_options or {}).get("batch_size", default)))
+        batch = int(dict(finetune_options or {}).get("batch_size", default))
+        fix = "fine-tune at smaller steps (--finetune-steps) or with smaller batches (batch_size in finetune_options)"
+        check_training(graph, max(tuned), batch, fix)
 
 
 def _empty_table(graph: Graph, x: np.ndarray, y: np.ndarray, steps: list[int], engine: str, encoding: str) -> dict:
@@ -319,7 +321,7 @@ def add_finetuned(
     tracker = tracker or Tracker(progress, FINETUNED, finetune_weights(steps, options, calib_x, x))
     runs, nets = [], {}
     for T in steps:
-        tracker.note(f"{FINETUNED}: converting and fine-tuning at T={T}")
+        tracker.note(f"{FINETUNED}: fine-tuning at T={T} on {len(calib_x)} samples, labels: {LABEL_SOURCES[source]}")
         result, seconds = finetuned_network(graph, calib_x, labels, T, options, conversion, progress, table["encoding"])
         nets[T] = result.net
         runs.append(_finetuned_run(table, result, seconds, x, y, T, batch_size, cluster))

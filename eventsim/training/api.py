@@ -49,11 +49,14 @@ def _labels(y, n: int, classes: int, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def check_memory(net: SpikingNetwork | Graph, T: int, batch_size: int) -> None:
+def check_memory(
+    net: SpikingNetwork | Graph, T: int, batch_size: int, fix: str = "use smaller batches (--batch-size) or a smaller T"
+) -> None:
     """Refuse a batch whose training trace would not fit in the memory budget
     (:func:`eventsim.simulation.memory.require_memory`): every node's value over the T steps
     (float32) is kept for the backward, and the backward holds about as much again in gradients and
-    masks. ``net``: the network, or the graph it is (or will be) made of."""
+    masks. ``net``: the network, or the graph it is (or will be) made of; ``fix``: what the caller
+    can change."""
     from ..simulation.memory import require_memory
 
     graph = net.graph if isinstance(net, SpikingNetwork) else net
@@ -62,7 +65,7 @@ def check_memory(net: SpikingNetwork | Graph, T: int, batch_size: int) -> None:
     require_memory(
         f"training with T={T} and batches of {batch_size}",
         {"forward trace": trace, "gradients and masks": 2 * trace},
-        "use smaller batches (--batch-size) or a smaller T",
+        fix,
     )
 
 
