@@ -24,6 +24,19 @@ def conv(ctx: ImportContext, node) -> None:
             f"(N, {', '.join(map(str, ctx.shape(x)))})",
             "re-export the model; a Conv's weight is (C_out, C_in / group, kH, kW) for a (N, C, H, W) input",
         )
+    group, channels = a["group"], ctx.shape(x)[0]
+    if not (isinstance(group, int) and group >= 1 and channels % group == 0 and w.shape[0] % group == 0):
+        raise ShapeError(
+            f"{describe(node)}: group={group} must be >= 1 and divide the input's {channels} and the weight's "
+            f"{w.shape[0]} output channels",
+            "re-export the model; group splits the channels into equal parts (group = C_in for depthwise)",
+        )
+    if w.shape[1] * group != channels:
+        raise ShapeError(
+            f"{describe(node)}: weight of shape {w.shape} with group={group} takes {w.shape[1] * group} input "
+            f"channels, but the input has {channels}",
+            "re-export the model; a Conv's weight is (C_out, C_in / group, kH, kW)",
+        )
     if one_d:
         w = w[:, :, None, :]
     kernel = tuple(int(k) for k in w.shape[2:])
