@@ -366,6 +366,6 @@ def read_nir(path: str | Path, dt: float = 1.0, reset: str = "zero") -> SpikingN
         raise ModelFileError(f"NIR file {str(path)!r} does not exist", "check the path")
     try:
         graph = nir.read(str(path))
-    except (OSError, ValueError, KeyError, AssertionError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, AssertionError) as exc:  # h5py's, nir's
         raise ModelFileError(f"{str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
     return from_nir(graph, dt, reset)

@@ -97,6 +97,8 @@ class _Reader:
     def add(self, name: str, op: str, inputs: list[str], attrs: dict | None = None, params: dict | None = None) -> str:
         """Append an eventsim node (validated now, so that a bad NIR node fails where it is)."""
         node = Node(name, op, tuple(inputs), attrs or {}, params or {})
+        if not all(np.all(np.isfinite(value)) for value in node.params.values()):
+            raise _refuse(name.split("#")[0], "its parameters are not all finite numbers")
         self.nodes.append(node)
         try:
             Graph(self.nodes, name)

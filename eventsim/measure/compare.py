@@ -212,7 +212,7 @@ def _preset_row(
         for t in steps if only is None else [only]:
             accuracy[t] = float(curve[t - 1])
         spikes = float(rec.spikes_per_sample.sum(axis=1).mean())
-        per_neuron = spikes / float(rec.neurons.sum())
+        per_neuron = spikes / max(float(rec.neurons.sum()), 1.0)  # a network without neurons: 0
         tracker.step(f"{preset}: simulated {len(x)} samples for T={T}, accuracy {curve[T - 1]:.2%}", result=True)
     row = {"accuracy": [accuracy[t] for t in steps], "spikes_per_sample": spikes, "spikes_per_neuron": per_neuron}
     return {**row, "auto_choices": choices} if choices else row
@@ -359,7 +359,7 @@ def _finetuned_run(
         "T": T,
         "accuracy": float(rec.accuracy(y)[-1]),
         "spikes_per_sample": spikes,
-        "spikes_per_neuron": spikes / float(rec.neurons.sum()),
+        "spikes_per_neuron": spikes / max(float(rec.neurons.sum()), 1.0),
         "epochs": int(result.history[-1].epoch) if result.history else 0,
         "seconds": seconds,
         "meta": _jsonable(net.meta.get("finetune", {})),

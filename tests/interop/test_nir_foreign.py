@@ -221,3 +221,10 @@ def test_cli_import_nir(tmp_path):
         warnings.simplefilter("ignore")
         result = CliRunner().invoke(main, ["import-nir", str(tmp_path / "foreign.nir"), "x.npz", "--dt", "0"])
     assert result.exit_code == 2
+
+
+def test_non_finite_parameters_are_refused_by_node():
+    graph = single(nir.IF(r=ONES, v_threshold=ONES, v_reset=0 * ONES))
+    graph.nodes["fc"].weight[0, 0] = np.nan
+    with pytest.raises(UnsupportedError, match="'fc'.*finite"):
+        from_nir(graph)
