@@ -932,12 +932,13 @@ def import_nir(source: str, out: str, dt: float, reset: str) -> None:
     "--steps", default="1,2,4,8,16,32,64", callback=_steps, show_default=True, help="Steps of the comparison."
 )
 @click.option("--samples", type=click.IntRange(min=1), help="Use only the first N test samples (default: all 300).")
+@quiet_option
 def demo(out: str, T: int | None, steps: list[int], samples: int | None) -> None:
     """The main job on the bundled example (a CNN trained on scikit-learn's 8x8 digits): import it,
     check it against onnxruntime, convert it with the opi, ftbc and ttfs presets and fine-tune ftbc at the
     small T's, simulate event by event, and report accuracy per step, latency, spikes and energy against
     the ANN, with figures."""
-    result = eventsim.run_demo(out, T=T, steps=steps, samples=samples, echo=click.echo)
+    result = eventsim.run_demo(out, T=T, steps=steps, samples=samples, echo=click.echo, progress=_progress())
     if not result.passed:
         sys.exit(1)
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conversion import convert
+from .conversion import convert, resolve
+from .conversion.memory import check_calibration_memory
 from .examples import example_info, example_model_path, load_example_data
 from .io import atomic_write_bytes, atomic_write_text
 from .ir import run_ann
@@ -37,6 +38,8 @@ from .measure.latency import latency
 from .measure.report import RASTER_SAMPLES, Report, build_report
 from .measure.summary import compare_csv
 from .simulation import simulate
+from .simulation.api import simulation_parts
+from .simulation.memory import require_memory
 
 #: Presets the demo compares, and those it looks at in detail.
 COMPARED = ("baseline", "opi", "ftbc", "ttfs")
@@ -89,6 +92,16 @@ def _finetuned_detail(graph, data: dict, x, y, table: dict, nets: dict, T: int |
     if T not in nets:
         nets[T] = finetuned_network(graph, data["x_calib"], data["y_calib"], T, FINETUNE_OPTIONS)[0].net
     return _run_and_report(nets[T], x, y, T, table)
+
+
+def _check_detail_memory(graph, calib_x, samples: int, T: int) -> None:
+    """Refuse a ``T`` whose detailed runs (the calibrations at T, a simulation with rasters) would
+    not fit in memory, before any of the demo's work."""
+    for preset in DETAILED:
+        check_calibration_memory(graph, resolve(preset, T), T, len(calib_x), f"the demo's {preset} network")
+    sizes = [int(np.prod(node.shape)) for node in graph.activation_nodes()]
+    parts = simulation_parts(graph, sizes, T, "direct", samples, 64, min(samples, RASTER_SAMPLES))
+    require_memory(f"the demo's runs of {samples} samples for T={T}", parts, "use a smaller -T")
 
 
 def _run_and_report(net, x, y, T: int, table: dict) -> tuple:
@@ -177,6 +190,7 @@ def run_demo(
     steps: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
     samples: int | None = None,
     echo: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the demo (module docstring) and write its files into ``out``.
 
@@ -196,6 +210,8 @@ def run_demo(
         Use only the first N test samples (default: all 300).
     echo : callable, optional
         Called with each part of the text as soon as it is ready.
+    progress : callable, optional
+        Receives the comparison's and the fine-tuning's progress lines (with the time left).
     """
     from .importers.onnx import load_onnx, verify_onnx  # onnx is loaded only when it is needed
 
@@ -206,6 +222,8 @@ def run_demo(
     say(graph.summary())
     data = load_example_data()
     x, y = data["x_test"][:samples], data["y_test"][:samples]
+    if T is not None:  # the detailed runs at T: refused now, not after the comparison
+        _check_detail_memory(graph, data["x_calib"], len(x), int(T))
     say(f"\n== verify against onnxruntime on {len(x)} test samples")
     check = verify_onnx(path, x=x)
     say(check.text())
@@ -216,9 +234,11 @@ def run_demo(
         "\n== accuracy (%) per preset and time step (one simulation per preset, auto engine, "
         "direct coding; ttfs: TTFS coding)"
     )
-    table = compare(graph, data["x_calib"], x, y, list(COMPARED), steps)
+    table = compare(graph, data["x_calib"], x, y, list(COMPARED), steps, progress=progress)
     tuned = finetune_steps(True, steps, FINETUNE_UP_TO)
-    nets = add_finetuned(table, graph, data["x_calib"], x, y, tuned, calib_y=data["y_calib"], options=FINETUNE_OPTIONS)
+    nets = add_finetuned(
+        table, graph, data["x_calib"], x, y, tuned, calib_y=data["y_calib"], options=FINETUNE_OPTIONS, progress=progress
+    )
     say(table_text(table))
     runs = {preset: _detail(graph, data, x, y, table, preset, T, steps, say) for preset in DETAILED}
     runs[FINETUNED] = _finetuned_detail(graph, data, x, y, table, nets, T)

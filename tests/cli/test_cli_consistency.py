@@ -147,3 +147,9 @@ def test_compare_marks_calib_required_and_reads_it_with_its_own_keys(files):
     assert result.exit_code == 0, result.output
     wrong = run(*base, "--calib", files / "own_keys.npz")  # test keys on the calibration file
     assert_user_error(wrong, "'x'")
+
+
+def test_demo_refuses_a_T_too_large_for_memory_before_any_work(tmp_path):
+    result = run("demo", "-T", "10000000", "--out", tmp_path / "demo")
+    assert_user_error(result, "T=10000000", "GiB", "smaller T")
+    assert "== accuracy" not in result.output and not (tmp_path / "demo").exists()
