@@ -26,6 +26,10 @@ from eventsim.simulation import ENGINES
 from eventsim.snn.coding import ENCODINGS
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
 class _Group(click.Group):
     """Turns user errors into one message and a non-zero exit (a traceback only with --debug, which
     may come before or after the command)."""
@@ -36,6 +40,11 @@ class _Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # "warning: ..." on stderr, as the errors are printed
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EventsimError as exc:

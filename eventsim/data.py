@@ -7,6 +7,7 @@ allocated (a header may claim petabytes), and object arrays or pickles are refus
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -203,6 +204,12 @@ def load_data_file(path: str | Path, x_key: str = "x", y_key: str | None = "y") 
         if not finite.all():
             bad = int(x.size - np.count_nonzero(finite))
             raise DataError(f"{where} holds {bad} NaN or infinite values", "clean or impute the data first")
+    if x.dtype.kind in "ui" and x.size and int(x.max()) > 1:
+        warnings.warn(
+            f"{where} holds integers up to {int(x.max())} (dtype {x.dtype}); a model trained on images usually "
+            "reads floats in [0, 1]: store x / 255 if it does",
+            stacklevel=2,
+        )
     if y is not None:
         y = _check_label_array(np.asarray(y), len(x), f"labels {y_key!r} in {str(path)!r}")
     return x, y

@@ -153,3 +153,12 @@ def test_demo_refuses_a_T_too_large_for_memory_before_any_work(tmp_path):
     result = run("demo", "-T", "10000000", "--out", tmp_path / "demo")
     assert_user_error(result, "T=10000000", "GiB", "smaller T")
     assert "== accuracy" not in result.output and not (tmp_path / "demo").exists()
+
+
+def test_integer_images_get_a_range_warning(files):
+    data = eventsim.examples.load_example_data()
+    raw = np.round(data["x_test"][:20] * 255).astype(np.uint8)
+    np.savez(files / "raw.npz", x=raw, y=data["y_test"][:20])
+    result = run("simulate", files / "opi.npz", "--data", files / "raw.npz", "-T", "4")
+    assert result.exit_code == 0, result.output
+    assert "warning: array 'x'" in result.output and "x / 255" in result.output and "Traceback" not in result.output
