@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -427,17 +425,6 @@ def _finetuned_note(preset: str, record: dict) -> str:
 
 def _epochs(counts: list[int]) -> str:
     return "/".join(map(str, counts)) + (" epoch" if counts == [1] else " epochs")
-
-
-def table_csv(table: dict) -> str:
-    """The comparison as CSV: one row per preset, one column per step (empty where a row has no value)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["preset"] + [f"T={t}" for t in table["steps"]])
-    for preset, row in table["presets"].items():
-        writer.writerow([preset] + ["" if a is None else f"{a:.4f}" for a in row["accuracy"]])
-    writer.writerow(["ANN"] + [f"{table['ann_accuracy']:.4f}"] * len(table["steps"]))
-    return out.getvalue()
 
 
 def table_json(table: dict) -> str:

@@ -24,11 +24,11 @@ from eventsim.measure.compare import (
     compare,
     finetune_steps,
     steps_to_reach,
-    table_csv,
     table_json,
     table_text,
 )
 from eventsim.measure.plots import accuracy_vs_steps_png
+from eventsim.measure.summary import compare_csv
 
 #: Few epochs and samples: these tests are about the plumbing, docs/finetune.md about the gains.
 OPTIONS = {"epochs": 2, "seed": 3}
@@ -61,8 +61,8 @@ def test_row_has_values_exactly_at_the_finetuned_steps(table):
     line = next(line for line in table_text(table).splitlines() if line.startswith(FINETUNED + " "))
     assert line.split()[3] == "—" and "(T=2)" in line
     assert "the calibration labels" in table_text(table)
-    rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(table_csv(table)))}
-    assert rows[FINETUNED][2] == "" and rows[FINETUNED][0] == f"{row['accuracy'][0]:.4f}"
+    rows = {r[0]: r[1:] for r in csv.reader(io.StringIO(compare_csv(table)))}
+    assert rows[FINETUNED][2] == "" and rows[FINETUNED][0] == f"{100 * row['accuracy'][0]:.2f}"  # percent
     assert json.loads(table_json(table))["presets"][FINETUNED]["accuracy"][2] is None
     assert accuracy_vs_steps_png(table)[:4] == b"\x89PNG"  # the plot draws a row with gaps
     assert table["presets"][FINETUNED]["accuracy"][2] is None  # and leaves the table alone
