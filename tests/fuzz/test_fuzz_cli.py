@@ -70,6 +70,11 @@ def test_every_onnx_mutation(corpus):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_random_onnx_mutations(corpus, model, mutation, seed):
+    _mutate_and_run(corpus, model, mutation, seed)
+
+
+def _mutate_and_run(corpus, model: str, mutation, seed: int) -> None:
+    """One ONNX mutation of ``model`` with ``seed`` through the ONNX commands; no failure."""
     mutant = mutation(corpus.models[model].read_bytes(), np.random.default_rng(seed))
     if mutant is not None:
         failures = _run(mutant, _onnx_runs(corpus, model, False), fuzzlib.onnx_oracle)
@@ -174,7 +179,4 @@ def test_training_commands_on_every_mutation(corpus):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_many_random_onnx_mutations(corpus, model, mutation, seed):
-    mutant = mutation(corpus.models[model].read_bytes(), np.random.default_rng(seed))
-    if mutant is not None:
-        failures = _run(mutant, _onnx_runs(corpus, model, False), fuzzlib.onnx_oracle)
-        assert not failures, "\n\n".join(failures)
+    _mutate_and_run(corpus, model, mutation, seed)
