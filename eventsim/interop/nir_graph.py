@@ -338,7 +338,11 @@ def from_nir(graph: Any, dt: float = 1.0, reset: str = "zero") -> SpikingNetwork
     try:
         return network_from_parts(description, arrays)
     except KeyError as exc:
-        raise UnsupportedError(f"the NIR graph lacks eventsim's array {exc}; it was changed after export") from None
+        raise UnsupportedError(
+            f"the NIR graph lacks eventsim's array {exc}; it was changed after export",
+            "export the network again (eventsim export-nir), or drop its 'eventsim' metadata to read it as "
+            "another tool's",
+        ) from None
 
 
 def _diagonal_blocks(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -367,5 +371,8 @@ def read_nir(path: str | Path, dt: float = 1.0, reset: str = "zero") -> SpikingN
     try:
         graph = nir.read(str(path))
     except (OSError, RuntimeError, ValueError, KeyError, TypeError, AssertionError) as exc:  # h5py's, nir's
-        raise ModelFileError(f"{str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(
+            f"{str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc})",
+            "pass a file written by nir.write (HDF5), e.g. by eventsim export-nir; this one is damaged or not NIR",
+        ) from None
     return from_nir(graph, dt, reset)
