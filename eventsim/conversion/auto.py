@@ -304,23 +304,13 @@ def convert_auto(
     ann_logits = run_ann(graph, calib_x[held]).reshape(len(held), -1).astype(np.float32)
     held_y = None if calib_y is None else calib_y[held]
     args = (graph, calib_x[fit], calib_x[held], held_y, ann_logits, int(T))
-    records: list[dict] = []
     first = threshold_candidates(fixed)
     # candidates of every stage (stages 2 and 3 at most as many as they can have), and the final conversion
     tracker = Tracker(progress, "auto", len(first) + len(REFINEMENTS) + len(BURSTS) + 2)
     scored = None if progress is None else lambda line: tracker.step(line.removeprefix("auto "), result=True)
     scorer = _Scorer(args, base, scored)
     with cluster_session(cluster, workers) as scorer.cluster:
-        scorer.stage(records, 1, first)
-        best = records[_best(records)]
-        tried = [r["options"] for r in records]
-        refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
-        tracker.resize(len(records) + len(refinements) + len(neuron_candidates(best["options"], fixed)) + 1)
-        scorer.stage(records, 2, refinements)
-        tried = [r["options"] for r in records]
-        bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
-        tracker.resize(len(records) + len(bursts) + 1)
-        scorer.stage(records, 3, bursts)
+        records, sizes = _search(scorer, tracker, first, fixed)
     chosen = _choose(records)
     tracker.note(f"calibrating the chosen recipe ({records[chosen]['name']}) on all {len(calib_x)} samples")
     net = convert(graph, calib_x, BASE_PRESET, T=T, progress=progress, **{**base, **records[chosen]["options"]})
@@ -336,9 +326,8 @@ def convert_auto(
         "holdout_samples": len(held),
         "holdout_indices": held.tolist(),
         "final": f"the chosen recipe calibrated on all {len(calib_x)} calibration samples",
-        "stage_2": f"{len(refinements)} candidates",
-        "stage_3": f"{len(bursts)} candidates (burst and signed neurons: chosen only if strictly better on "
-        "the criterion)",
+        "stage_2": f"{sizes[0]} candidates",
+        "stage_3": f"{sizes[1]} candidates (burst and signed neurons: chosen only if strictly better on the criterion)",
         "candidates": records,
         "chosen": chosen,
         "chosen_name": records[chosen]["name"],
@@ -346,6 +335,23 @@ def convert_auto(
     if cluster is not None:
         net.meta["auto"]["cluster"] = {"cluster": cluster, "tasks_retried": scorer.retried}
     return net
+
+
+def _search(scorer: _Scorer, tracker: Tracker, first: list[dict], fixed: dict) -> tuple[list[dict], tuple[int, int]]:
+    """The three stages: thresholds, then refinements of the best, then its neurons (burst, signed);
+    returns every candidate's record and the sizes of stages 2 and 3."""
+    records: list[dict] = []
+    scorer.stage(records, 1, first)
+    best = records[_best(records)]
+    tried = [r["options"] for r in records]
+    refinements = [c for c in refinement_candidates(best["options"], fixed) if c not in tried]
+    tracker.resize(len(records) + len(refinements) + len(neuron_candidates(best["options"], fixed)) + 1)
+    scorer.stage(records, 2, refinements)
+    tried = [r["options"] for r in records]
+    bursts = [c for c in neuron_candidates(records[_best(records)]["options"], fixed) if c not in tried]
+    tracker.resize(len(records) + len(bursts) + 1)
+    scorer.stage(records, 3, bursts)
+    return records, (len(refinements), len(bursts))
 
 
 class _Scorer:
