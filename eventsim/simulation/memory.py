@@ -18,16 +18,32 @@ from ..errors import DataError
 GIB = 2**30
 
 
+#: Where a container's memory limit is read (cgroup v2, then v1); "max" or a huge number: no limit.
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def available_bytes() -> int:
-    """Physical memory of the machine (a bound on what a run may allocate)."""
+    """Memory a run may use: the machine's physical memory, or a container's limit when it sets a
+    smaller one (a bound on what a run may allocate)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 16 * GIB
+        physical = 16 * GIB
+    return min([physical, *(limit for limit in map(_cgroup_limit, CGROUP_LIMITS) if limit)])
+
+
+def _cgroup_limit(path: str) -> int | None:
+    """The limit in bytes at ``path``, or None (no such file, "max", or not a number)."""
+    try:
+        with open(path) as file:
+            text = file.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def budget_bytes() -> int:
-    """What one run may hold at once: half of the machine's memory."""
+    """What one run may hold at once: half of :func:`available_bytes`."""
     return available_bytes() // 2
 
 
@@ -61,7 +77,7 @@ def require_memory(what: str, parts: Mapping[str, int], fix: str, need: int | No
         shown = ", ".join(f"{name} {gib(count)}" for name, count in parts.items() if count)
         raise DataError(
             f"{what} needs about {gib(need)} of memory ({shown}), more than the budget of {gib(budget)} "
-            "(half of this machine's memory)",
+            "(half of the memory available: this machine's, or its container's limit)",
             fix,
         )
     return need

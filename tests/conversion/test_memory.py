@@ -104,5 +104,19 @@ def test_one_budget_for_simulation_calibration_and_training(monkeypatch, digits,
         lambda: eventsim.finetune(net, x, None, 4, teacher=graph, epochs=1),
     ]
     for refused in refusals:
-        with pytest.raises(eventsim.DataError, match=r"more than the budget of < 0\.1 GiB \(half of this machine"):
+        with pytest.raises(eventsim.DataError, match=r"than the budget of < 0\.1 GiB \(half of the memory available"):
             refused()
+
+
+def test_a_containers_memory_limit_bounds_the_budget(monkeypatch, tmp_path):
+    """cgroup v2's memory.max (or v1's limit) below the machine's memory is what a run may use;
+    "max", a huge v1 number or no file leaves the machine's."""
+    machine = memory.available_bytes()
+    v2, v1 = tmp_path / "memory.max", tmp_path / "limit_in_bytes"
+    monkeypatch.setattr(memory, "CGROUP_LIMITS", (str(v2), str(v1)))
+    assert memory.available_bytes() == machine  # no files
+    v2.write_text("max\n")
+    v1.write_text("9223372036854771712\n")
+    assert memory.available_bytes() == machine
+    v2.write_text(f"{2**30}\n")
+    assert memory.available_bytes() == 2**30 and memory.budget_bytes() == 2**29
