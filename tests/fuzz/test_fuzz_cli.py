@@ -63,12 +63,16 @@ def test_every_onnx_mutation(corpus):
     assert not failures, "\n\n".join(failures)
 
 
+#: A bundled model, an ONNX mutation and its seed.
+ONNX_DRAWS = {
+    "model": st.sampled_from(MODELS),
+    "mutation": st.sampled_from(fuzzlib.ONNX_MUTATIONS),
+    "seed": st.integers(0, 2**32 - 1),
+}
+
+
 @settings(derandomize=True, max_examples=examples(12), deadline=None)
-@given(
-    model=st.sampled_from(MODELS),
-    mutation=st.sampled_from(fuzzlib.ONNX_MUTATIONS),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(**ONNX_DRAWS)
 def test_random_onnx_mutations(corpus, model, mutation, seed):
     _mutate_and_run(corpus, model, mutation, seed)
 
@@ -173,10 +177,6 @@ def test_training_commands_on_every_mutation(corpus):
 
 @pytest.mark.slow
 @settings(derandomize=True, max_examples=examples(60), deadline=None)
-@given(
-    model=st.sampled_from(MODELS),
-    mutation=st.sampled_from(fuzzlib.ONNX_MUTATIONS),
-    seed=st.integers(0, 2**32 - 1),
-)
+@given(**ONNX_DRAWS)
 def test_many_random_onnx_mutations(corpus, model, mutation, seed):
     _mutate_and_run(corpus, model, mutation, seed)
