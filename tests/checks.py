@@ -49,3 +49,16 @@ def simulate_with(variant, net, x, T, **kwargs):
 
     engine, options = (variant, {}) if isinstance(variant, str) else variant
     return eventsim.simulate(net, x, T, engine=engine, engine_options=options, **kwargs)
+
+
+def kink_near_zero(at, small: float, large: float, eps: float = 2e-3) -> bool:
+    """Whether a loss ``at(t)`` along a direction has a kink near t = 0 (where a max changes hands or
+    a hard spike moves to another step), given its central differences with two steps, ``small`` and
+    ``large``: they disagree, or — for a kink so close to 0 that both steps straddle it alike — the
+    one-sided slopes of step ``eps`` do (a smooth loss's differ by its curvature times the step, far
+    less). Finite differences are no oracle across a kink."""
+    if abs(small - large) > 0.05 * max(abs(small), abs(large)) + 1e-4:
+        return True
+    centre = at(0.0)
+    forward, backward = (at(eps) - centre) / eps, (centre - at(-eps)) / eps
+    return abs(forward - backward) > 0.05 * max(abs(forward), abs(backward)) + 1e-4

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checks import kink_near_zero
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snn_builders import random_networks
@@ -57,18 +58,6 @@ def loss_of(net, x, y, T, estimator, loss="sum", penalty=0.0, **kwargs):
     """The loss the trainer minimises: cross-entropy of the output and a spike-count penalty."""
     tape = forward(net, x, T, estimator, sparse=False, **kwargs)
     return output_loss(tape.output, y, loss)[0] + spike_count_penalty(tape, penalty)[0]
-
-
-def _kink(small: float, large: float, at) -> bool:
-    """Whether the loss along the direction has a kink near 0 (where the max over the steps changes
-    hands): central differences of two steps disagree, or — for a kink so close to 0 that both
-    steps straddle it alike — the one-sided slopes of the smaller step do (a smooth loss's differ by
-    its curvature times the step, far less)."""
-    if abs(small - large) > 0.05 * max(abs(small), abs(large)) + 1e-4:
-        return True
-    eps, centre = 2e-3, at(0.0)
-    forward, backward = (at(eps) - centre) / eps, (centre - at(-eps)) / eps
-    return abs(forward - backward) > 0.05 * max(abs(forward), abs(backward)) + 1e-4
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -132,7 +121,7 @@ def test_bptt_matches_finite_differences_with_a_smooth_forward(case, seed, encod
             return (at(eps) - at(-eps)) / (2 * eps)
 
         small, large = difference(2e-3), difference(4e-3)
-        if loss == "max" and _kink(small, large, at):
+        if loss == "max" and kink_near_zero(at, small, large):
             continue  # a class's largest step changes within the steps: the max is not smooth here
         numeric = (4 * small - large) / 3  # Richardson: the O(eps²) curvature terms cancel
         analytic = float((g * d).sum())
