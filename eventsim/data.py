@@ -7,14 +7,22 @@ allocated (a header may claim petabytes), and object arrays or pickles are refus
 
 from __future__ import annotations
 
+import struct
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from .errors import DataError
+
+#: What reading a damaged .npy or .npz can raise (the callers name the file and the fix).
+ARCHIVE_DAMAGE = (
+    ValueError, OSError, EOFError, KeyError, IndexError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
+    struct.error, NotImplementedError,
+)  # fmt: skip
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -182,11 +190,7 @@ def load_data_file(path: str | Path, x_key: str = "x", y_key: str | None = "y") 
         raise DataError(f"data file {str(path)!r} does not exist", "check the path")
     try:
         x, y = _read_file(path, x_key, y_key)
-    except DataError:
-        raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, NotImplementedError) as exc:
-        raise DataError(f"cannot read data file {str(path)!r}: {exc}", _FIX_FILE) from None
-    except Exception as exc:  # zlib.error and friends of a damaged archive
+    except ARCHIVE_DAMAGE as exc:
         raise DataError(f"cannot read data file {str(path)!r}: {type(exc).__name__}: {exc}", _FIX_FILE) from None
     where = f"array {x_key!r} in {str(path)!r}"
     if x.dtype.kind not in "fiub":

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import struct
-import zipfile
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data import is_zip, read_npz
+from ..data import ARCHIVE_DAMAGE, is_zip, read_npz
 from ..errors import DataError, ModelFileError, ShapeError
 from ..io import atomic_target
 from ..ir.serialize import graph_from_parts, graph_to_parts
@@ -70,10 +67,7 @@ def save_network(net: SpikingNetwork, path: str | Path) -> None:
 
 
 #: What a damaged file's content can raise while it is read and rebuilt (the callers name the file).
-DAMAGE = (
-    ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, zlib.error,
-    struct.error, NotImplementedError, IndexError, AttributeError, ZeroDivisionError, OverflowError, DataError,
-)  # fmt: skip
+DAMAGE = ARCHIVE_DAMAGE + (TypeError, AttributeError, ZeroDivisionError, OverflowError, DataError)
 
 _WHAT_FIX = "pass a file written by 'eventsim convert' or SpikingNetwork.save"
 
